@@ -4,6 +4,7 @@ Immutable parameter trees, pure functions (`init`, `forward`, `loss`, `grad`, `s
 a data pipeline of pure steps, recipes as data and one JSON file per trained model.
 """
 
+from purenet.activations import ACTIVATIONS, OUTPUTS, Activation
 from purenet.errors import (
     DataFormatError,
     DivergenceError,
@@ -11,19 +12,52 @@ from purenet.errors import (
     PurenetError,
     RecipeError,
 )
+from purenet.losses import LOSSES
+from purenet.model import (
+    Architecture,
+    Dense,
+    Params,
+    evaluate,
+    forward,
+    grad,
+    init,
+    labels_of,
+    loss,
+    loss_grad_and_output,
+    predict,
+    sgd_step,
+    value_and_grad,
+)
 from purenet.tree import tree_allclose, tree_equal, tree_leaves, tree_map
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "OUTPUTS",
+    "Activation",
+    "Architecture",
     "DataFormatError",
+    "Dense",
     "DivergenceError",
     "ModelFormatError",
+    "Params",
     "PurenetError",
     "RecipeError",
     "__version__",
+    "evaluate",
+    "forward",
+    "grad",
+    "init",
+    "labels_of",
+    "loss",
+    "loss_grad_and_output",
+    "predict",
+    "sgd_step",
     "tree_allclose",
     "tree_equal",
     "tree_leaves",
     "tree_map",
+    "value_and_grad",
 ]
