@@ -390,16 +390,16 @@ class Dataset:
         y: `(n,)` integer labels or `(n, k)` targets.
 
     Raises:
-        ValueError: `x` and `y` are scalars or have different lengths.
+        ValueError: `x` and `y` have different lengths.
     """
 
     x: np.ndarray = attrs.field(converter=readonly)
     y: np.ndarray = attrs.field(converter=readonly)
 
     def __attrs_post_init__(self) -> None:
-        if self.x.ndim == 0 or self.y.ndim == 0:
-            raise ValueError("Dataset x and y must be arrays with a leading sample axis")
-        if len(self.x) != len(self.y):
+        # Only arrays with a sample axis are checked: `tree_map` rebuilds a Dataset from
+        # whatever its function returns (shapes, None), and that must keep working.
+        if self.x.ndim and self.y.ndim and len(self.x) != len(self.y):
             raise ValueError(
                 f"Dataset x and y differ in length: x {self.x.shape} vs y {self.y.shape}"
             )
@@ -425,23 +425,22 @@ def _locations(data_dir: str | os.PathLike[str] | None) -> list[tuple[str, Path]
     return places
 
 
-def _find(places: list[tuple[str, Path]], dataset: str, filename: str) -> Path | None:
-    names = [filename]
-    if filename.endswith(".gz"):
-        names.append(filename[:-3])
-    for _, root in places:
-        for folder in (root / dataset, root):
-            for candidate in names:
-                if (folder / candidate).is_file():
-                    return folder / candidate
-    return None
-
-
 def _find_all(
     places: list[tuple[str, Path]], dataset: str, filenames: Sequence[str]
 ) -> list[Path] | None:
-    found = [_find(places, dataset, f) for f in filenames]
-    return None if any(f is None for f in found) else [f for f in found if f is not None]
+    """The first folder holding every file (each with or without `.gz`), or None."""
+    for _, root in places:
+        for folder in (root / dataset, root):
+            found = []
+            for filename in filenames:
+                names = [filename, filename.removesuffix(".gz")]
+                hit = next((folder / n for n in names if (folder / n).is_file()), None)
+                if hit is None:
+                    break
+                found.append(hit)
+            else:
+                return found
+    return None
 
 
 def _build(dataset: str, kind: str, files: Sequence[Path]) -> Dataset:
