@@ -25,9 +25,9 @@ from purenet.model import (
     loss,
     loss_grad_and_output,
     predict,
-    sgd_step,
     value_and_grad,
 )
+from purenet.optim import sgd_step
 from purenet.tree import tree_allclose, tree_equal, tree_leaves, tree_map
 
 __version__ = "0.1.0"

@@ -27,7 +27,7 @@ from numpy.typing import DTypeLike
 
 from purenet.activations import ACTIVATIONS, OUTPUTS, RELU_LIKE
 from purenet.losses import LOSSES, supported_pairs
-from purenet.tree import readonly, tree_map
+from purenet.tree import readonly
 
 Array = np.ndarray
 
@@ -324,25 +324,6 @@ def value_and_grad(
 def grad(arch: Architecture, params: Params, x: Array, y: Array, *, l2: float = 0.0) -> Params:
     """The gradient of `loss` with respect to every parameter (see `value_and_grad`)."""
     return value_and_grad(arch, params, x, y, l2=l2)[1]
-
-
-def sgd_step(params: Params, grads: Params, lr: float) -> Params:
-    """Plain gradient descent, `p - lr * g` leaf by leaf; keeps the parameters' dtype.
-
-    Example:
-        >>> import numpy as np, purenet as pn
-        >>> params = (pn.Dense(np.ones((1, 1)), np.zeros(1)),)
-        >>> float(pn.sgd_step(params, params, 0.5)[0].w[0, 0])
-        0.5
-    """
-
-    def step(p: Array, g: Array) -> Array:
-        # One temporary instead of two: (-lr * g) is made fresh, then p is added into it.
-        updated = g * p.dtype.type(-lr)
-        updated += p
-        return updated
-
-    return tree_map(step, params, grads)
 
 
 def labels_of(y: Array) -> Array:
