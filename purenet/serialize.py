@@ -1,26 +1,71 @@
-"""Exact JSON encoding of arrays and trees, and atomic JSON files.
+"""Exact JSON encoding of arrays and trees, the model file, and atomic JSON files.
 
 An array is written as `{"dtype": "float32", "shape": [2, 3], "data": [...]}`: `data` is the
 flat row-major list of values, each float the shortest decimal that reads back (as a float64,
 then cast to the array's dtype) to the same value, so a reader in any language gets the exact
 numbers. NaN and Inf are refused on both sides.
 
-`converter` is the one cattrs converter configured with these array hooks; the model file and
-checkpoints are built on it.
+`converter` is the one cattrs converter configured with these array hooks, strict scalar
+types, the preprocessing steps' tagged union and the model file's layout; the model file and
+checkpoints are built on it. A model file is one JSON object:
+
+    {"format": "purenet.model", "format_version": 1,
+     "architecture": {"sizes": [784, 128, 10], "hidden": "relu", "output": "softmax",
+                      "loss": "cross_entropy"},
+     "layers": [{"w": {"dtype": "float32", "shape": [784, 128], "data": [...]},
+                 "b": {"dtype": "float32", "shape": [128], "data": [...]}}, ...],
+     "preprocess": [{"kind": "scale", "low": 0.0, "high": 1.0, "max_value": 255.0},
+                    {"kind": "flatten", "input_shape": [28, 28]}],
+     "labels": ["0", "1", ...],
+     "meta": {"purenet_version": "0.1.0", "created": "2024-05-01T12:00:00Z",
+              "recipe": {...}, "metrics": {"test_accuracy": 0.97}}}
+
+Example:
+    >>> import numpy as np, purenet as pn
+    >>> from purenet.preprocess import Flatten, Scale, apply_preprocess
+    >>> arch = pn.Architecture((4, 8, 3))
+    >>> model = Model(arch, pn.init(arch, seed=0), (Scale(), Flatten((2, 2))), ("a", "b", "c"))
+    >>> save_model("model.json", model)  # doctest: +SKIP
+    >>> model = load_model("model.json")  # doctest: +SKIP
+    >>> raw = np.zeros((5, 2, 2), np.uint8)
+    >>> pn.predict(model.arch, model.params, apply_preprocess(model.preprocess, raw)).shape
+    (5,)
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import os
-import tempfile
+import secrets
+import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import cattrs
 import numpy as np
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from purenet.errors import ModelFormatError, PurenetError
+from purenet.model import Architecture, Dense, Params
+from purenet.preprocess import (
+    PREPROCESS_STEPS,
+    Flatten,
+    PreprocessStep,
+    Scale,
+    Standardize,
+    output_shape,
+)
 
 DTYPES = (
     "float32",
@@ -36,6 +81,12 @@ DTYPES = (
     "bool",
 )
 """Array dtypes the JSON encoding accepts."""
+
+
+def _type_name(value: Any) -> str:
+    names = {bool: "true/false", int: "integer", float: "number", str: "string", list: "list",
+             dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _shortest_float_values(array: np.ndarray) -> list[float]:
@@ -120,21 +171,28 @@ def decode_array(value: Any, path: str = "$") -> np.ndarray:
     return _decode_data(data, np.dtype(dtype), tuple(shape), path)
 
 
+def _first_non_number(data: list[Any], path: str) -> ModelFormatError:
+    for i, v in enumerate(data):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return ModelFormatError(f"{path}.data[{i}]: expected a number, found {_type_name(v)}")
+    return ModelFormatError(f"{path}.data: expected a flat list of numbers")
+
+
 def _decode_data(data: list[Any], dtype: np.dtype, shape: tuple[int, ...], path: str) -> np.ndarray:
     if dtype.kind == "b":
         if not all(isinstance(v, bool) for v in data):
             raise ModelFormatError(f"{path}.data: expected true/false values for dtype bool")
         parsed = np.array(data, dtype=bool)
     else:
+        # numpy would read true as 1 silently, so booleans are looked for first.
         if any(isinstance(v, bool) for v in data):
-            raise ModelFormatError(f"{path}.data: expected numbers, found true/false")
+            raise _first_non_number(data, path)
         try:
             parsed = np.array(data)
-        except (ValueError, OverflowError) as exc:
-            message = f"{path}.data: expected a flat list of numbers ({exc})"
-            raise ModelFormatError(message) from None
+        except (ValueError, OverflowError):
+            raise _first_non_number(data, path) from None
         if data and (parsed.ndim != 1 or parsed.dtype.kind not in "iuf"):
-            raise ModelFormatError(f"{path}.data: expected a flat list of numbers")
+            raise _first_non_number(data, path)
         if dtype.kind in "iu" and parsed.dtype.kind == "f":
             raise ModelFormatError(f"{path}.data: expected integers for dtype {dtype.name}")
         if parsed.dtype.kind == "f" and not np.isfinite(parsed).all():
@@ -149,16 +207,673 @@ def _decode_data(data: list[Any], dtype: np.dtype, shape: tuple[int, ...], path:
     return array
 
 
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+def _current_version() -> str:
+    from purenet import __version__
+
+    return __version__
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_data(value: Any, path: str) -> Any:
+    """A deep copy of `value` as plain JSON data (tuples become lists); faults name the path."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: {value} is not valid JSON (NaN or Inf)")
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_data(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{path}: key {key!r} is not a string")
+            result[key] = _json_data(item, f"{path}.{key}")
+        return result
+    raise ValueError(f"{path}: {type(value).__name__} {value!r} is not JSON data")
+
+
+def _recipe_data(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"$.meta.recipe: expected an object or None, found {_type_name(value)}")
+    result: dict[str, Any] | None = _json_data(value, "$.meta.recipe")
+    return result
+
+
+def _metrics_data(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"$.meta.metrics: expected an object, found {_type_name(value)}")
+    metrics = {}
+    for key, number in value.items():
+        where = f"$.meta.metrics.{key}"
+        if not isinstance(key, str):
+            raise ValueError(f"$.meta.metrics: key {key!r} is not a string")
+        if isinstance(number, bool) or not isinstance(number, int | float | np.number):
+            raise ValueError(f"{where}: expected a number, found {_type_name(number)}")
+        if not math.isfinite(float(number)):
+            raise ValueError(f"{where}: {float(number)} is not a finite number")
+        metrics[key] = float(number)
+    return metrics
+
+
+@attrs.frozen
+class ModelMeta:
+    """Facts about how a model was made; stored under `meta` in the model file.
+
+    Attributes:
+        purenet_version: the purenet that made the model (default: this one).
+        created: UTC time of creation, ISO 8601 (`2024-05-01T12:00:00Z`; default: now).
+        recipe: the resolved recipe as plain JSON data, or None.
+        metrics: final metrics by name, finite floats (`{"test_accuracy": 0.97}`).
+
+    Raises:
+        ValueError: a recipe that is not JSON data, or a metric that is not a finite number.
+    """
+
+    purenet_version: str = attrs.field(factory=_current_version)
+    created: str = attrs.field(factory=_now)
+    recipe: dict[str, Any] | None = attrs.field(default=None, converter=_recipe_data)
+    metrics: dict[str, float] = attrs.field(factory=dict, converter=_metrics_data)
+
+
+def _default_labels(model: Model) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(n_classes(model.arch)))
+
+
+def n_classes(arch: Architecture) -> int:
+    """The number of classes `predict` tells apart: `sizes[-1]`, or 2 for a single output unit."""
+    return 2 if arch.sizes[-1] == 1 else arch.sizes[-1]
+
+
+@attrs.frozen(eq=False)
+class Model:
+    """A trained network with everything `predict` on raw inputs needs; one model file.
+
+    Attributes:
+        arch: the architecture.
+        params: one `Dense` per layer, all float32 or all float64, shaped by `arch.sizes`.
+        preprocess: fitted steps turning raw inputs into model input (see
+            `purenet.preprocess.fit_preprocess`); their output width must be `sizes[0]`
+            where the steps fix it.
+        labels: a name per class: `sizes[-1]` names, or 2 (for outputs 0 and 1) when the
+            network has a single output unit. Default: `"0"`, `"1"`, ...
+        meta: `ModelMeta` (purenet version, creation time, recipe, metrics).
+
+    Raises:
+        ValueError: the parts do not fit together; the message gives the model file's JSON
+            path, e.g. `$.layers[1].w: shape [128, 11]; architecture.sizes needs [128, 10]`.
+
+    Example:
+        >>> import purenet as pn
+        >>> from purenet.preprocess import Flatten, Scale
+        >>> arch = pn.Architecture((4, 3))
+        >>> model = Model(arch, pn.init(arch, seed=0), (Scale(), Flatten((2, 2))))
+        >>> model.labels
+        ('0', '1', '2')
+    """
+
+    arch: Architecture
+    params: Params = attrs.field(converter=tuple)
+    preprocess: tuple[PreprocessStep, ...] = attrs.field(default=(), converter=tuple)
+    labels: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(_default_labels, takes_self=True), converter=tuple
+    )
+    meta: ModelMeta = attrs.field(factory=ModelMeta)
+
+    def __attrs_post_init__(self) -> None:
+        _check_model(self)
+
+
+def _check_model(model: Model) -> None:
+    sizes = list(model.arch.sizes)
+    if not isinstance(model.arch, Architecture):
+        raise ValueError(f"$.architecture: expected an Architecture, found {model.arch!r}")
+    if len(model.params) != len(sizes) - 1:
+        raise ValueError(
+            f"$.layers: {len(model.params)} layers; architecture.sizes {sizes} "
+            f"needs {len(sizes) - 1}"
+        )
+    dtype: np.dtype | None = None
+    for i, layer in enumerate(model.params):
+        if not isinstance(layer, Dense):
+            raise ValueError(f"$.layers[{i}]: expected a Dense layer, found {layer!r}")
+        for name, expected in (("w", [sizes[i], sizes[i + 1]]), ("b", [sizes[i + 1]])):
+            array = getattr(layer, name)
+            where = f"$.layers[{i}].{name}"
+            if list(array.shape) != expected:
+                raise ValueError(
+                    f"{where}: shape {list(array.shape)}; architecture.sizes {sizes} "
+                    f"needs {expected}"
+                )
+            if dtype is None:
+                if array.dtype.name not in ("float32", "float64"):
+                    raise ValueError(f"{where}: dtype {array.dtype}; expected float32 or float64")
+                dtype = array.dtype
+            elif array.dtype != dtype:
+                raise ValueError(f"{where}: dtype {array.dtype}, expected {dtype} like the rest")
+    for i, step in enumerate(model.preprocess):
+        if not isinstance(step, Scale | Flatten | Standardize):
+            kinds = ", ".join(sorted(PREPROCESS_STEPS))
+            raise ValueError(f"$.preprocess[{i}]: expected a step ({kinds}), found {step!r}")
+        if isinstance(step, Standardize) and not step.is_fitted:
+            raise ValueError(
+                f"$.preprocess[{i}]: standardize has no statistics; fit it with fit_preprocess"
+            )
+    try:
+        shape = output_shape(model.preprocess)
+    except ValueError as exc:
+        raise ValueError(f"$.preprocess{exc}") from None
+    if shape is not None and list(shape) != sizes[:1]:
+        raise ValueError(
+            f"$.preprocess: the steps give samples of shape {list(shape)}; architecture.sizes "
+            f"{sizes} needs [{sizes[0]}]"
+        )
+    expected_labels = n_classes(model.arch)
+    if len(model.labels) != expected_labels:
+        unit = " (2 for a single output unit)" if sizes[-1] == 1 else ""
+        raise ValueError(
+            f"$.labels: {len(model.labels)} names; {expected_labels} classes need "
+            f"{expected_labels}{unit}"
+        )
+    for i, label in enumerate(model.labels):
+        if not isinstance(label, str):
+            raise ValueError(f"$.labels[{i}]: expected a string, found {label!r}")
+    if not isinstance(model.meta, ModelMeta):
+        raise ValueError(f"$.meta: expected a ModelMeta, found {model.meta!r}")
+
+
+def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
+    for i, layer in enumerate(model.params):
+        for name in ("w", "b"):
+            if not np.isfinite(getattr(layer, name)).all():
+                raise ValueError(f"$.layers[{i}].{name}: holds NaN or Inf")
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": conv.unstructure(model.arch),
+        "layers": [conv.unstructure(layer) for layer in model.params],
+        "preprocess": [conv.unstructure(step) for step in model.preprocess],
+        "labels": list(model.labels),
+        "meta": conv.unstructure(model.meta),
+    }
+
+
+def _check_keys(value: Any, keys: Iterable[str], path: str) -> None:
+    """Refuse an object that is not a dict or lacks a key (the file is always written whole)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected an object, found {_type_name(value)}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise ValueError(f"{path}: missing key {', '.join(map(repr, missing))}")
+
+
+def _fields(cl: type) -> list[str]:
+    return [field.name for field in attrs.fields(cl)]
+
+
+def _check_format(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"$: expected a model object, found {_type_name(data)}")
+    if data.get("format") != FORMAT:
+        found = repr(data["format"]) if "format" in data else "no format key"
+        raise ValueError(f"$.format: expected {FORMAT!r}, found {found}; not a purenet model")
+    version = data.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"$.format_version: expected an integer, found {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"$.format_version: the file has format version {version}, this purenet reads "
+            f"up to {FORMAT_VERSION}; upgrade purenet to read it"
+        )
+    if version < 1:
+        raise ValueError(f"$.format_version: unknown format version {version}")
+    unknown = sorted(set(data) - set(_MODEL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"$: unknown key {', '.join(map(repr, unknown))}; expected keys: "
+            f"{', '.join(_MODEL_KEYS)}"
+        )
+    _check_keys(data, _MODEL_KEYS, "$")
+    _check_keys(data["architecture"], _fields(Architecture), "$.architecture")
+    _check_keys(data["meta"], _fields(ModelMeta), "$.meta")
+    for name in ("layers", "preprocess"):
+        if not isinstance(data[name], list):
+            raise ValueError(f"$.{name}: expected a list, found {_type_name(data[name])}")
+    for i, step in enumerate(data["preprocess"]):
+        if isinstance(step, dict) and step.get("kind") in PREPROCESS_STEPS:
+            _check_keys(step, _fields(PREPROCESS_STEPS[step["kind"]]), f"$.preprocess[{i}]")
+
+
+def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
+    _check_format(data)
+    lines: list[str] = []
+    parts: dict[str, Any] = {}
+    for key, cl in _MODEL_PARTS.items():
+        try:
+            parts[key] = conv.structure(data[key], cl)
+        except Exception as exc:
+            lines.extend(describe_structure_error(exc, f"$.{key}"))
+    if lines:
+        raise ValueError(_summarize(lines))
+    return Model(
+        parts["architecture"], parts["layers"], parts["preprocess"], parts["labels"], parts["meta"]
+    )
+
+
+FORMAT = "purenet.model"
+"""The `format` value of every model file."""
+
+FORMAT_VERSION = 1
+"""The model file version this purenet writes; it reads this version and older ones."""
+
+_MODEL_PARTS: dict[str, Any] = {
+    "architecture": Architecture,
+    "layers": tuple[Dense, ...],
+    "preprocess": tuple[PreprocessStep, ...],
+    "labels": tuple[str, ...],
+    "meta": ModelMeta,
+}
+_MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
+
+
+def _strict_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, found {_type_name(value)} {value!r}")
+    return value
+
+
+def _strict_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, found {_type_name(value)} {value!r}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, found {_type_name(value)} {value!r}")
+    return value
+
+
+def _strict_str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, found {_type_name(value)} {value!r}")
+    return value
+
+
+def _is_homogeneous_tuple(cl: Any) -> bool:
+    args = typing.get_args(cl)
+    return typing.get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _is_str_dict(cl: Any) -> bool:
+    args = typing.get_args(cl)
+    return typing.get_origin(cl) is dict and len(args) == 2 and args[0] is str
+
+
+def _make_tuple_hook(conv: cattrs.Converter, cl: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+    item_type = typing.get_args(cl)[0]
+
+    def structure(value: Any, _: Any) -> tuple[Any, ...]:
+        # cattrs would take a string as a sequence of characters; only a JSON list is a list.
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, found {_type_name(value)}")
+        items, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, item_type))
+            except Exception as exc:
+                exc.__notes__ = [
+                    *getattr(exc, "__notes__", []),
+                    IterableValidationNote(f"Structuring {cl} @ index {index}", index, item_type),
+                ]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {cl}", errors, cl)
+        return tuple(items)
+
+    return structure
+
+
+def _make_dict_hook(conv: cattrs.Converter, cl: Any) -> Callable[[Any, Any], dict[str, Any]]:
+    value_type = typing.get_args(cl)[1]
+
+    def structure(value: Any, _: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, found {_type_name(value)}")
+        result, errors = {}, []
+        for key, item in value.items():
+            try:
+                result[_strict_str(key, str)] = conv.structure(item, value_type)
+            except Exception as exc:
+                exc.__notes__ = [
+                    *getattr(exc, "__notes__", []),
+                    IterableValidationNote(f"Structuring {cl} @ key {key!r}", key, value_type),
+                ]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {cl}", errors, cl)
+        return result
+
+    return structure
+
+
+def _make_attrs_hook(conv: cattrs.Converter, cl: type) -> Callable[[Any, Any], Any]:
+    base: Callable[[Any, Any], Any] = make_dict_structure_fn(
+        cl, conv, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, found {_type_name(value)}")
+        return base(value, cl)
+
+    return structure
+
+
+def _unstructure_step(conv: cattrs.Converter, cl: type) -> Callable[[Any], dict[str, Any]]:
+    base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cl, conv)
+    return lambda step: {"kind": step.kind, **base(step)}
+
+
+def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
+    supported = ", ".join(sorted(PREPROCESS_STEPS))
+    if not isinstance(value, dict):
+        raise TypeError(f"$: expected a step object with a kind, found {_type_name(value)}")
+    if "kind" not in value:
+        raise ValueError(f"$: missing key 'kind'; a preprocessing step is one of: {supported}")
+    kind = value["kind"]
+    if kind not in PREPROCESS_STEPS:
+        raise ValueError(
+            f"$.kind: unknown preprocessing step {kind!r}; supported: {supported}"
+        )
+    fields = {key: item for key, item in value.items() if key != "kind"}
+    step: PreprocessStep = conv.structure(fields, PREPROCESS_STEPS[kind])
+    return step
+
+
 def make_converter() -> cattrs.Converter:
-    """A cattrs converter with the exact array hooks and `forbid_extra_keys=True`."""
+    """A strict cattrs converter for purenet's attrs trees and JSON-ready data.
+
+    Arrays use the exact encoding (`encode_array` / `decode_array`); attrs classes refuse
+    unknown keys and anything but a JSON object; integers, numbers, strings and booleans are
+    type-checked rather than coerced (`"5"` is not an integer, `[1]` is not a string);
+    homogeneous tuples need a JSON list; preprocessing steps are a tagged union on `kind`;
+    `Model` is the model file's layout. Errors come out as cattrs error trees: turn them
+    into `$.path: problem` lines with `describe_structure_error`.
+
+    Example:
+        >>> from purenet.preprocess import Scale
+        >>> conv = make_converter()
+        >>> conv.unstructure(Scale(0.01, 1.0))
+        {'kind': 'scale', 'low': 0.01, 'high': 1.0, 'max_value': 255.0}
+    """
     conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook_factory(attrs.has, lambda cl: _make_attrs_hook(conv, cl))
+    conv.register_structure_hook_factory(
+        _is_homogeneous_tuple, lambda cl: _make_tuple_hook(conv, cl)
+    )
+    conv.register_structure_hook_factory(_is_str_dict, lambda cl: _make_dict_hook(conv, cl))
     conv.register_unstructure_hook(np.ndarray, encode_array)
     conv.register_structure_hook(np.ndarray, lambda value, _: decode_array(value))
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, _unstructure_step(conv, cl))
+    conv.register_structure_hook(PreprocessStep, lambda value, _: _structure_step(conv, value))
+    conv.register_unstructure_hook(Model, lambda model: _unstructure_model(conv, model))
+    conv.register_structure_hook(Model, lambda value, _: _structure_model(conv, value))
     return conv
+
+
+def _child_path(path: str, note: Any) -> str:
+    if isinstance(note, AttributeValidationNote):
+        return f"{path}.{note.name}"
+    if isinstance(note, IterableValidationNote):
+        key = note.index
+        if isinstance(key, str):
+            return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
+        return f"{path}[{key}]"
+    return path
+
+
+def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
+    """Turn a structuring error (a cattrs error tree) into `$.path: problem` lines.
+
+    A leaf error whose message starts with `$` (like `decode_array`'s) is taken as relative
+    to its position, so `$: shape [2] needs 2 values, got 1` found at `$.layers[0].w` reads
+    `$.layers[0].w: shape [2] needs 2 values, got 1`.
+
+    Args:
+        exc: what `converter.structure` raised.
+        path: the JSON path of the structured value.
+
+    Returns:
+        One line per fault, in the order cattrs found them.
+
+    Example:
+        >>> from purenet.model import Dense
+        >>> try:
+        ...     converter.structure({"w": 1}, Dense)
+        ... except Exception as exc:
+        ...     describe_structure_error(exc)
+        ['$.w: expected an array object, found int', "$: missing key 'b'"]
+    """
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = ", ".join(f.name for f in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
+        extra = ", ".join(repr(key) for key in sorted(exc.extra_fields))
+        return [f"{path}: unknown key {extra}; expected keys: {known}"]
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        lines: list[str] = []
+        with_notes, without_notes = exc.group_exceptions()
+        for sub, note in with_notes:
+            child = _child_path(path, note)
+            if isinstance(sub, KeyError) and isinstance(note, AttributeValidationNote):
+                lines.append(f"{path}: missing key {note.name!r}")
+            else:
+                lines.extend(describe_structure_error(sub, child))
+        for sub in without_notes:
+            lines.extend(describe_structure_error(sub, path))
+        return lines
+    if isinstance(exc, BaseExceptionGroup):
+        return [line for sub in exc.exceptions for line in describe_structure_error(sub, path)]
+    message = str(exc)
+    if message.startswith("$"):
+        return [path + message[1:]]
+    return [f"{path}: {message}"]
+
+
+def _summarize(lines: list[str], limit: int = 3) -> str:
+    more = f" (and {len(lines) - limit} more)" if len(lines) > limit else ""
+    return "; ".join(lines[:limit]) + more
 
 
 converter = make_converter()
 """The package's configured converter: attrs trees with arrays <-> JSON-ready data."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Model files
+
+
+def model_to_data(model: Model) -> dict[str, Any]:
+    """The model file's content as JSON-ready data (dicts, lists, strings, numbers).
+
+    Args:
+        model: the model.
+
+    Returns:
+        `{"format", "format_version", "architecture", "layers", "preprocess", "labels",
+        "meta"}`; each array is `{"dtype", "shape", "data"}` with exact shortest decimals.
+
+    Raises:
+        ValueError: a weight or bias holds NaN or Inf (the message names its JSON path).
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((2, 1), output="sigmoid")
+        >>> data = model_to_data(Model(arch, pn.init(arch, seed=0)))
+        >>> data["format"], data["layers"][0]["w"]["shape"], data["labels"]
+        ('purenet.model', [2, 1], ['0', '1'])
+    """
+    data: dict[str, Any] = converter.unstructure(model, Model)
+    return data
+
+
+def model_from_data(data: Any, *, source: str = "model data") -> Model:
+    """Build a `Model` from parsed model-file JSON, checking every key, shape and value.
+
+    Args:
+        data: the parsed JSON object.
+        source: a name for messages, usually the file path.
+
+    Returns:
+        The model, with read-only arrays of the stored dtypes, bit-exact.
+
+    Raises:
+        ModelFormatError: `"{source}: $.path: problem"`, for the first faults found: not a
+            purenet model, a newer format version, unknown or missing keys, wrong types,
+            unknown dtypes or step kinds, shapes that do not match their value counts or
+            `architecture.sizes`, non-numeric or non-finite data, labels that do not match
+            the outputs.
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((2, 3))
+        >>> model = Model(arch, pn.init(arch, seed=0))
+        >>> model_from_data(model_to_data(model)).arch.sizes
+        (2, 3)
+    """
+    try:
+        model: Model = converter.structure(data, Model)
+    except Exception as exc:
+        raise ModelFormatError(f"{source}: {_summarize(describe_structure_error(exc))}") from None
+    return model
+
+
+def save_model(path: str | os.PathLike[str], model: Model) -> None:
+    """Write `model` to a JSON file atomically: the file is either the old one or the new one.
+
+    Args:
+        path: the file to write, conventionally `*.json`.
+        model: the model.
+
+    Raises:
+        ModelFormatError: a weight holds NaN or Inf (nothing is written).
+        OSError: the folder cannot be written.
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((784, 128, 10))
+        >>> save_model("model.json", Model(arch, pn.init(arch, seed=0)))  # doctest: +SKIP
+    """
+    try:
+        data = model_to_data(model)
+    except ValueError as exc:
+        raise ModelFormatError(f"{os.fspath(path)}: {exc}; refusing to save") from None
+    write_json_atomic(path, data)
+
+
+def load_model(path: str | os.PathLike[str]) -> Model:
+    """Read a model file written by `save_model` (or by any program following the format).
+
+    Args:
+        path: the model file.
+
+    Returns:
+        The model; weights are bit-identical to those saved.
+
+    Raises:
+        ModelFormatError: the file is missing, not JSON (line and column given), or does not
+            match the format; the message starts with the file name and the JSON path, e.g.
+            `model.json: $.layers[1].w: shape [128, 10] needs 1280 values, got 1279`.
+
+    Example:
+        >>> model = load_model("model.json")  # doctest: +SKIP
+        >>> model.arch.sizes, model.labels[:3]  # doctest: +SKIP
+        ((784, 128, 10), ('0', '1', '2'))
+    """
+    source = os.fspath(path)
+    return model_from_data(read_json(path, error=ModelFormatError), source=source)
+
+
+def _describe_step(step: PreprocessStep) -> dict[str, Any]:
+    if isinstance(step, Scale):
+        text = f"scale [0, {step.max_value:g}] to [{step.low:g}, {step.high:g}]"
+        return {"kind": step.kind, "text": text, "low": step.low, "high": step.high,
+                "max_value": step.max_value}
+    if isinstance(step, Flatten):
+        shape = None if step.input_shape is None else list(step.input_shape)
+        text = "flatten" if shape is None else f"flatten {shape} to [{math.prod(shape)}]"
+        return {"kind": step.kind, "text": text, "input_shape": shape}
+    shape = [] if step.mean is None else list(step.mean.shape)
+    where = "per feature" if shape else "over all values"
+    return {"kind": step.kind, "text": f"standardize {where}", "shape": shape,
+            "per_feature": step.per_feature}
+
+
+def describe_model(model: Model) -> dict[str, Any]:
+    """Summarize a model for display (`purenet info`): JSON-ready data, nothing rendered.
+
+    Args:
+        model: the model.
+
+    Returns:
+        A dict with `architecture` (sizes, hidden, output, loss), `dtype`, `layers` (one
+        dict per layer: `index`, `w_shape`, `b_shape`, `activation`, `parameters`),
+        `parameters` (the total), `input_shape` (the raw per-sample shape when the steps fix
+        it, else None), `preprocess` (one dict per step with `kind` and a one-line `text`),
+        `labels`, `metrics`, `purenet_version`, `created`, `format_version` and `recipe`.
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((784, 128, 10))
+        >>> describe_model(Model(arch, pn.init(arch, seed=0)))["parameters"]
+        101770
+    """
+    arch = model.arch
+    layers = []
+    for i, layer in enumerate(model.params):
+        last = i == len(model.params) - 1
+        layers.append({
+            "index": i,
+            "w_shape": list(layer.w.shape),
+            "b_shape": list(layer.b.shape),
+            "activation": arch.output if last else arch.hidden,
+            "parameters": int(layer.w.size + layer.b.size),
+        })
+    input_shape = next(
+        (list(step.input_shape) for step in model.preprocess
+         if isinstance(step, Flatten) and step.input_shape is not None),
+        None,
+    )
+    return {
+        "format_version": FORMAT_VERSION,
+        "architecture": converter.unstructure(arch),
+        "dtype": model.params[0].w.dtype.name,
+        "layers": layers,
+        "parameters": sum(layer["parameters"] for layer in layers),
+        "input_shape": input_shape,
+        "preprocess": [_describe_step(step) for step in model.preprocess],
+        "labels": list(model.labels),
+        "metrics": dict(model.meta.metrics),
+        "purenet_version": model.meta.purenet_version,
+        "created": model.meta.created,
+        "recipe": model.meta.recipe,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON files
 
 
 def to_json_text(data: Any) -> str:
@@ -166,17 +881,30 @@ def to_json_text(data: Any) -> str:
     return json.dumps(data, allow_nan=False, separators=(",", ":"))
 
 
+def _create_temp(target: Path) -> tuple[int, Path]:
+    # os.open with mode 0o666 lets the umask decide the final file's permissions, as for any
+    # file the user creates (mkstemp would make every saved file 0600).
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON-ready `data` to `path` atomically: a temp file in the same folder, then rename.
 
-    A crash or an exception at any point leaves the previous file at `path` intact.
+    A crash or an exception at any point leaves the previous file at `path` intact; an
+    exception also removes the temp file (a killed process may leave a `.name.*.tmp` behind).
 
     Raises:
         ValueError: `data` holds NaN or Inf, or something JSON cannot hold.
+        OSError: the folder cannot be written.
     """
     target = Path(path)
     text = to_json_text(data)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -184,7 +912,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -192,23 +920,35 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r} in an object")
+        result[key] = value
+    return result
+
+
 def read_json(path: str | os.PathLike[str], *, error: type[PurenetError] = ModelFormatError) -> Any:
-    """Read a JSON file, refusing NaN/Infinity; faults raise `error` naming the file.
+    """Read a JSON file, refusing NaN/Infinity and duplicate keys; faults raise `error`.
 
     Raises:
-        error: the file is missing, unreadable or not valid JSON (with line and column).
+        error: the file is missing, unreadable or not valid JSON (with line and column); the
+            message starts with the file name.
     """
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
-        raise error(f"{source}: cannot read ({exc.strerror or exc})") from None
+        raise error(f"{os.fspath(path)}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
-        raise error(f"{source}: not a UTF-8 text file") from None
+        raise error(f"{os.fspath(path)}: not a UTF-8 text file") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(
+            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+        )
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
-        raise error(f"{source}: not valid JSON: {exc.msg} at {where}") from None
+        raise error(f"{os.fspath(path)}: not valid JSON: {exc.msg} at {where}") from None
     except ValueError as exc:
-        raise error(f"{source}: {exc}") from None
+        raise error(f"{os.fspath(path)}: {exc}") from None

@@ -1,0 +1,302 @@
+"""Preprocessing step specs: what turns raw inputs into model input, shared by recipes and models.
+
+A step is a frozen spec with a class-level `kind` tag (the key a recipe or model file names):
+`Scale` maps pixel values 0..255 onto `[low, high]`, `Standardize` applies fitted z-score
+statistics and `Flatten` turns each sample into one row. Steps that depend on the training data
+(`Standardize`'s mean and std, `Flatten`'s input shape) are filled by `fit_preprocess`; the fitted
+steps are stored in the model file so `apply_preprocess` gives new raw inputs the exact treatment
+the training inputs had. The math lives in `purenet.data`; this module only sequences it.
+
+Example:
+    >>> import numpy as np
+    >>> from purenet.preprocess import Flatten, Scale, Standardize, apply_preprocess, fit_preprocess
+    >>> images = np.arange(2 * 2 * 2, dtype=np.uint8).reshape(2, 2, 2)
+    >>> steps = fit_preprocess((Scale(0.01, 1.0), Flatten(), Standardize()), images)
+    >>> steps[1].input_shape
+    (2, 2)
+    >>> apply_preprocess(steps, images).shape
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from purenet.data import Standardizer, fit_standardizer, flatten, scale, standardize
+from purenet.tree import readonly
+
+__all__ = [
+    "PREPROCESS_STEPS",
+    "Flatten",
+    "PreprocessStep",
+    "Scale",
+    "Standardize",
+    "apply_preprocess",
+    "fit_preprocess",
+    "output_shape",
+]
+
+
+def _finite_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"expected a number, found {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, found {number}")
+    return number
+
+
+@attrs.frozen
+class Scale:
+    """Map values from `[0, max_value]` linearly onto `[low, high]` (see `purenet.data.scale`).
+
+    Attributes:
+        low: the value 0 maps to, e.g. 0.0 or the classic tutorials' 0.01.
+        high: the value `max_value` maps to.
+        max_value: the largest raw value, 255 for 8-bit pixels.
+
+    Raises:
+        ValueError: `low >= high` or `max_value <= 0`.
+    """
+
+    kind: ClassVar[str] = "scale"
+    low: float = attrs.field(default=0.0, converter=_finite_float)
+    high: float = attrs.field(default=1.0, converter=_finite_float)
+    max_value: float = attrs.field(default=255.0, converter=_finite_float)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"scale needs low < high; found low={self.low}, high={self.high}")
+        if not self.max_value > 0:
+            raise ValueError(f"scale needs max_value > 0; found {self.max_value}")
+
+
+def _to_shape(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        shape = tuple(operator.index(n) for n in value)
+    except TypeError:
+        raise TypeError(f"input_shape must be a list of integers, found {value!r}") from None
+    if not shape or min(shape) < 1:
+        raise ValueError(f"input_shape must hold positive sizes, found {list(shape)}")
+    return shape
+
+
+@attrs.frozen
+class Flatten:
+    """Turn every sample into one row: `(n, 28, 28)` to `(n, 784)`.
+
+    Attributes:
+        input_shape: the per-sample shape this step expects, e.g. `(28, 28)`; filled from the
+            training inputs by `fit_preprocess`, None to accept any shape.
+    """
+
+    kind: ClassVar[str] = "flatten"
+    input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_to_shape)
+
+
+def _optional_stats(value: Any) -> np.ndarray | None:
+    return None if value is None else readonly(value)
+
+
+@attrs.frozen(eq=False)
+class Standardize:
+    """Apply z-score statistics, `(x - mean) / std` (see `purenet.data.standardize`).
+
+    A recipe names it without statistics; `fit_preprocess` fits them on the training inputs.
+
+    Attributes:
+        mean: fitted means, per-sample shape (or `()` for one over all values), or None.
+        std: fitted standard deviations (> 0), same shape and dtype as `mean`, or None.
+        per_feature: fit one mean and std per feature (True) or one over all values.
+
+    Raises:
+        ValueError: only one of mean/std given, mismatched shapes or dtypes, a non-float
+            dtype, non-finite values or a std that is not positive.
+    """
+
+    kind: ClassVar[str] = "standardize"
+    mean: np.ndarray | None = attrs.field(default=None, converter=_optional_stats)
+    std: np.ndarray | None = attrs.field(default=None, converter=_optional_stats)
+    per_feature: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.mean is None or self.std is None:
+            if self.mean is not None or self.std is not None:
+                raise ValueError("standardize needs both mean and std, or neither (to be fitted)")
+            return
+        if self.mean.shape != self.std.shape or self.mean.dtype != self.std.dtype:
+            raise ValueError(
+                f"standardize mean is {self.mean.dtype} {list(self.mean.shape)}, std is "
+                f"{self.std.dtype} {list(self.std.shape)}; they must match"
+            )
+        if self.mean.dtype.kind != "f":
+            raise ValueError(f"standardize statistics must be floats, found {self.mean.dtype}")
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.std).all()):
+            raise ValueError("standardize statistics hold NaN or Inf")
+        if not (self.std > 0).all():
+            raise ValueError("standardize std must be > 0 everywhere")
+
+    @property
+    def is_fitted(self) -> bool:
+        """True when the statistics are present."""
+        return self.mean is not None
+
+
+PreprocessStep = Scale | Flatten | Standardize
+"""Any preprocessing step spec."""
+
+PREPROCESS_STEPS: dict[str, type[Scale] | type[Flatten] | type[Standardize]] = {
+    cls.kind: cls for cls in (Scale, Flatten, Standardize)
+}
+"""Step classes by their `kind` tag, as recipes and model files name them."""
+
+
+def _fit_step(step: PreprocessStep, x: np.ndarray) -> PreprocessStep:
+    if isinstance(step, Flatten):
+        found = tuple(x.shape[1:])
+        if step.input_shape is not None and step.input_shape != found:
+            raise ValueError(
+                f"flatten expects samples of shape {list(step.input_shape)}, "
+                f"the training inputs have {list(found)}"
+            )
+        return Flatten(found or None)
+    if isinstance(step, Standardize) and not step.is_fitted:
+        stats = fit_standardizer(x, per_feature=step.per_feature)
+        return Standardize(stats.mean, stats.std, per_feature=step.per_feature)
+    return step
+
+
+def _apply_step(step: PreprocessStep, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if isinstance(step, Scale):
+        return scale(x, step.low, step.high, max_value=step.max_value, dtype=dtype)
+    if isinstance(step, Flatten):
+        if step.input_shape is not None and tuple(x.shape[1:]) != step.input_shape:
+            raise ValueError(
+                f"flatten expects inputs of shape (n, {', '.join(map(str, step.input_shape))}), "
+                f"found {x.shape}"
+            )
+        return flatten(x)
+    if step.mean is None or step.std is None:
+        raise ValueError("standardize has no statistics; fit them first with fit_preprocess")
+    return standardize(x, Standardizer(step.mean, step.std), dtype=dtype)
+
+
+def _raw(x: ArrayLike) -> np.ndarray:
+    values = np.asarray(x)
+    if values.ndim == 0:
+        raise ValueError("preprocessing needs an array with a sample axis; found a scalar")
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+        raise ValueError(f"preprocessing needs numeric inputs; found dtype {values.dtype}")
+    return values
+
+
+def fit_preprocess(
+    specs: Iterable[PreprocessStep], x_train: ArrayLike
+) -> tuple[PreprocessStep, ...]:
+    """Fill the data-dependent parts of the steps from the training inputs.
+
+    Each step is fitted on the training inputs as transformed by the steps before it, so
+    `(Scale(), Standardize())` fits the statistics on scaled values. Fitted steps are kept.
+
+    Args:
+        specs: the steps, e.g. from a recipe: `(Scale(0.01, 1.0), Flatten())`.
+        x_train: `(n, ...)` raw training inputs, e.g. uint8 `(n, 28, 28)` images.
+
+    Returns:
+        The steps with `Standardize` statistics (float32) and `Flatten.input_shape` filled.
+
+    Raises:
+        ValueError: empty or non-numeric inputs, or inputs that do not fit a fitted step.
+
+    Example:
+        >>> import numpy as np
+        >>> from purenet.preprocess import Standardize, fit_preprocess
+        >>> fit_preprocess([Standardize()], np.array([[1.0], [3.0]]))[0].mean
+        array([2.], dtype=float32)
+    """
+    x = _raw(x_train)
+    fitted = []
+    for step in specs:
+        step = _fit_step(step, x)
+        fitted.append(step)
+        x = _apply_step(step, x, np.dtype(np.float32))
+    return tuple(fitted)
+
+
+def apply_preprocess(
+    steps: Iterable[PreprocessStep], x: ArrayLike, *, dtype: DTypeLike = np.float32
+) -> np.ndarray:
+    """Turn raw inputs into model input by running the fitted steps in order.
+
+    Args:
+        steps: fitted steps, e.g. `model.preprocess`.
+        x: `(n, ...)` raw inputs: uint8 `(n, 28, 28)` images, `(n, 2)` floats, ...
+        dtype: float dtype of the result.
+
+    Returns:
+        `(n, features)` array of `dtype` (float32 by default).
+
+    Raises:
+        ValueError: non-numeric inputs, inputs of a shape a step does not expect, an unfitted
+            `Standardize`, or a result that is not one row per sample (add a `Flatten` step).
+
+    Example:
+        >>> import numpy as np
+        >>> from purenet.preprocess import Flatten, Scale, apply_preprocess
+        >>> apply_preprocess((Scale(), Flatten()), np.full((1, 2, 2), 255, np.uint8))
+        array([[1., 1., 1., 1.]], dtype=float32)
+    """
+    out = np.dtype(dtype)
+    values = _raw(x)
+    for step in steps:
+        values = _apply_step(step, values, out)
+    if values.ndim != 2:
+        raise ValueError(
+            f"preprocessing gives shape {values.shape}; the model needs (n, features): "
+            f"add a flatten step"
+        )
+    return values.astype(out, copy=False)
+
+
+def output_shape(
+    steps: Sequence[PreprocessStep], input_shape: tuple[int, ...] | None = None
+) -> tuple[int, ...] | None:
+    """The per-sample shape the steps produce, as far as the steps themselves determine it.
+
+    Args:
+        steps: fitted steps.
+        input_shape: the raw per-sample shape, if known.
+
+    Returns:
+        The per-sample output shape, e.g. `(784,)`, or None when neither the steps (a fitted
+        `Flatten.input_shape` or per-feature `Standardize` statistics) nor `input_shape` fix it.
+
+    Raises:
+        ValueError: two steps expect different shapes; the message names the step index.
+    """
+    shape = input_shape
+    for i, step in enumerate(steps):
+        expected: tuple[int, ...] | None = None
+        if isinstance(step, Flatten):
+            expected = step.input_shape
+        elif isinstance(step, Standardize) and step.mean is not None and step.mean.shape:
+            expected = step.mean.shape
+        if expected is not None:
+            if shape is not None and shape != expected:
+                raise ValueError(
+                    f"[{i}]: {step.kind} expects samples of shape {list(expected)}, "
+                    f"the steps before give {list(shape)}"
+                )
+            shape = expected
+        if isinstance(step, Flatten) and shape is not None:
+            shape = (math.prod(shape),)
+    return shape
