@@ -1,0 +1,932 @@
+"""Recipes: one TOML (or JSON) file that says what to train, on what data, and how.
+
+A recipe is structured by one strict cattrs converter into the frozen `Recipe` tree. Every
+fault names its JSON path: unknown or misspelled keys (with a suggestion when one is close),
+wrong types (with the expected type) and invalid values. Tagged unions pick a class by its
+`kind`: pipeline steps, augmentations, optimizers, learning-rate schedules and file sources.
+`dump_recipe` turns a `Recipe` back into the same plain data (tables, lists, numbers, strings),
+and `to_toml` writes that data as TOML.
+
+Example:
+    >>> from purenet.recipe import recipe_from_data
+    >>> recipe = recipe_from_data({
+    ...     "data": {"train": "mnist:train", "test": "mnist:test"},
+    ...     "pipeline": {"steps": [{"kind": "scale"}, {"kind": "flatten"}]},
+    ...     "model": {"sizes": [784, 128, 10]},
+    ...     "optimizer": {"kind": "adam", "learning_rate": 0.001},
+    ...     "train": {"epochs": 3, "batch_size": 64},
+    ... })
+    >>> recipe.optimizer.kind, recipe.train.epochs
+    ('adam', 3)
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+
+from purenet.activations import ACTIVATIONS, OUTPUTS
+from purenet.errors import RecipeError
+from purenet.losses import LOSSES
+from purenet.model import INIT_SCHEMES
+from purenet.optim import OPTIMIZERS, Optimizer
+from purenet.schedules import SCHEDULES, Schedule
+from purenet.train import EarlyStopping, Track
+
+__all__ = [
+    "PLOTS",
+    "Affine",
+    "Augmentation",
+    "CsvSource",
+    "DataSpec",
+    "DatasetSource",
+    "Flatten",
+    "IdxSource",
+    "ModelSpec",
+    "OutputSpec",
+    "PipelineSpec",
+    "Recipe",
+    "Rotate",
+    "Scale",
+    "Shift",
+    "Source",
+    "Standardize",
+    "Step",
+    "Targets",
+    "TrainSpec",
+    "apply_overrides",
+    "dump_recipe",
+    "load_recipe",
+    "read_recipe_data",
+    "recipe_from_data",
+    "source_from_data",
+    "to_toml",
+]
+
+PLOTS = (
+    "loss",
+    "accuracy",
+    "convergence",
+    "boundary",
+    "digits",
+    "mistakes",
+    "confusion",
+    "weights",
+)
+"""Plot names accepted in `[output] plots`: the figures of `purenet.plots.plot_run`."""
+
+DATASET_NAMES = ("mnist", "fashion-mnist", "microchips")
+
+
+class _FieldError(ValueError):
+    """A bad value of one field; the error path gets `.field` appended."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of: {', '.join(choices)}"
+
+
+def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise _FieldError(
+                attribute.name,
+                f"unknown {what} {value!r}; {hint}supported: {', '.join(sorted(choices))}",
+            )
+
+    return check
+
+
+def _at_least(
+    low: float, *, strict: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            sign = ">" if strict else ">="
+            raise _FieldError(attribute.name, f"expected a value {sign} {low}, found {value!r}")
+
+    return check
+
+
+def _in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not (math.isfinite(value) and low <= value < high):
+            raise _FieldError(
+                attribute.name, f"expected a number in [{low}, {high}), found {value!r}"
+            )
+
+    return check
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sources
+
+
+@attrs.frozen
+class DatasetSource:
+    """A named data set split, written `"name:split"` (e.g. `"mnist:train"`).
+
+    Attributes:
+        name: `mnist`, `fashion-mnist` or `microchips`.
+        split: a split of that data set (`train`, `train10k`, `test`).
+    """
+
+    kind: ClassVar[str] = "dataset"
+    name: str = attrs.field(validator=_one_of(DATASET_NAMES, "data set"))
+    split: str
+
+
+@attrs.frozen
+class IdxSource:
+    """A pair of IDX files (gzip or raw): images `(n, h, w)` and labels `(n,)`.
+
+    Attributes:
+        images: path of the images file; relative paths resolve against the recipe's folder.
+        labels: path of the labels file; same rule.
+    """
+
+    kind: ClassVar[str] = "idx"
+    images: str
+    labels: str
+
+
+@attrs.frozen
+class CsvSource:
+    """A numeric table with one label column (see `purenet.data.read_csv`).
+
+    Attributes:
+        path: the file; relative paths resolve against the recipe's folder.
+        label: `"first"`, `"last"` or a column name.
+        header: whether the first line is a header; absent: detected.
+        delimiter: the field separator.
+    """
+
+    kind: ClassVar[str] = "csv"
+    path: str
+    label: str = "first"
+    header: bool | None = None
+    delimiter: str = ","
+
+
+Source = DatasetSource | IdxSource | CsvSource
+"""Where a data set comes from."""
+
+
+@attrs.frozen
+class DataSpec:
+    """`[data]`: the training and test sets.
+
+    Attributes:
+        train: the training source.
+        test: the test source, evaluated after training; absent: no test evaluation.
+        valid_fraction: share of the training set held out for validation, in [0, 1).
+        labels: display names of the classes, in class order; absent: "0", "1", ...
+    """
+
+    train: Source
+    test: Source | None = None
+    valid_fraction: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
+    labels: tuple[str, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline
+
+
+@attrs.frozen
+class Scale:
+    """Map raw values from `[0, max_value]` linearly onto `[low, high]`."""
+
+    kind: ClassVar[str] = "scale"
+    low: float = 0.0
+    high: float = 1.0
+    max_value: float = attrs.field(default=255.0, validator=_at_least(0.0, strict=True))
+
+    def __attrs_post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise _FieldError(
+                "high", f"expected low < high, found low={self.low}, high={self.high}"
+            )
+
+
+@attrs.frozen
+class Standardize:
+    """Z-score with statistics fitted on the training inputs (per feature, or over all values)."""
+
+    kind: ClassVar[str] = "standardize"
+    per_feature: bool = True
+
+
+@attrs.frozen
+class Flatten:
+    """Flatten each sample to one row: `(n, h, w)` to `(n, h * w)`."""
+
+    kind: ClassVar[str] = "flatten"
+
+
+Step = Scale | Standardize | Flatten
+"""A preprocessing step; fitted on the training inputs and stored in the model file."""
+
+
+@attrs.frozen
+class Rotate:
+    """Random rotations of up to `max_degrees` either way.
+
+    `copies = 0` draws fresh rotations for every batch of every epoch; `copies = k` instead
+    appends k rotated copies of each training image once, before training (the classic
+    tutorials' expanded data set).
+    """
+
+    kind: ClassVar[str] = "rotate"
+    max_degrees: float = attrs.field(validator=_at_least(0.0))
+    copies: int = attrs.field(default=0, validator=_at_least(0))
+
+
+@attrs.frozen
+class Shift:
+    """Random whole-pixel shifts of up to `max_pixels` along each axis (`copies` as `Rotate`)."""
+
+    kind: ClassVar[str] = "shift"
+    max_pixels: int = attrs.field(validator=_at_least(0))
+    copies: int = attrs.field(default=0, validator=_at_least(0))
+
+
+@attrs.frozen
+class Affine:
+    """Random rotation, zoom and fractional shift in one resampling (`copies` as `Rotate`)."""
+
+    kind: ClassVar[str] = "affine"
+    max_degrees: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    max_shift: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    max_zoom: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
+    copies: int = attrs.field(default=0, validator=_at_least(0))
+
+
+Augmentation = Rotate | Shift | Affine
+"""An image augmentation; needs image data `(n, h, w)`."""
+
+
+@attrs.frozen
+class Targets:
+    """One-hot targets with `on` for the true class and `off` elsewhere (0.99 / 0.01)."""
+
+    on: float = 1.0
+    off: float = 0.0
+
+
+@attrs.frozen
+class PipelineSpec:
+    """`[pipeline]`: how raw data becomes model input.
+
+    Attributes:
+        steps: preprocessing steps, applied in order.
+        targets: one-hot targets; absent: integer labels (the loss one-hot encodes them).
+        augment: image augmentations of the training set.
+    """
+
+    steps: tuple[Step, ...] = ()
+    targets: Targets | None = None
+    augment: tuple[Augmentation, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Model, training, output
+
+
+@attrs.frozen
+class ModelSpec:
+    """`[model]`: the `purenet.Architecture` fields plus the initialization scheme.
+
+    Attributes:
+        sizes: layer widths, input first.
+        hidden: hidden activation, a key of `purenet.ACTIVATIONS`.
+        output: `softmax`, `sigmoid` or `identity`.
+        loss: `cross_entropy` or `mse`.
+        init: `he`, `glorot`, `normal` or `small`; absent: He for ReLU-like, else Glorot.
+    """
+
+    sizes: tuple[int, ...] = attrs.field()
+    hidden: str = attrs.field(default="relu", validator=_one_of(tuple(ACTIVATIONS), "activation"))
+    output: str = attrs.field(
+        default="softmax", validator=_one_of(tuple(OUTPUTS), "output activation")
+    )
+    loss: str = "cross_entropy"
+    init: str | None = attrs.field(default=None)
+
+    @sizes.validator
+    def _check_sizes(self, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
+        if len(value) < 2 or min(value) < 1:
+            raise _FieldError(
+                "sizes", f"expected at least two positive layer widths, found {list(value)}"
+            )
+
+    @init.validator
+    def _check_init(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None:
+            _one_of(INIT_SCHEMES, "init scheme")(self, attribute, value)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.output, self.loss) not in LOSSES:
+            pairs = ", ".join(f"{o} x {loss}" for o, loss in LOSSES)
+            raise _FieldError(
+                "loss",
+                f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
+            )
+
+
+@attrs.frozen
+class TrainSpec:
+    """`[train]`: the training loop.
+
+    Attributes:
+        epochs: passes over the training set, >= 1.
+        batch_size: samples per step, >= 1, or `"full"` for full-batch gradient descent.
+        seed: seeds initialization, shuffling, the validation split and augmentation.
+        l2: L2 coefficient (`l2 / 2 * sum ||w||^2` added to the loss).
+        early_stopping: `purenet.train.EarlyStopping` (patience, min_delta, monitor); a
+            `valid_*` monitor needs `[data] valid_fraction > 0`.
+        checkpoint_every: epochs between checkpoints, >= 1.
+        dtype: `float32` or `float64`.
+        schedule_per: advance a learning-rate schedule per `epoch` or per `batch`.
+        track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
+            `tracked.jsonl` for the convergence plot).
+        track_every: record the tracked scalars every `epoch` or every `step`.
+    """
+
+    epochs: int = attrs.field(validator=_at_least(1))
+    batch_size: int | Literal["full"] = attrs.field(default=32)
+    seed: int = 0
+    l2: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    early_stopping: EarlyStopping | None = None
+    checkpoint_every: int = attrs.field(default=1, validator=_at_least(1))
+    dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float64"), "dtype"))
+    schedule_per: str = attrs.field(
+        default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
+    )
+    track: tuple[str, ...] = attrs.field(default=())
+    track_every: str = attrs.field(
+        default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
+    )
+
+    @track.validator
+    def _check_track(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        if value:
+            try:
+                Track(value, self.track_every)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise _FieldError("track", str(exc)) from None
+
+    @batch_size.validator
+    def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
+        if value != "full" and (not isinstance(value, int) or value < 1):
+            raise _FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
+
+
+@attrs.frozen
+class OutputSpec:
+    """`[output]`: where the run folder goes and which plots to draw.
+
+    Attributes:
+        dir: the run folder, relative to the working directory; `load_recipe` defaults it
+            to `runs/<recipe file stem>`.
+        plots: names from `PLOTS`.
+    """
+
+    dir: str | None = None
+    plots: tuple[str, ...] = attrs.field(default=())
+
+    @plots.validator
+    def _check_plots(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        for i, name in enumerate(value):
+            if name not in PLOTS:
+                raise _FieldError(f"plots[{i}]", f"unknown plot {name!r}{_suggest(name, PLOTS)}")
+
+
+@attrs.frozen
+class Recipe:
+    """A whole recipe: data, pipeline, model, optimizer, training and output."""
+
+    data: DataSpec
+    model: ModelSpec
+    optimizer: Optimizer
+    train: TrainSpec
+    pipeline: PipelineSpec = PipelineSpec()
+    output: OutputSpec = OutputSpec()
+
+
+# ---------------------------------------------------------------------------------------------
+# The converter
+
+_TAGGED: dict[Any, dict[str, type]] = {
+    Step: {cls.kind: cls for cls in (Scale, Standardize, Flatten)},
+    Augmentation: {cls.kind: cls for cls in (Rotate, Shift, Affine)},
+    Optimizer: dict(OPTIMIZERS),
+    Schedule: dict(SCHEDULES),
+}
+S = TypeVar("S", bound="Source | None")
+
+_FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource}
+_LEARNING_RATE = float | Schedule
+_BATCH_SIZE = int | Literal["full"]
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _found(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{_type_name(value)} {text}"
+
+
+def _strict_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, found {_found(value)}")
+    return value
+
+
+def _strict_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, found {_found(value)}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, found {_found(value)}")
+    return value
+
+
+def _strict_str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, found {_found(value)}")
+    return value
+
+
+def _is_homogeneous_tuple(cl: Any) -> bool:
+    args = get_args(cl)
+    return get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(str, _strict_str)
+
+    def structure_tuple(value: Any, cl: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected an array, found {_found(value)}")
+        item_type = get_args(cl)[0]
+        items, errors = [], []
+        for i, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, item_type))
+            except Exception as exc:
+                exc.add_note(IterableValidationNote(f"index {i}", i, item_type))
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError("while structuring an array", errors, cl)
+        return tuple(items)
+
+    conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
+
+    def structure_tagged(value: Any, cl: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table with a 'kind' key, found {_found(value)}")
+        registry = _TAGGED[cl]
+        if "kind" not in value:
+            raise _FieldError("kind", f"missing; expected one of: {', '.join(registry)}")
+        kind = value["kind"]
+        if kind not in registry:
+            raise _FieldError("kind", f"unknown kind {kind!r}{_suggest(str(kind), list(registry))}")
+        rest = {k: v for k, v in value.items() if k != "kind"}
+        return conv.structure(rest, registry[kind])
+
+    def is_tagged(cl: Any) -> bool:
+        return any(cl == union for union in _TAGGED)
+
+    conv.register_structure_hook_func(is_tagged, structure_tagged)
+
+    def structure_source(value: Any, _: Any) -> Source:
+        if isinstance(value, str):
+            name, colon, split = value.partition(":")
+            if not colon or not name or not split:
+                raise ValueError(
+                    f"expected 'name:split' (e.g. 'mnist:train') or a table with kind = "
+                    f"'idx' or 'csv', found {value!r}"
+                )
+            return conv.structure({"name": name, "split": split}, DatasetSource)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected 'name:split' or a table, found {_found(value)}")
+        kind = value.get("kind")
+        if kind not in _FILE_SOURCES:
+            found = "missing" if kind is None else f"unknown kind {kind!r}"
+            raise _FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
+        rest = {k: v for k, v in value.items() if k != "kind"}
+        file_source: IdxSource | CsvSource = conv.structure(rest, _FILE_SOURCES[kind])
+        return file_source
+
+    conv.register_structure_hook_func(lambda t: t == Source, structure_source)
+    conv.register_structure_hook_func(
+        lambda t: t == Source | None,
+        lambda value, _: None if value is None else structure_source(value, Source),
+    )
+
+    def structure_rate(value: Any, _: Any) -> float | Schedule:
+        if isinstance(value, dict):
+            schedule: Schedule = conv.structure(value, Schedule)  # type: ignore[arg-type]
+            return schedule
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number or a schedule table, found {_found(value)}")
+        return float(value)
+
+    conv.register_structure_hook_func(lambda t: t == _LEARNING_RATE, structure_rate)
+
+    def structure_batch(value: Any, _: Any) -> int | str:
+        if value == "full" or (isinstance(value, int) and not isinstance(value, bool)):
+            batch: int | str = value
+            return batch
+        raise TypeError(f'expected an integer or "full", found {_found(value)}')
+
+    conv.register_structure_hook_func(lambda t: t == _BATCH_SIZE, structure_batch)
+
+    def unstructure_attrs(obj: Any) -> Any:
+        if isinstance(obj, DatasetSource):
+            return f"{obj.name}:{obj.split}"
+        out: dict[str, Any] = {}
+        kind = getattr(type(obj), "kind", None)
+        if isinstance(kind, str):
+            out["kind"] = kind
+        for field in attrs.fields(type(obj)):
+            value = getattr(obj, field.name)
+            # TOML has no null: an absent key means "not set".
+            if value is not None:
+                out[field.name] = conv.unstructure(value)
+        return out
+
+    conv.register_unstructure_hook_func(attrs.has, unstructure_attrs)
+    conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
+    return conv
+
+
+_converter = _make_converter()
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+def _error_lines(exc: BaseException, path: str) -> list[str]:
+    """Flatten a cattrs error tree into `"$.path: message"` lines."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [f.name for f in attrs.fields(exc.cl)] if exc.cl and attrs.has(exc.cl) else []
+        return [
+            f"{path}.{key}: unknown key{_suggest(key, known)}" for key in sorted(exc.extra_fields)
+        ]
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        lines: list[str] = []
+        for sub in exc.exceptions:
+            sub_path = path
+            for note in getattr(sub, "__notes__", ()):
+                if isinstance(note, AttributeValidationNote):
+                    sub_path = f"{path}.{note.name}"
+                elif isinstance(note, IterableValidationNote):
+                    sub_path = f"{path}[{note.index}]"
+            if isinstance(sub, KeyError) and not isinstance(sub, ForbiddenExtraKeysError):
+                lines.append(f"{sub_path}: required key missing")
+            else:
+                lines.extend(_error_lines(sub, sub_path))
+        return lines
+    if isinstance(exc, _FieldError):
+        return [f"{path}.{exc.field}: {exc}"]
+    message = str(exc)
+    # The optimizer and schedule specs name their field as "Class.field ..."; point at it.
+    match = re.match(r"^[A-Z]\w*\.(\w+)[ :]", message)
+    if match:
+        return [f"{path}.{match.group(1)}: {message}"]
+    return [f"{path}: {message}"]
+
+
+def _raise_recipe_error(source: str, exc: BaseException) -> None:
+    lines = _error_lines(exc, "$")
+    # A misspelled key also shows up as a missing one; the spelling is the useful line.
+    lines.sort(key=lambda line: "unknown key" not in line)
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    raise RecipeError(f"{source}: {lines[0]}{more}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and dumping
+
+
+def recipe_from_data(data: Any, *, source: str = "recipe", base_dir: Path | None = None) -> Recipe:
+    """Structure plain recipe data (parsed TOML or JSON) into a `Recipe`.
+
+    Args:
+        data: a dict of sections (`data`, `pipeline`, `model`, `optimizer`, `train`, `output`).
+        source: a name for error messages, usually the file path.
+        base_dir: folder against which relative file paths of data sources are resolved;
+            None leaves them as written.
+
+    Returns:
+        The frozen `Recipe`.
+
+    Raises:
+        RecipeError: `"{source}: $.path: problem"` for the first fault (unknown key with a
+            suggestion, missing key, wrong type with the expected type, invalid value), with
+            a count of further faults.
+
+    Example:
+        >>> r = recipe_from_data({"data": {"train": "microchips:train"},
+        ...     "model": {"sizes": [2, 10, 1], "hidden": "sigmoid", "output": "sigmoid"},
+        ...     "optimizer": {"kind": "sgd", "learning_rate": 1.0},
+        ...     "train": {"epochs": 10, "batch_size": "full"}})
+        >>> r.model.sizes
+        (2, 10, 1)
+    """
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: $: expected a table of sections, found {_found(data)}")
+    try:
+        recipe = _converter.structure(data, Recipe)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        _raise_recipe_error(source, exc)
+    if base_dir is not None:
+        recipe = _resolve_paths(recipe, base_dir)
+    return recipe
+
+
+def source_from_data(value: Any, *, source: str = "source") -> Source:
+    """Structure one data source: `"name:split"` or a table with `kind = "idx"` / `"csv"`.
+
+    Raises:
+        RecipeError: `"{source}: $...: problem"`, as `recipe_from_data`.
+
+    Example:
+        >>> source_from_data("mnist:test")
+        DatasetSource(name='mnist', split='test')
+    """
+    try:
+        structured: Source = _converter.structure(value, Source)  # type: ignore[arg-type]
+        return structured
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        _raise_recipe_error(source, exc)
+        raise
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else base_dir / expanded)
+
+
+def _resolve_source(source: S, base_dir: Path) -> S:
+    if isinstance(source, IdxSource):
+        return IdxSource(_resolve(source.images, base_dir), _resolve(source.labels, base_dir))  # type: ignore[return-value]
+    if isinstance(source, CsvSource):
+        return attrs.evolve(source, path=_resolve(source.path, base_dir))
+    return source
+
+
+def _resolve_paths(recipe: Recipe, base_dir: Path) -> Recipe:
+    data = attrs.evolve(
+        recipe.data,
+        train=_resolve_source(recipe.data.train, base_dir),
+        test=_resolve_source(recipe.data.test, base_dir),
+    )
+    return attrs.evolve(recipe, data=data)
+
+
+def _parse_value(text: str) -> Any:
+    """A `--set` value: a TOML value (`5`, `0.1`, `true`, `[784, 10]`, `{kind = "sgd"}`), or
+    else the text itself as a string (so `--set data.train=mnist:test` needs no quotes)."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `key=value` overrides to raw recipe data, returning a new dict.
+
+    Keys are dotted paths (`train.epochs`, `optimizer.learning_rate.initial`); a number
+    indexes an array (`pipeline.augment.0.max_degrees`). Missing tables are created. Values
+    are TOML values, or plain strings when they do not parse as TOML.
+
+    Args:
+        data: the parsed recipe (not modified).
+        overrides: `"key=value"` strings.
+
+    Returns:
+        A new dict with the overrides applied.
+
+    Raises:
+        RecipeError: an override without `=`, or a path through a value that is not a
+            table or an array.
+
+    Example:
+        >>> apply_overrides({"train": {"epochs": 40}}, ["train.epochs=2"])
+        {'train': {'epochs': 2}}
+    """
+    result: dict[str, Any] = json.loads(json.dumps(data))
+    for override in overrides:
+        key, eq, text = override.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise RecipeError(f"--set {override!r}: expected key=value, e.g. train.epochs=5")
+        parts = key.split(".")
+        node: Any = result
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise RecipeError(
+                        f"--set {override!r}: {where}: expected an index below {len(node)}"
+                    )
+                index = int(part)
+                if last:
+                    node[index] = _parse_value(text)
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = _parse_value(text)
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                parent = ".".join(parts[:depth])
+                raise RecipeError(
+                    f"--set {override!r}: {parent} is {_found(node)}, not a table or an array"
+                )
+    return result
+
+
+def read_recipe_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a recipe file (`.toml`, or `.json`) into plain data, without structuring it.
+
+    Raises:
+        RecipeError: the file is missing, unreadable, or not valid TOML/JSON.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{file}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{file}: cannot read ({exc})") from None
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RecipeError(
+                f"{file}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"{file}: $: expected a table of sections, found {_found(data)}")
+        return data
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{file}: not valid TOML: {exc}") from None
+
+
+def load_recipe(path: str | os.PathLike[str], *, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe file (TOML, or JSON with the same schema) into a `Recipe`.
+
+    Relative paths of file data sources resolve against the recipe's folder. When
+    `[output] dir` is absent it becomes `runs/<file stem>` (relative to the working directory).
+
+    Args:
+        path: a `.toml` or `.json` recipe.
+        overrides: `"key=value"` strings applied before structuring (see `apply_overrides`).
+
+    Returns:
+        The frozen `Recipe`.
+
+    Raises:
+        RecipeError: an unreadable file, invalid TOML/JSON, or a schema fault; the message
+            names the file and the JSON path: `mnist.toml: $.model.hiden: unknown key; did
+            you mean 'hidden'?`.
+
+    Example:
+        >>> recipe = load_recipe("recipes/mnist.toml", overrides=["train.epochs=2"])
+        >>> recipe.train.epochs
+        2
+    """
+    file = Path(path)
+    data = apply_overrides(read_recipe_data(file), overrides)
+    recipe = recipe_from_data(data, source=str(file), base_dir=file.resolve().parent)
+    if recipe.output.dir is None:
+        output = attrs.evolve(recipe.output, dir=str(Path("runs") / file.stem))
+        recipe = attrs.evolve(recipe, output=output)
+    return recipe
+
+
+def dump_recipe(recipe: Recipe) -> dict[str, Any]:
+    """Turn a `Recipe` into plain data (dicts, lists, numbers, strings) that loads back equal.
+
+    Unset optional values are left out (TOML has no null); tagged classes carry their `kind`.
+
+    Example:
+        >>> from purenet.recipe import recipe_from_data
+        >>> data = {"data": {"train": "mnist:train"}, "model": {"sizes": [784, 10]},
+        ...         "optimizer": {"kind": "sgd", "learning_rate": 0.1}, "train": {"epochs": 1}}
+        >>> recipe_from_data(dump_recipe(recipe_from_data(data))) == recipe_from_data(data)
+        True
+    """
+    data: dict[str, Any] = _converter.unstructure(recipe)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML writing (tomllib only reads)
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"TOML cannot hold {value} here")
+        return repr(value)
+    if isinstance(value, str):
+        # JSON string escapes are valid TOML basic-string escapes.
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}" if items else "{}"
+    raise TypeError(f"TOML cannot hold {type(value).__name__}")
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """Write plain data as TOML: top-level tables become `[sections]`, nested values inline.
+
+    Args:
+        data: a dict of dicts (such as `dump_recipe`'s result) and top-level scalars.
+
+    Returns:
+        TOML text that `tomllib.loads` reads back to `data`.
+
+    Example:
+        >>> print(to_toml({"train": {"epochs": 5, "batch_size": "full"}}), end="")
+        [train]
+        epochs = 5
+        batch_size = "full"
+    """
+    scalars = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
+    ]
+    blocks = ["\n".join(scalars)] if scalars else []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            lines = [f"[{_toml_key(key)}]"]
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
