@@ -268,7 +268,11 @@ def _download(url: str, target: Path, *, progressbar: Any, timeout: float) -> No
     try:
         downloader(url, str(target), None)
     except requests.exceptions.HTTPError as error:
-        status = error.response.status_code if error.response is not None else "?"
+        status = "?"
+        if error.response is not None:
+            status = str(error.response.status_code)
+            # pooch streams: an unread error response would leave its socket open.
+            error.response.close()
         raise FetchError(f"{url}: HTTP error {status}") from None
     except requests.exceptions.RequestException as error:
         raise FetchError(f"{url}: download failed ({type(error).__name__}: {error})") from None
