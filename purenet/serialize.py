@@ -948,7 +948,9 @@ def read_json(path: str | os.PathLike[str], *, error: type[PurenetError] = Model
             text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
         )
     except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise error(f"{os.fspath(path)}: not valid JSON: {exc.msg} at {where}") from None
+        # Some messages end in "at" ("Unterminated string starting at"): do not repeat it.
+        at = "" if exc.msg.endswith(" at") else " at"
+        where = f"{at} line {exc.lineno} column {exc.colno}"
+        raise error(f"{os.fspath(path)}: not valid JSON: {exc.msg}{where}") from None
     except ValueError as exc:
         raise error(f"{os.fspath(path)}: {exc}") from None
