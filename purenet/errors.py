@@ -52,6 +52,10 @@ class DivergenceError(PurenetError):
         self.history = history
 
 
+class FetchError(PurenetError):
+    """A download failed (HTTP error, no connection) or did not verify against the registry."""
+
+
 class MissingExtraError(PurenetError):
     """An optional dependency is not installed; the message names the extra to install."""
 

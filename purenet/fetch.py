@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import attrs
 
-from purenet.errors import PurenetError, require_extra
+from purenet.errors import FetchError, require_extra
 
 __all__ = [
     "DATASETS",
@@ -45,10 +45,6 @@ __all__ = [
     "fetch_files",
     "verify_file",
 ]
-
-
-class FetchError(PurenetError):
-    """A download failed (HTTP error, no connection) or did not verify against the registry."""
 
 
 @attrs.frozen
