@@ -397,7 +397,12 @@ def sgd_step(params: T, grads: Any, lr: float) -> T:
         >>> sgd_step((np.array([1.0]),), (np.array([2.0]),), 0.25)[0].tolist()
         [0.5]
     """
-    rate = float(lr)
-    return tree_map(
-        lambda p, g: np.subtract(p, rate * g, dtype=p.dtype, casting="same_kind"), params, grads
-    )
+    rate = -float(lr)
+
+    def step(p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        # One temporary: the fresh product (in p's dtype) takes p added in place.
+        updated = np.multiply(g, rate, dtype=p.dtype, casting="same_kind")
+        updated += p
+        return updated
+
+    return tree_map(step, params, grads)

@@ -1,0 +1,640 @@
+"""The training loop: epochs of seeded mini-batches, validation, early stopping, checkpoints.
+
+`train` runs, for each epoch, a permutation drawn from `(seed, epoch)`, batches gathered by
+index into buffers the loop owns, an optional augmentation seeded by `(seed, epoch, batch)`,
+and one optimizer step per batch (`_Step`). Each epoch ends with a validation pass, an
+`EpochReport`, the early-stopping check, an optional checkpoint and the `on_epoch` callback.
+It prints nothing. The same arguments give bit-identical parameters and history (except the
+`seconds` of each report); a run resumed from a checkpoint ends bit-identical to one that was
+never interrupted.
+
+Learning-rate schedules run on an epoch clock (see `purenet.schedules`): with
+`schedule_per="epoch"` (default) step `batch` of epoch `e` (1-based) uses
+`learning_rate(schedule, e - 1)`, with `schedule_per="batch"` it uses
+`learning_rate(schedule, e - 1 + batch / num_batches)`.
+
+Example:
+    >>> import numpy as np, purenet as pn
+    >>> from purenet import optim
+    >>> from purenet.data import Dataset
+    >>> from purenet.train import train
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(200, 2)).astype(np.float32)
+    >>> data = Dataset(x, (x[:, 0] + x[:, 1] > 0).astype(np.int64))
+    >>> arch = pn.Architecture((2, 8, 2))
+    >>> result = train(arch, pn.init(arch, seed=0), optim.SGD(0.1, momentum=0.9), data,
+    ...                epochs=5, batch_size=20, seed=0, valid=0.2)
+    >>> len(result.history), result.history[-1].valid_accuracy > 0.8
+    (5, True)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+
+from purenet import optim
+from purenet.checkpoint import Checkpoint, TrainingState, read_checkpoint, write_checkpoint
+from purenet.data import Dataset, split
+from purenet.errors import DivergenceError, ModelFormatError
+from purenet.model import (
+    Architecture,
+    Params,
+    check_params,
+    evaluate,
+    labels_of,
+    loss_grad_and_output,
+)
+from purenet.schedules import learning_rate as rate_at
+from purenet.serialize import converter
+from purenet.tree import tree_leaves
+
+__all__ = [
+    "BatchReport",
+    "Checkpoint",
+    "EarlyStopping",
+    "EpochReport",
+    "Track",
+    "Tracked",
+    "TrainResult",
+    "train",
+]
+
+Augment = Callable[..., np.ndarray]
+"""`augment(x_batch, *, seed) -> x_batch`; `seed` is the tuple `(seed, epoch, batch)`."""
+
+
+@attrs.frozen
+class EpochReport:
+    """Metrics of one epoch, as passed to `on_epoch` and kept in the history.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        train_loss: mean over the epoch's samples of the loss each batch had before its step
+            (including the `l2` penalty).
+        train_accuracy: fraction of the epoch's samples classified right by that same forward
+            pass (no second pass over the data).
+        valid_loss: loss (including the `l2` penalty) of the epoch's final params on the
+            validation set, or None without one.
+        valid_accuracy: their accuracy on the validation set, or None.
+        learning_rate: the rate at the epoch's first step.
+        seconds: wall time of the epoch's steps and validation.
+    """
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    valid_loss: float | None
+    valid_accuracy: float | None
+    learning_rate: float
+    seconds: float
+
+
+@attrs.frozen
+class BatchReport:
+    """Progress of one optimizer step, as passed to `on_batch` (floats only, nothing shared).
+
+    Attributes:
+        epoch: 1-based epoch number.
+        batch: 0-based batch index within the epoch.
+        batches: batches per epoch.
+        loss: the batch's loss before the step.
+        learning_rate: the rate used by the step.
+    """
+
+    epoch: int
+    batch: int
+    batches: int
+    loss: float
+    learning_rate: float
+
+
+_MONITORS: dict[str, Literal["min", "max"]] = {
+    "valid_loss": "min",
+    "valid_accuracy": "max",
+    "train_loss": "min",
+    "train_accuracy": "max",
+}
+
+
+@attrs.frozen
+class EarlyStopping:
+    """Stop when a metric has not improved for `patience` epochs; return the best params.
+
+    An epoch improves on the best so far when its metric is lower (losses) or higher
+    (accuracies) by more than `min_delta`. With early stopping, `train` returns the params
+    and optimizer state of the best epoch, whether or not it stopped early.
+
+    Args:
+        patience: epochs without improvement before stopping, >= 1.
+        min_delta: the smallest change that counts as an improvement, >= 0.
+        monitor: `valid_loss` (default), `valid_accuracy`, `train_loss` or `train_accuracy`.
+    """
+
+    patience: int = 5
+    min_delta: float = attrs.field(default=0.0, converter=float)
+    monitor: str = "valid_loss"
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int):
+            raise ValueError(f"EarlyStopping.patience must be an int, got {self.patience!r}")
+        if self.patience < 1:
+            raise ValueError(f"EarlyStopping.patience must be >= 1, got {self.patience}")
+        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"EarlyStopping.min_delta must be >= 0, got {self.min_delta}")
+        if self.monitor not in _MONITORS:
+            raise ValueError(
+                f"EarlyStopping.monitor: unknown metric {self.monitor!r}; "
+                f"supported: {', '.join(_MONITORS)}"
+            )
+
+
+_TRACK_PATH = re.compile(r"^(?:layers)?\[(\d+)\]\.([A-Za-z_]\w*)\[(\d+(?:\s*,\s*\d+)*)\]$")
+
+
+@attrs.frozen
+class Track:
+    """Which parameter scalars to record during training, and how often.
+
+    Args:
+        paths: scalars as `layers[i].field[j, k]` (or `[i].field[j, k]`), e.g.
+            `("layers[0].w[3, 2]", "layers[1].b[0]")`.
+        every: `"epoch"` records after each epoch, `"step"` after each optimizer step; both
+            also record the starting values.
+    """
+
+    paths: tuple[str, ...] = attrs.field(converter=tuple)
+    every: Literal["epoch", "step"] = "epoch"
+
+    def __attrs_post_init__(self) -> None:
+        if not self.paths:
+            raise ValueError("Track.paths is empty")
+        for path in self.paths:
+            if not _TRACK_PATH.match(path):
+                raise ValueError(f"Track: cannot parse {path!r}; expected e.g. 'layers[0].w[3, 2]'")
+        if self.every not in ("epoch", "step"):
+            raise ValueError(f"Track.every must be 'epoch' or 'step', got {self.every!r}")
+
+
+@attrs.frozen(eq=False)
+class Tracked:
+    """Recorded parameter values: one row per record, one column per tracked path.
+
+    Attributes:
+        paths: the tracked paths, in column order.
+        steps: (n,) int64, optimizer steps taken when each row was recorded (0: start).
+        epochs: (n,) float64, training progress in epochs at each row.
+        values: (n, len(paths)) float64, the parameter values.
+    """
+
+    paths: tuple[str, ...]
+    steps: np.ndarray
+    epochs: np.ndarray
+    values: np.ndarray
+
+
+@attrs.frozen(eq=False)
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        params: the trained parameters (of `best_epoch` with early stopping, else the last).
+        opt_state: the optimizer state that goes with `params` (to continue training).
+        history: one `EpochReport` per epoch run, in order.
+        best_epoch: the epoch whose params are returned.
+        stopped_early: early stopping ended the run before `epochs`.
+        tracked: the tracked parameter values, or None without `track`.
+    """
+
+    params: Params
+    opt_state: Any
+    history: tuple[EpochReport, ...]
+    best_epoch: int
+    stopped_early: bool
+    tracked: Tracked | None
+
+
+class _NonFinite(Exception):
+    """Raised by a step that met a non-finite loss or gradient; `train` adds the context."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+@attrs.frozen
+class _Step:
+    """One optimizer step on one batch; built once per `train` call.
+
+    This is the only place the loop touches the model and the optimizer, so a fused step can
+    replace it. Contract: `__call__(params, state, x, y, lr)` returns
+    `(new_params, new_state, loss, n_correct)` with `loss` the batch's loss (Python float,
+    including the l2 penalty) before the step and `n_correct` the batch samples whose
+    predicted label (from that same forward pass) equals `labels_of(y)`; it raises
+    `_NonFinite` on a non-finite loss or gradient, before changing anything, and must not
+    keep `x` or `y` (they are buffers the loop refills).
+    """
+
+    arch: Architecture
+    optimizer: optim.Optimizer
+    l2: float
+
+    def __call__(
+        self, params: Params, state: Any, x: np.ndarray, y: np.ndarray, lr: float
+    ) -> tuple[Params, Any, float, int]:
+        value, grads, outputs = loss_grad_and_output(self.arch, params, x, y, l2=self.l2)
+        loss = float(value)
+        if not math.isfinite(loss):
+            raise _NonFinite(f"loss ({loss})")
+        if not _is_finite(tree_leaves(grads)):
+            raise _NonFinite("gradient")
+        updates, state = optim.update(self.optimizer, grads, state, params, learning_rate=lr)
+        n_correct = int(np.count_nonzero(labels_of(outputs) == labels_of(y)))
+        return optim.apply_updates(params, updates), state, loss, n_correct
+
+
+def _is_finite(arrays: list[np.ndarray]) -> bool:
+    """True when every value is finite; exact, with a fast path for the common case."""
+    # A finite sum of squares (one BLAS dot per leaf) proves every value finite; only if it
+    # is not (a NaN/Inf, or finite values whose squares overflow) is every value checked.
+    flat = [a.reshape(-1) for a in arrays]
+    if math.isfinite(sum(float(np.dot(a, a)) for a in flat)):
+        return True
+    return all(np.isfinite(a).all() for a in flat)
+
+
+class _Batches:
+    """Gathers batches by index into two buffers owned by the loop (reused every batch)."""
+
+    def __init__(self, data: Dataset, batch_size: int, dtype: np.dtype) -> None:
+        self.x, self.y = data.x, data.y
+        self.full = batch_size >= len(data)
+        if self.full:  # one batch of everything: no shuffle, no gather, one cast at most
+            self.x = data.x.astype(dtype, copy=False)
+        else:
+            self.x_buffer = np.empty((batch_size, *data.x.shape[1:]), dtype=dtype)
+            self.y_buffer = np.empty((batch_size, *data.y.shape[1:]), dtype=data.y.dtype)
+
+    def take(self, index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if index is None:
+            return self.x, self.y
+        m = len(index)
+        x, y = self.x_buffer[:m], self.y_buffer[:m]
+        # mode="clip" skips numpy's bounds-checked buffering (3x slower); indices are valid.
+        np.take(self.x, index, axis=0, out=x, mode="clip")
+        np.take(self.y, index, axis=0, out=y, mode="clip")
+        return x, y
+
+
+class _Tracker:
+    """Reads the tracked scalars out of a params tree and keeps the rows."""
+
+    def __init__(self, spec: Track, params: Params) -> None:
+        self.spec = spec
+        self.every_step = spec.every == "step"
+        self.where: list[tuple[int, str, tuple[int, ...]]] = []
+        for path in spec.paths:
+            match = _TRACK_PATH.match(path)
+            if match is None:
+                raise ValueError(f"track: cannot parse {path!r}")
+            layer, field = int(match[1]), match[2]
+            index = tuple(int(i) for i in match[3].split(","))
+            if layer >= len(params):
+                raise ValueError(f"track {path!r}: there are {len(params)} layers")
+            names = [f.name for f in attrs.fields(type(params[layer]))]
+            if field not in names:
+                raise ValueError(f"track {path!r}: no field {field!r}; fields: {', '.join(names)}")
+            shape = getattr(params[layer], field).shape
+            if len(index) != len(shape) or any(
+                not 0 <= i < n for i, n in zip(index, shape, strict=True)
+            ):
+                raise ValueError(f"track {path!r}: index {index} outside shape {shape}")
+            self.where.append((layer, field, index))
+        self.steps: list[int] = []
+        self.epochs: list[float] = []
+        self.rows: list[tuple[float, ...]] = []
+
+    def record(self, params: Params, step: int, epoch: float) -> None:
+        self.steps.append(step)
+        self.epochs.append(epoch)
+        self.rows.append(tuple(float(getattr(params[i], f)[j]) for i, f, j in self.where))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "steps": np.array(self.steps, dtype=np.int64),
+            "epochs": np.array(self.epochs, dtype=np.float64),
+            "values": np.array(self.rows, dtype=np.float64).reshape(-1, len(self.where)),
+        }
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        values = arrays["values"]
+        if values.ndim != 2 or values.shape[1] != len(self.where):
+            raise ModelFormatError(f"$.tracked.values: shape {values.shape} does not fit track")
+        self.steps = arrays["steps"].tolist()
+        self.epochs = arrays["epochs"].tolist()
+        self.rows = [tuple(row) for row in values.tolist()]
+
+    def result(self) -> Tracked:
+        arrays = self.arrays()
+        return Tracked(self.spec.paths, arrays["steps"], arrays["epochs"], arrays["values"])
+
+
+@attrs.define
+class _Best:
+    """Early-stopping bookkeeping (mutable, internal)."""
+
+    epoch: int
+    value: float
+    wait: int
+    params: Params
+    opt_state: Any
+
+
+def _describe_spec(spec: Any) -> Any:
+    """A JSON-ready description of a spec (optimizer, schedule), tagged with its kind."""
+    if not attrs.has(type(spec)):
+        return spec
+    fields = {f.name: _describe_spec(getattr(spec, f.name)) for f in attrs.fields(type(spec))}
+    return {"kind": spec.kind, **fields}
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+def _split_valid(
+    data: Dataset, valid: Dataset | float | None, seed: int
+) -> tuple[Dataset, Dataset | None]:
+    if valid is None or isinstance(valid, Dataset):
+        return data, valid
+    # (seed, 0) is free: epochs count from 1 in the (seed, epoch) streams.
+    return split(data, float(valid), seed=(seed, 0))
+
+
+def _report_dict(report: EpochReport) -> dict[str, Any]:
+    result: dict[str, Any] = converter.unstructure(report)
+    return result
+
+
+def _improved(monitor: str, value: float, best: _Best, min_delta: float) -> bool:
+    if _MONITORS[monitor] == "min":
+        return value < best.value - min_delta
+    return value > best.value + min_delta
+
+
+def train(
+    arch: Architecture,
+    params: Params,
+    optimizer: optim.Optimizer,
+    data: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    l2: float = 0.0,
+    valid: Dataset | float | None = None,
+    augment: Augment | None = None,
+    early_stopping: EarlyStopping | None = None,
+    checkpoint: Checkpoint | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    track: Track | None = None,
+    schedule_per: Literal["epoch", "batch"] = "epoch",
+    opt_state: Any = None,
+    resume: str | os.PathLike[str] | None = None,
+) -> TrainResult:
+    """Train `params` on `data` with `optimizer` for `epochs` epochs of mini-batches. Pure.
+
+    Args:
+        arch: the architecture.
+        params: the starting parameters (with `resume`: a template of the right shapes).
+        optimizer: an optimizer spec; its learning rate may be a schedule.
+        data: training `Dataset`: `x` (n, sizes[0]) float model input, `y` (n,) integer
+            labels or (n, sizes[-1]) targets.
+        epochs: the epoch to stop after (counting epochs of a resumed run), >= 1.
+        batch_size: samples per step: 1 is per-sample SGD, >= n is full-batch descent (no
+            shuffle, no copy). The last batch of an epoch may be shorter.
+        seed: an int >= 0; epoch `e` (from 1) shuffles with `(seed, e)`, batch `b` (from 0)
+            augments with `(seed, e, b)`, a `valid` fraction is split off with `(seed, 0)`.
+        l2: L2 coefficient on the weights (see `purenet.loss`), >= 0.
+        valid: a validation `Dataset`, or a fraction of `data` to split off, or None.
+        augment: `augment(x_batch, *, seed) -> x_batch`, called on each batch before its
+            step; `x_batch` is a loop-owned buffer, valid only during the call.
+        early_stopping: an `EarlyStopping` spec, or None.
+        checkpoint: a `Checkpoint` (path, every) to save to, or None.
+        on_epoch: called with each `EpochReport` (after its checkpoint is written).
+        on_batch: called with a `BatchReport` after each step.
+        track: a `Track` spec of parameter scalars to record, or None.
+        schedule_per: `"epoch"` or `"batch"`: the schedule clock (see the module docstring).
+        opt_state: optimizer state to continue from (e.g. a previous result's); default
+            `optim.init(optimizer, params)`.
+        resume: a checkpoint file to continue from: its params, optimizer state, counters,
+            history, early-stopping and tracking state replace the starting ones. The other
+            arguments must match the run that wrote it (except `epochs`, the callbacks,
+            `augment` and `checkpoint`).
+
+    Returns:
+        A `TrainResult` with `params`, `opt_state`, `history`, `best_epoch`,
+        `stopped_early` and `tracked`.
+
+    Raises:
+        DivergenceError: a non-finite loss or gradient; names the epoch, batch and learning
+            rate, the last checkpoint written (kept on disk) and the history so far.
+        ModelFormatError: `resume` is unreadable or was written by a different run.
+        ValueError: invalid arguments.
+    """
+    _check_int("epochs", epochs, 1)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("seed", seed, 0)
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+    if schedule_per not in ("epoch", "batch"):
+        raise ValueError(f"schedule_per must be 'epoch' or 'batch', got {schedule_per!r}")
+    check_params(arch, params)
+    train_set, valid_set = _split_valid(data, valid, seed)
+    if early_stopping is not None and early_stopping.monitor.startswith("valid_") and not valid_set:
+        raise ValueError(f"early stopping on {early_stopping.monitor} needs valid data")
+    n = len(train_set)
+    if n == 0:
+        raise ValueError("the training set is empty")
+    num_batches = math.ceil(n / batch_size)
+    state = optim.init(optimizer, params) if opt_state is None else opt_state
+    run = {
+        "architecture": converter.unstructure(arch),
+        "optimizer": _describe_spec(optimizer),
+        "batch_size": min(batch_size, n),
+        "seed": seed,
+        "l2": float(l2),
+        "schedule_per": schedule_per,
+        "train_size": n,
+        "valid_size": None if valid_set is None else len(valid_set),
+        "early_stopping": None if early_stopping is None else converter.unstructure(early_stopping),
+        "track": None if track is None else converter.unstructure(track),
+    }
+    tracker = None if track is None else _Tracker(track, params)
+    history: list[EpochReport] = []
+    best: _Best | None = None
+    done, global_step = 0, 0
+    last_checkpoint: Path | None = None
+    if resume is not None:
+        saved = read_checkpoint(resume, params=params, opt_state=state, run=run)
+        params, state, done, global_step = saved.params, saved.opt_state, saved.epoch, saved.step
+        history = [_restore_report(resume, i, r) for i, r in enumerate(saved.history)]
+        if saved.best is not None:
+            kept = saved.best.get("params") is not None
+            best = _Best(
+                epoch=saved.best["epoch"],
+                value=saved.best["value"],
+                wait=saved.best["wait"],
+                params=saved.best["params"] if kept else params,
+                opt_state=saved.best["opt_state"] if kept else state,
+            )
+        if tracker is not None and saved.tracked is not None:
+            tracker.restore(saved.tracked)
+        last_checkpoint = Path(resume)
+    elif tracker is not None:
+        tracker.record(params, 0, 0.0)
+
+    step = _Step(arch, optimizer, float(l2))
+    batches = _Batches(train_set, batch_size, params[0].w.dtype)
+    schedule = optimizer.learning_rate
+    stopped = (
+        early_stopping is not None and best is not None and best.wait >= early_stopping.patience
+    )
+    epoch = done
+    while not stopped and epoch < epochs:
+        epoch += 1
+        started = time.perf_counter()
+        order = None if batches.full else np.random.default_rng((seed, epoch)).permutation(n)
+        epoch_rate = rate_at(schedule, epoch - 1)
+        total_loss, correct = 0.0, 0
+        for b in range(num_batches):
+            index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
+            x, y = batches.take(index)
+            if augment is not None:
+                x = augment(x, seed=(seed, epoch, b))
+            lr = (
+                epoch_rate
+                if schedule_per == "epoch"
+                else rate_at(schedule, epoch - 1 + b / num_batches)
+            )
+            try:
+                # Overflow warnings are the divergence guard's business: it raises instead.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    params, state, loss, n_correct = step(params, state, x, y, lr)
+            except _NonFinite as fault:
+                raise _diverged(fault, epoch, b, lr, last_checkpoint, history) from None
+            total_loss += loss * len(y)
+            correct += n_correct
+            global_step += 1
+            if tracker is not None and tracker.every_step:
+                tracker.record(params, global_step, epoch - 1 + (b + 1) / num_batches)
+            if on_batch is not None:
+                on_batch(BatchReport(epoch, b, num_batches, loss, lr))
+        valid_loss = valid_accuracy = None
+        if valid_set is not None:
+            valid_loss, valid_accuracy = evaluate(arch, params, valid_set.x, valid_set.y, l2=l2)
+        report = EpochReport(
+            epoch=epoch,
+            train_loss=total_loss / n,
+            train_accuracy=correct / n,
+            valid_loss=valid_loss,
+            valid_accuracy=valid_accuracy,
+            learning_rate=epoch_rate,
+            seconds=time.perf_counter() - started,
+        )
+        history.append(report)
+        if tracker is not None and not tracker.every_step:
+            tracker.record(params, global_step, float(epoch))
+        if early_stopping is not None:
+            value = getattr(report, early_stopping.monitor)
+            if best is None or _improved(
+                early_stopping.monitor, value, best, early_stopping.min_delta
+            ):
+                best = _Best(epoch, value, 0, params, state)
+            else:
+                best.wait += 1
+                stopped = best.wait >= early_stopping.patience
+        if checkpoint is not None and (epoch % checkpoint.every == 0 or epoch == epochs or stopped):
+            write_checkpoint(
+                checkpoint.path,
+                TrainingState(
+                    run=run,
+                    epoch=epoch,
+                    step=global_step,
+                    params=params,
+                    opt_state=state,
+                    history=[_report_dict(r) for r in history],
+                    best=_best_dict(best, epoch),
+                    tracked=None if tracker is None else tracker.arrays(),
+                ),
+            )
+            last_checkpoint = checkpoint.path
+        if on_epoch is not None:
+            on_epoch(report)
+
+    if best is not None:
+        params, state, best_epoch = best.params, best.opt_state, best.epoch
+    else:
+        best_epoch = epoch
+    return TrainResult(
+        params=params,
+        opt_state=state,
+        history=tuple(history),
+        best_epoch=best_epoch,
+        stopped_early=stopped and epoch < epochs,
+        tracked=None if tracker is None else tracker.result(),
+    )
+
+
+def _diverged(
+    fault: _NonFinite,
+    epoch: int,
+    batch: int,
+    lr: float,
+    last_checkpoint: Path | None,
+    history: list[EpochReport],
+) -> DivergenceError:
+    saved = f"last good checkpoint: {last_checkpoint}" if last_checkpoint else "no checkpoint"
+    return DivergenceError(
+        f"training diverged at epoch {epoch}, batch {batch} (learning rate {lr:g}): "
+        f"non-finite {fault.what}; {saved}",
+        epoch=epoch,
+        batch=batch,
+        learning_rate=lr,
+        checkpoint=last_checkpoint,
+        history=tuple(history),
+    )
+
+
+def _best_dict(best: _Best | None, epoch: int) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    # the best params are the current ones unless an earlier epoch was better
+    earlier = best.epoch != epoch
+    return {
+        "epoch": best.epoch,
+        "value": best.value,
+        "wait": best.wait,
+        "params": best.params if earlier else None,
+        "opt_state": best.opt_state if earlier else None,
+    }
+
+
+def _restore_report(path: str | os.PathLike[str], i: int, data: Any) -> EpochReport:
+    try:
+        report: EpochReport = converter.structure(data, EpochReport)
+    except Exception as error:  # cattrs raises several types; all mean a malformed report
+        raise ModelFormatError(
+            f"{path}: $.history[{i}]: malformed epoch report ({error})"
+        ) from None
+    return report
