@@ -193,7 +193,7 @@ def test_load_recipe_reads_toml_and_json_alike_and_resolves_paths(tmp_path: Path
 
 
 def test_load_recipe_names_the_file_for_unreadable_or_invalid_files(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match="missing.toml: no such recipe file"):
+    with pytest.raises(RecipeError, match=r"missing\.toml: no such recipe file"):
         load_recipe(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\nepochs = 1\n", encoding="utf-8")
