@@ -84,8 +84,15 @@ DTYPES = (
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "true/false", int: "integer", float: "number", str: "string", list: "list",
-             dict: "object", type(None): "null"}
+    names = {
+        bool: "true/false",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "object",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -333,9 +340,9 @@ class Model:
 
 
 def _check_model(model: Model) -> None:
-    sizes = list(model.arch.sizes)
     if not isinstance(model.arch, Architecture):
         raise ValueError(f"$.architecture: expected an Architecture, found {model.arch!r}")
+    sizes = list(model.arch.sizes)
     if len(model.params) != len(sizes) - 1:
         raise ValueError(
             f"$.layers: {len(model.params)} layers; architecture.sizes {sizes} "
@@ -386,6 +393,8 @@ def _check_model(model: Model) -> None:
     for i, label in enumerate(model.labels):
         if not isinstance(label, str):
             raise ValueError(f"$.labels[{i}]: expected a string, found {label!r}")
+        if label in model.labels[:i]:
+            raise ValueError(f"$.labels[{i}]: {label!r} names two classes")
     if not isinstance(model.meta, ModelMeta):
         raise ValueError(f"$.meta: expected a ModelMeta, found {model.meta!r}")
 
@@ -591,9 +600,7 @@ def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
         raise ValueError(f"$: missing key 'kind'; a preprocessing step is one of: {supported}")
     kind = value["kind"]
     if kind not in PREPROCESS_STEPS:
-        raise ValueError(
-            f"$.kind: unknown preprocessing step {kind!r}; supported: {supported}"
-        )
+        raise ValueError(f"$.kind: unknown preprocessing step {kind!r}; supported: {supported}")
     fields = {key: item for key, item in value.items() if key != "kind"}
     step: PreprocessStep = conv.structure(fields, PREPROCESS_STEPS[kind])
     return step
@@ -809,16 +816,25 @@ def load_model(path: str | os.PathLike[str]) -> Model:
 def _describe_step(step: PreprocessStep) -> dict[str, Any]:
     if isinstance(step, Scale):
         text = f"scale [0, {step.max_value:g}] to [{step.low:g}, {step.high:g}]"
-        return {"kind": step.kind, "text": text, "low": step.low, "high": step.high,
-                "max_value": step.max_value}
+        return {
+            "kind": step.kind,
+            "text": text,
+            "low": step.low,
+            "high": step.high,
+            "max_value": step.max_value,
+        }
     if isinstance(step, Flatten):
         shape = None if step.input_shape is None else list(step.input_shape)
         text = "flatten" if shape is None else f"flatten {shape} to [{math.prod(shape)}]"
         return {"kind": step.kind, "text": text, "input_shape": shape}
     shape = [] if step.mean is None else list(step.mean.shape)
     where = "per feature" if shape else "over all values"
-    return {"kind": step.kind, "text": f"standardize {where}", "shape": shape,
-            "per_feature": step.per_feature}
+    return {
+        "kind": step.kind,
+        "text": f"standardize {where}",
+        "shape": shape,
+        "per_feature": step.per_feature,
+    }
 
 
 def describe_model(model: Model) -> dict[str, Any]:
@@ -844,16 +860,21 @@ def describe_model(model: Model) -> dict[str, Any]:
     layers = []
     for i, layer in enumerate(model.params):
         last = i == len(model.params) - 1
-        layers.append({
-            "index": i,
-            "w_shape": list(layer.w.shape),
-            "b_shape": list(layer.b.shape),
-            "activation": arch.output if last else arch.hidden,
-            "parameters": int(layer.w.size + layer.b.size),
-        })
+        layers.append(
+            {
+                "index": i,
+                "w_shape": list(layer.w.shape),
+                "b_shape": list(layer.b.shape),
+                "activation": arch.output if last else arch.hidden,
+                "parameters": int(layer.w.size + layer.b.size),
+            }
+        )
     input_shape = next(
-        (list(step.input_shape) for step in model.preprocess
-         if isinstance(step, Flatten) and step.input_shape is not None),
+        (
+            list(step.input_shape)
+            for step in model.preprocess
+            if isinstance(step, Flatten) and step.input_shape is not None
+        ),
         None,
     )
     return {

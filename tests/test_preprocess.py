@@ -185,24 +185,39 @@ def test_a_recipe_style_step_gets_defaults_and_no_statistics() -> None:
 @pytest.mark.parametrize(
     ("data", "line"),
     [
-        ({"kind": "blur"}, "$.kind: unknown preprocessing step 'blur'; "
-         "supported: flatten, scale, standardize"),
-        ({"low": 0.1}, "$: missing key 'kind'; a preprocessing step is one of: "
-         "flatten, scale, standardize"),
+        (
+            {"kind": "blur"},
+            "$.kind: unknown preprocessing step 'blur'; supported: flatten, scale, standardize",
+        ),
+        (
+            {"low": 0.1},
+            "$: missing key 'kind'; a preprocessing step is one of: flatten, scale, standardize",
+        ),
         ("scale", "$: expected a step object with a kind, found string"),
-        ({"kind": "scale", "hihg": 2.0}, "$: unknown key 'hihg'; expected keys: "
-         "low, high, max_value"),
+        (
+            {"kind": "scale", "hihg": 2.0},
+            "$: unknown key 'hihg'; expected keys: low, high, max_value",
+        ),
         ({"kind": "scale", "low": "0"}, "$.low: expected a number, found string '0'"),
         ({"kind": "scale", "low": True}, "$.low: expected a number, found true/false True"),
         ({"kind": "scale", "low": 2.0}, "$: scale needs low < high; found low=2.0, high=1.0"),
-        ({"kind": "flatten", "input_shape": "28"}, "$.input_shape: expected a list, "
-         "found string"),
-        ({"kind": "flatten", "input_shape": [28, 2.5]},
-         "$.input_shape[1]: expected an integer, found number 2.5"),
-        ({"kind": "standardize", "per_feature": 1},
-         "$.per_feature: expected true or false, found integer 1"),
-        ({"kind": "standardize", "mean": {"dtype": "float32", "shape": [2], "data": [1]},
-          "std": None}, "$.mean: shape [2] needs 2 values, got 1"),
+        ({"kind": "flatten", "input_shape": "28"}, "$.input_shape: expected a list, found string"),
+        (
+            {"kind": "flatten", "input_shape": [28, 2.5]},
+            "$.input_shape[1]: expected an integer, found number 2.5",
+        ),
+        (
+            {"kind": "standardize", "per_feature": 1},
+            "$.per_feature: expected true or false, found integer 1",
+        ),
+        (
+            {
+                "kind": "standardize",
+                "mean": {"dtype": "float32", "shape": [2], "data": [1]},
+                "std": None,
+            },
+            "$.mean: shape [2] needs 2 values, got 1",
+        ),
     ],
 )
 def test_malformed_steps_are_refused_with_their_path(data: object, line: str) -> None:
