@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from purenet.errors import DataFormatError, require_extra
 
@@ -37,6 +38,10 @@ have theirs at (14, 14) within half a pixel (the test set averages 13.99, 14.01)
 INK_THRESHOLD = 0.1
 """Pixels brighter than this fraction of the brightest one count as ink when cropping, so
 faint noise from paper or JPEG compression does not widen the crop."""
+
+SPECK_FRACTION = 0.05
+"""Blobs of ink (8-connected) smaller than this fraction of the largest blob are dropped as
+specks of dust or noise; the parts of a digit (the bar of a 5) are far larger."""
 
 
 def _area_weights(source: int, target: int) -> np.ndarray:
@@ -70,10 +75,10 @@ def to_mnist(gray: np.ndarray, *, name: str = "image") -> np.ndarray:
     """Turn one grayscale picture of a digit into a 28x28 MNIST-style image.
 
     Steps: invert when the background (the median of the border pixels) is light; subtract
-    the background level so paper grey becomes 0; crop to the ink; scale the ink so its longer
-    side is 20 px, keeping the aspect ratio (area averaging); place it in a 28x28 field with
-    its centre of mass moved to pixel (14, 14) (a whole-pixel shift, as MNIST did); stretch so the
-    brightest pixel is 255.
+    the background level so paper grey becomes 0; drop isolated specks; crop to the ink;
+    scale the ink so its longer side is 20 px, keeping the aspect ratio (area averaging);
+    place it in a 28x28 field with its centre of mass moved to pixel (14, 14) (a whole-pixel
+    shift, as MNIST did); stretch so the brightest pixel is 255.
 
     Args:
         gray: (h, w) grayscale, any real dtype, 0 = black; any size of at least 1x1.
@@ -109,8 +114,17 @@ def to_mnist(gray: np.ndarray, *, name: str = "image") -> np.ndarray:
     peak = float(ink.max())
     if peak <= 0:
         raise DataFormatError(f"{name}: no ink found (the picture is one flat shade)")
-    rows = np.flatnonzero((ink > INK_THRESHOLD * peak).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD * peak).any(axis=0))
+    mask = ink > INK_THRESHOLD * peak
+    blobs, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count > 1:
+        # Dust, paper texture or sensor noise away from the digit would stretch the crop
+        # and shrink the digit: blobs much smaller than the largest are not ink.
+        sizes = np.bincount(blobs.ravel())[1:]
+        specks = np.isin(blobs, np.flatnonzero(sizes < SPECK_FRACTION * sizes.max()) + 1)
+        ink[specks] = 0.0
+        mask &= ~specks
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = ink.shape
     scale = BOX / max(height, width)

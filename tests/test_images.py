@@ -78,6 +78,16 @@ def test_large_photo_is_area_averaged_so_thin_strokes_survive() -> None:
     assert (stroke[stroke > 0] > 60).all()
 
 
+def test_specks_of_dust_neither_widen_the_crop_nor_move_the_digit() -> None:
+    clean = draw_one()
+    dusty = clean.copy()
+    dusty[230, 5] = dusty[3, 3] = dusty[200:202, 170:172] = 0  # dark specks far from the "1"
+    noisy = clean + np.random.default_rng(0).normal(0, 6, clean.shape)  # grainy paper
+    assert np.array_equal(to_mnist(dusty), to_mnist(clean))
+    assert np.abs(to_mnist(noisy).astype(int) - to_mnist(clean)).max() <= 40
+    assert ink_box(to_mnist(noisy) > 40) == ink_box(to_mnist(clean) > 40)
+
+
 @pytest.mark.parametrize(
     ("image", "message"),
     [
