@@ -1,0 +1,500 @@
+"""Running a recipe: load and prepare the data, train, evaluate, write the run folder.
+
+`run_recipe` is the library function behind `purenet run`. It never prints: progress goes to
+the `on_epoch` / `on_batch` callbacks. The run folder holds
+
+    recipe.toml       the resolved recipe (absolute data paths), written first
+    checkpoint.json   training state, rewritten atomically every `checkpoint_every` epochs
+    metrics.jsonl     one JSON object per epoch (an `EpochReport`), rewritten atomically
+    tracked.jsonl     tracked parameter scalars, when `[train] track` names some
+    model.json        the trained model with its preprocessing, labels, recipe and metrics
+
+On Ctrl-C (`KeyboardInterrupt`) the last checkpoint stays on disk and `RunInterrupted` (a
+`KeyboardInterrupt`) is raised; `run_recipe(..., resume=True)` continues from it and ends
+with the same parameters as an uninterrupted run.
+
+Example:
+    >>> from purenet.recipe import load_recipe
+    >>> from purenet.runner import run_recipe
+    >>> result = run_recipe(load_recipe("recipes/microchips.toml"))  # doctest: +SKIP
+    >>> result.metrics["train_accuracy"] > 0.8  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenet import augment as augmentation
+from purenet import preprocess
+from purenet.data import Dataset, one_hot, split
+from purenet.errors import DataFormatError, PurenetError, RecipeError
+from purenet.evaluation import Evaluation, evaluate_model
+from purenet.model import Architecture, init
+from purenet.recipe import (
+    Augmentation,
+    Flatten,
+    Recipe,
+    Rotate,
+    Scale,
+    Shift,
+    Standardize,
+    Step,
+    dump_recipe,
+    read_recipe_data,
+    recipe_from_data,
+    to_toml,
+)
+from purenet.serialize import Model, ModelMeta, save_model
+from purenet.sources import load_source, source_name
+from purenet.train import BatchReport, Checkpoint, EpochReport, Track, TrainResult, train
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "RECIPE_FILE",
+    "TRACKED_FILE",
+    "PreparedData",
+    "RunInterrupted",
+    "RunResult",
+    "prepare_data",
+    "run_recipe",
+    "write_text_atomic",
+]
+
+MODEL_FILE = "model.json"
+METRICS_FILE = "metrics.jsonl"
+RECIPE_FILE = "recipe.toml"
+CHECKPOINT_FILE = "checkpoint.json"
+TRACKED_FILE = "tracked.jsonl"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; the last checkpoint is on disk and `resume=True` continues it.
+
+    Attributes:
+        out_dir: the run folder.
+        epoch: epochs completed and saved in the checkpoint (0: none yet).
+        checkpoint: the checkpoint file, or None if no epoch was saved yet.
+    """
+
+    def __init__(self, out_dir: Path, epoch: int, checkpoint: Path | None) -> None:
+        saved = f"checkpoint of epoch {epoch} in {checkpoint}" if checkpoint else "no checkpoint"
+        super().__init__(f"interrupted; {saved}")
+        self.out_dir = out_dir
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+
+
+@attrs.frozen(eq=False)
+class PreparedData:
+    """The recipe's data, ready for `train`.
+
+    Attributes:
+        train: model-input training set (after augmented copies, preprocessing, targets);
+            with per-batch augmentation `x` holds raw values, see `augment`.
+        valid: model-input validation set, or None.
+        test_raw: the raw test set (evaluated through the model's preprocessing), or None.
+        preprocess: the fitted preprocessing steps.
+        labels: class names.
+        augment: the per-batch augmentation for `train(augment=...)`, or None.
+    """
+
+    train: Dataset
+    valid: Dataset | None
+    test_raw: Dataset | None
+    preprocess: tuple[preprocess.PreprocessStep, ...]
+    labels: tuple[str, ...]
+    augment: Callable[..., np.ndarray] | None
+
+
+@attrs.frozen(eq=False)
+class RunResult:
+    """What `run_recipe` returns.
+
+    Attributes:
+        out_dir: the run folder.
+        model: the trained model (as saved in `model.json`).
+        history: one `EpochReport` per epoch, including epochs before a resume.
+        metrics: final metrics (`train_loss`, `train_accuracy`, `valid_*`, `test_*`, `epochs`,
+            `seconds`), as stored in the model's meta.
+        test: the test-set evaluation, or None without a test set.
+        stopped_early: early stopping ended training before `epochs`.
+    """
+
+    out_dir: Path
+    model: Model
+    history: tuple[EpochReport, ...]
+    metrics: dict[str, float]
+    test: Evaluation | None
+    stopped_early: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def _head(ds: Dataset, limit: int | None) -> Dataset:
+    return ds if limit is None or len(ds) <= limit else Dataset(ds.x[:limit], ds.y[:limit])
+
+
+def _integer_labels(ds: Dataset, where: str) -> np.ndarray:
+    y = np.asarray(ds.y)
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise DataFormatError(
+            f"{where}: expected integer class labels (n,), found {y.dtype} {y.shape}"
+        )
+    return y.astype(np.int64)
+
+
+def _augment_images(kind: Augmentation, images: np.ndarray, seed: Any, fill: float) -> np.ndarray:
+    if isinstance(kind, Rotate):
+        return augmentation.rotate(images, seed=seed, max_degrees=kind.max_degrees, fill=fill)
+    if isinstance(kind, Shift):
+        return augmentation.shift(images, seed=seed, max_pixels=kind.max_pixels, fill=fill)
+    return augmentation.affine(
+        images,
+        seed=seed,
+        max_degrees=kind.max_degrees,
+        max_shift=kind.max_shift,
+        max_zoom=kind.max_zoom,
+        fill=fill,
+    )
+
+
+def _preprocess_spec(step: Step) -> preprocess.PreprocessStep:
+    if isinstance(step, Scale):
+        return preprocess.Scale(step.low, step.high, step.max_value)
+    if isinstance(step, Standardize):
+        return preprocess.Standardize(per_feature=step.per_feature)
+    assert isinstance(step, Flatten)
+    return preprocess.Flatten()
+
+
+def _targets(labels: np.ndarray, recipe: Recipe, dtype: str) -> np.ndarray:
+    targets = recipe.pipeline.targets
+    if targets is None:
+        return labels
+    outputs = recipe.model.sizes[-1]
+    if outputs == 1:
+        return np.where(labels[:, None] == 1, targets.on, targets.off).astype(dtype)
+    return one_hot(labels, outputs, on=targets.on, off=targets.off, dtype=dtype)
+
+
+def prepare_data(
+    recipe: Recipe,
+    *,
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> PreparedData:
+    """Load the recipe's data and turn it into model input, as `run_recipe` does.
+
+    Order: load; cap to `limit` rows; split off the validation part (seeded by
+    `(seed, 0)`, before augmentation so no copy of a validation image is trained on); fit
+    the preprocessing on the training part; append augmented copies; preprocess; targets.
+
+    Args:
+        recipe: the recipe.
+        limit: keep only the first `limit` rows of the training and test sets (smoke tests).
+        data_dir: a folder to look for named data sets in first.
+
+    Returns:
+        A `PreparedData`.
+
+    Raises:
+        RecipeError: the data do not fit the recipe (input width, number of classes,
+            augmentation of non-image data); the message names the recipe key.
+        PurenetError: data that cannot be found or read.
+    """
+    spec, train_spec = recipe.pipeline, recipe.train
+    dtype = train_spec.dtype
+    raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
+    labels = _integer_labels(raw, "$.data.train")
+    outputs = recipe.model.sizes[-1]
+    n_classes = 2 if outputs == 1 else outputs
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise RecipeError(
+            f"$.model.sizes: {outputs} output unit(s) tell {n_classes} classes apart, but the "
+            f"training labels range over [{labels.min()}, {labels.max()}]"
+        )
+    if recipe.data.labels is not None and len(recipe.data.labels) != n_classes:
+        raise RecipeError(f"$.data.labels: {len(recipe.data.labels)} names for {n_classes} classes")
+    names = recipe.data.labels or tuple(str(i) for i in range(n_classes))
+    raw = Dataset(raw.x, labels)
+    valid_raw = None
+    if recipe.data.valid_fraction > 0:
+        raw, valid_raw = split(raw, recipe.data.valid_fraction, seed=(train_spec.seed, 0))
+    if spec.augment and raw.x.ndim != 3:
+        raise RecipeError(
+            f"$.pipeline.augment: augmentation needs images (n, h, w); the training inputs "
+            f"have shape {raw.x.shape}"
+        )
+    try:
+        fitted = preprocess.fit_preprocess([_preprocess_spec(s) for s in spec.steps], raw.x)
+        width = preprocess.apply_preprocess(fitted, raw.x[:1], dtype=dtype).shape[1]
+    except ValueError as exc:
+        raise RecipeError(f"$.pipeline.steps: {exc}") from None
+    if width != recipe.model.sizes[0]:
+        raise RecipeError(
+            f"$.model.sizes: the input layer has {recipe.model.sizes[0]} units, but the "
+            f"pipeline gives {width} features per sample (inputs {list(raw.x.shape[1:])})"
+        )
+    # Fill uncovered pixels with what a raw 0 becomes after scaling: the background.
+    fill = 0.0
+    copies = [a for a in spec.augment if a.copies > 0]
+    x_train, y_train = raw.x, raw.y
+    for i, kind in enumerate(copies):
+        extra = [
+            _augment_images(kind, raw.x, (train_spec.seed, 0, i, c), fill)
+            for c in range(kind.copies)
+        ]
+        x_train = np.concatenate([x_train.astype(np.float32), *extra])
+        y_train = np.concatenate([y_train] + [raw.y] * kind.copies)
+    per_batch = tuple(a for a in spec.augment if a.copies == 0)
+    batch_augment = None
+    if per_batch:
+        image_shape = raw.x.shape[1:]
+        train_x = np.asarray(x_train, dtype=dtype).reshape(len(x_train), -1)
+
+        def batch_augment(x: np.ndarray, *, seed: tuple[int, ...]) -> np.ndarray:
+            images = x.reshape(len(x), *image_shape)
+            for j, kind in enumerate(per_batch):
+                images = _augment_images(kind, images, (*seed, j), fill)
+            return preprocess.apply_preprocess(fitted, images, dtype=dtype)
+
+    else:
+        train_x = preprocess.apply_preprocess(fitted, x_train, dtype=dtype)
+    train_set = Dataset(train_x, _targets(y_train, recipe, dtype))
+    valid = None
+    if valid_raw is not None:
+        valid_x = preprocess.apply_preprocess(fitted, valid_raw.x, dtype=dtype)
+        valid = Dataset(valid_x, _targets(valid_raw.y, recipe, dtype))
+    test_raw = None
+    if recipe.data.test is not None:
+        test_raw = _head(load_source(recipe.data.test, data_dir=data_dir), limit)
+    return PreparedData(train_set, valid, test_raw, fitted, names, batch_augment)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temp file in the same folder and `os.replace`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        # mkstemp makes the file private (0600); a run folder is meant to be shared.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+
+
+def _report_row(report: EpochReport) -> dict[str, Any]:
+    return attrs.asdict(report)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise PurenetError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+    return rows
+
+
+def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+    """Recipe data without the keys a resume may change (epochs, output)."""
+    copy = json.loads(json.dumps(data))
+    copy.get("train", {}).pop("epochs", None)
+    copy.pop("output", None)
+    return copy
+
+
+def _check_resumable(out: Path, recipe: Recipe) -> None:
+    checkpoint = out / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        raise PurenetError(f"{checkpoint}: no checkpoint to resume from")
+    saved_file = out / RECIPE_FILE
+    if saved_file.is_file():
+        saved = recipe_from_data(read_recipe_data(saved_file), source=str(saved_file))
+        before, now = _comparable(dump_recipe(saved)), _comparable(dump_recipe(recipe))
+        if before != now:
+            keys = sorted(
+                f"{section}.{key}"
+                for section in set(before) | set(now)
+                for key in set(before.get(section, {})) | set(now.get(section, {}))
+                if before.get(section, {}).get(key) != now.get(section, {}).get(key)
+            )
+            raise RecipeError(
+                f"{saved_file}: the run was started with a different recipe "
+                f"({', '.join(keys)} differ); only train.epochs may change on --resume"
+            )
+
+
+def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
+    best = result.history[result.best_epoch - 1]
+    metrics: dict[str, float] = {
+        "epochs": float(len(result.history)),
+        "best_epoch": float(result.best_epoch),
+        "train_loss": best.train_loss,
+        "train_accuracy": best.train_accuracy,
+        "seconds": float(sum(r.seconds for r in result.history)),
+    }
+    if best.valid_loss is not None and best.valid_accuracy is not None:
+        metrics["valid_loss"] = best.valid_loss
+        metrics["valid_accuracy"] = best.valid_accuracy
+    if test is not None:
+        metrics["test_loss"] = test.loss
+        metrics["test_accuracy"] = test.accuracy
+    return metrics
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> RunResult:
+    """Run a recipe end to end and write its run folder.
+
+    Args:
+        recipe: the recipe (from `load_recipe`).
+        out_dir: the run folder; default `recipe.output.dir`, else `runs/run`. A fresh run
+            replaces the files of an earlier run in that folder.
+        resume: continue from the folder's checkpoint (the recipe may change only
+            `train.epochs`); the result equals an uninterrupted run's.
+        limit: use only the first `limit` training and test rows (for smoke tests).
+        data_dir: a folder to look for named data sets in first.
+        on_epoch: called with each `EpochReport` after its checkpoint and metrics line are
+            written.
+        on_batch: called with a `BatchReport` after each optimizer step.
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        RecipeError: the recipe does not fit its data, or `resume` with a changed recipe.
+        PurenetError: unreadable data, no checkpoint to resume, a diverged run
+            (`DivergenceError`, the last good checkpoint kept).
+        RunInterrupted: Ctrl-C; the last checkpoint is kept for `resume=True`.
+
+    Example:
+        >>> from purenet.recipe import load_recipe
+        >>> result = run_recipe(load_recipe("recipes/mnist.toml"), limit=1000)  # doctest: +SKIP
+        >>> sorted(p.name for p in result.out_dir.iterdir())  # doctest: +SKIP
+        ['checkpoint.json', 'metrics.jsonl', 'model.json', 'recipe.toml']
+    """
+    if limit is not None and limit < 2:
+        raise ValueError(f"limit must be >= 2, found {limit}")
+    out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
+    if resume:
+        _check_resumable(out, recipe)
+    prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe_data = dump_recipe(recipe)
+    write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
+
+    spec, model_spec = recipe.train, recipe.model
+    arch = Architecture(model_spec.sizes, model_spec.hidden, model_spec.output, model_spec.loss)
+    params = init(arch, seed=spec.seed, scheme=model_spec.init, dtype=spec.dtype)
+    batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
+    checkpoint_path = out / CHECKPOINT_FILE
+    metrics_path = out / METRICS_FILE
+    rows = _read_metrics(metrics_path) if resume else []
+    saved_epoch = 0
+    if resume:
+        # Keep the lines of the epochs the checkpoint holds; later ones are redone.
+        with checkpoint_path.open(encoding="utf-8") as handle:
+            saved_epoch = int(json.load(handle).get("epoch", 0))
+        rows = [r for r in rows if r.get("epoch", 0) <= saved_epoch]
+    write_text_atomic(metrics_path, _jsonl(rows))
+
+    def epoch_done(report: EpochReport) -> None:
+        nonlocal saved_epoch
+        # One line per epoch, appended: rewriting the file would cost O(epochs^2).
+        with metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(_jsonl([_report_row(report)]))
+        if report.epoch % spec.checkpoint_every == 0 or report.epoch == spec.epochs:
+            saved_epoch = report.epoch
+        if on_epoch is not None:
+            on_epoch(report)
+
+    track = Track(spec.track, spec.track_every) if spec.track else None  # type: ignore[arg-type]
+    try:
+        result = train(
+            arch,
+            params,
+            recipe.optimizer,
+            prepared.train,
+            epochs=spec.epochs,
+            batch_size=batch_size,
+            seed=spec.seed,
+            l2=spec.l2,
+            valid=prepared.valid,
+            augment=prepared.augment,
+            early_stopping=spec.early_stopping,
+            checkpoint=Checkpoint(checkpoint_path, spec.checkpoint_every),
+            on_epoch=epoch_done,
+            on_batch=on_batch,
+            track=track,
+            schedule_per=spec.schedule_per,  # type: ignore[arg-type]
+            resume=checkpoint_path if resume else None,
+        )
+    except KeyboardInterrupt:
+        kept = checkpoint_path if checkpoint_path.is_file() else None
+        raise RunInterrupted(out, saved_epoch, kept) from None
+    except ValueError as exc:
+        raise RecipeError(f"$.train: {exc}") from None
+
+    if result.tracked is not None:
+        tracked = result.tracked
+        tracked_rows = [
+            {
+                "epoch": float(e),
+                "step": int(s),
+                **dict(zip(tracked.paths, map(float, v), strict=True)),
+            }
+            for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
+        ]
+        write_text_atomic(out / TRACKED_FILE, _jsonl(tracked_rows))
+
+    # Model's fields convert with tuple(), which mypy cannot see through.
+    model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
+    test = None
+    if prepared.test_raw is not None:
+        test = evaluate_model(
+            model, prepared.test_raw.x, prepared.test_raw.y, source=source_name(recipe.data.test)
+        )
+    metrics = _final_metrics(result, test)
+    model = attrs.evolve(model, meta=ModelMeta(recipe=recipe_data, metrics=metrics))
+    save_model(out / MODEL_FILE, model)
+    if recipe.output.plots:
+        from purenet.plots import plot_run
+
+        plot_run(out, names=recipe.output.plots, data_dir=data_dir)
+    return RunResult(out, model, result.history, metrics, test, result.stopped_early)

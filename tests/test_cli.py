@@ -1,0 +1,196 @@
+"""The `purenet` command line through typer's CliRunner: outputs, exit codes, error lines."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_runner import blobs, tiny_recipe, write_idx
+from typer.testing import CliRunner
+
+import purenet as pn
+from purenet.cli import app
+from purenet.evaluation import evaluate_model
+from purenet.preprocess import apply_preprocess
+from purenet.serialize import load_model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A tiny recipe over synthetic IDX files in tmp_path/data."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    x, y = blobs(120, 0)
+    tx, ty = blobs(30, 1)
+    write_idx(folder / "train-images.gz", x)
+    write_idx(folder / "train-labels.gz", y)
+    write_idx(folder / "test-images.gz", tx)
+    write_idx(folder / "test-labels.gz", ty)
+    return tiny_recipe(tmp_path)
+
+
+@pytest.fixture
+def trained(tiny: Path) -> Path:
+    """The model file of a finished run of `tiny`."""
+    result = runner.invoke(app, ["run", str(tiny), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return tiny.parent / "run" / "model.json"
+
+
+def error_line(result: object) -> str:
+    """The one stderr line of a failed command."""
+    stderr = result.stderr.strip()  # type: ignore[attr-defined]
+    assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+    assert "\n" not in stderr, stderr
+    assert stderr.startswith("error: ")
+    return stderr
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["evaluate"], ["predict"], ["info"], ["fetch"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_run_end_to_end(tiny: Path) -> None:
+    result = runner.invoke(app, ["run", str(tiny), "--set", "train.epochs=3"])
+    assert result.exit_code == 0, result.output
+    out = tiny.parent / "run"
+    assert "test_accuracy" in result.stdout
+    assert "epoch   3" in result.stderr  # progress goes to stderr, the table to stdout
+    model = load_model(out / "model.json")
+    assert model.meta.metrics["epochs"] == 3
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_run_with_a_recipe_typo_exits_1_with_the_key(tiny: Path) -> None:
+    text = tiny.read_text().replace('hidden = "tanh"', 'hiden = "tanh"')
+    tiny.write_text(text)
+    line = error_line(runner.invoke(app, ["run", str(tiny)]))
+    assert line == f"error: {tiny}: $.model.hiden: unknown key; did you mean 'hidden'?"
+
+
+def test_run_with_a_bad_override_exits_1(tiny: Path) -> None:
+    line = error_line(runner.invoke(app, ["run", str(tiny), "--set", "train.epochs=zero"]))
+    assert "$.train.epochs: expected an integer, found string 'zero'" in line
+
+
+def test_run_with_a_missing_data_file_exits_1_naming_it(tiny: Path) -> None:
+    (tiny.parent / "data" / "test-labels.gz").unlink()
+    line = error_line(runner.invoke(app, ["run", str(tiny), "--quiet"]))
+    assert line.endswith("test-labels.gz: no such file")
+
+
+def test_run_with_a_truncated_idx_file_exits_1_naming_it(tiny: Path) -> None:
+    labels = tiny.parent / "data" / "train-labels.gz"
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:100]))
+    line = error_line(runner.invoke(app, ["run", str(tiny), "--quiet"]))
+    assert "train-labels.gz: header says 120 = 120 bytes, file holds 92" in line
+
+
+def test_run_with_a_missing_recipe_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_a_model_with_a_wrong_weight_shape_exits_1_with_the_path(trained: Path) -> None:
+    data = json.loads(trained.read_text())
+    w = data["layers"][1]["w"]
+    w["shape"] = [16, 4]
+    w["data"] = w["data"] + [0.0] * 16
+    trained.write_text(json.dumps(data))
+    for command in (["info"], ["evaluate"], ["predict"]):
+        args = [*command, str(trained)]
+        if command == ["predict"]:
+            args.append(str(trained.parent.parent / "data" / "test-images.gz"))
+        line = error_line(runner.invoke(app, args))
+        assert line.startswith(f"error: {trained}: $.layers[1].w: shape [16, 4]"), line
+
+
+def test_predict_matches_the_library(trained: Path) -> None:
+    images = trained.parent.parent / "data" / "test-images.gz"
+    result = runner.invoke(app, ["predict", str(trained), str(images), "--json", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["predictions"][0]["rows"]
+    model = load_model(trained)
+    x = apply_preprocess(model.preprocess, blobs(30, 1)[0])
+    expected = pn.predict(model.arch, model.params, x)
+    assert [row[0]["class"] for row in rows] == expected.tolist()
+    assert [row[0]["label"] for row in rows] == [model.labels[c] for c in expected]
+    assert all(len(row) == 2 and row[0]["score"] >= row[1]["score"] for row in rows)
+
+
+def test_predict_reads_npy_and_csv_rows_and_renders_a_table(trained: Path, tmp_path: Path) -> None:
+    images = blobs(30, 1)[0]
+    np.save(tmp_path / "x.npy", images[:3].reshape(3, 64))
+    np.savetxt(tmp_path / "x.csv", images[3:5].reshape(2, 64), delimiter=",", fmt="%d")
+    result = runner.invoke(
+        app, ["predict", str(trained), str(tmp_path / "x.npy"), str(tmp_path / "x.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "x.npy" in result.stdout and "x.csv" in result.stdout
+    shown = runner.invoke(app, ["predict", str(trained), str(tmp_path / "x.npy"), "--rows", "1"])
+    assert "2 more rows" in shown.stdout
+
+
+def test_predict_refuses_inputs_of_the_wrong_shape(trained: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((2, 10)))
+    line = error_line(runner.invoke(app, ["predict", str(trained), str(tmp_path / "x.npy")]))
+    assert "x.npy" in line and "(2, 10)" in line
+
+
+def test_evaluate_defaults_to_the_recipe_test_set(trained: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(trained), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    tx, ty = blobs(30, 1)
+    expected = evaluate_model(load_model(trained), tx, ty)
+    assert report["accuracy"] == expected.accuracy
+    assert report["confusion"] == expected.confusion.tolist()
+    assert report["labels"] == ["a", "b", "c"]
+    table = runner.invoke(app, ["evaluate", str(trained)])
+    assert table.exit_code == 0 and "confusion matrix" in table.stdout
+
+
+def test_evaluate_with_explicit_files(trained: Path, tmp_path: Path) -> None:
+    data = trained.parent.parent / "data"
+    by_idx = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(trained),
+            "--images",
+            str(data / "test-images.gz"),
+            "--labels",
+            str(data / "test-labels.gz"),
+            "--json",
+        ],
+    )
+    tx, ty = blobs(30, 1)
+    table = np.hstack([ty[:, None], tx.reshape(30, 64)])
+    np.savetxt(tmp_path / "t.csv", table, delimiter=",", fmt="%d")
+    by_csv = runner.invoke(
+        app, ["evaluate", str(trained), "--csv", str(tmp_path / "t.csv"), "--json"]
+    )
+    assert by_idx.exit_code == by_csv.exit_code == 0, by_idx.output + by_csv.output
+    assert json.loads(by_idx.stdout)["accuracy"] == json.loads(by_csv.stdout)["accuracy"]
+    line = error_line(runner.invoke(app, ["evaluate", str(trained), "--images", "x"]))
+    assert line == "error: --images and --labels go together"
+    line = error_line(runner.invoke(app, ["evaluate", str(trained), "--data", "mnst:test"]))
+    assert "--data mnst:test: $.name: unknown data set 'mnst'; did you mean 'mnist'?" in line
+
+
+def test_info_summarizes_the_model(trained: Path) -> None:
+    result = runner.invoke(app, ["info", str(trained)])
+    assert result.exit_code == 0, result.output
+    for text in ("64 x 16", "16 x 3", "tanh", "softmax", "1,091", "scale", "flatten", "a, b, c"):
+        assert text in result.stdout, text
+    summary = json.loads(runner.invoke(app, ["info", str(trained), "--json"]).stdout)
+    assert summary["parameters"] == 64 * 16 + 16 + 16 * 3 + 3

@@ -1,0 +1,299 @@
+"""The runner and the evaluation functions, on tiny synthetic IDX data sets."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import purenet as pn
+from purenet.augment import rotate
+from purenet.errors import DataFormatError, PurenetError, RecipeError
+from purenet.evaluation import evaluate_model, predict_inputs
+from purenet.preprocess import Flatten, Scale, apply_preprocess
+from purenet.recipe import load_recipe, read_recipe_data, recipe_from_data, to_toml
+from purenet.runner import RunInterrupted, prepare_data, run_recipe
+from purenet.serialize import Model, load_model
+from purenet.sources import read_inputs
+from purenet.train import EpochReport
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """An IDX file (gzip) of uint8 data, written from the format's definition."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+    return path
+
+
+def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """8x8 uint8 images of three classes: a bright 3x3 square at a class-specific place."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    images = rng.integers(0, 40, (n, 8, 8))
+    for i, label in enumerate(labels):
+        row, col = [(1, 1), (1, 4), (4, 2)][label]
+        images[i, row : row + 3, col : col + 3] = 255
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+@pytest.fixture
+def data_files(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    x, y = blobs(120, 0)
+    tx, ty = blobs(30, 1)
+    return {
+        "images": write_idx(folder / "train-images.gz", x),
+        "labels": write_idx(folder / "train-labels.gz", y),
+        "test_images": write_idx(folder / "test-images.gz", tx),
+        "test_labels": write_idx(folder / "test-labels.gz", ty),
+    }
+
+
+def tiny_recipe(tmp_path: Path, **changes: object) -> Path:
+    data = {
+        "data": {
+            "train": {
+                "kind": "idx",
+                "images": "data/train-images.gz",
+                "labels": "data/train-labels.gz",
+            },
+            "test": {
+                "kind": "idx",
+                "images": "data/test-images.gz",
+                "labels": "data/test-labels.gz",
+            },
+            "valid_fraction": 0.25,
+            "labels": ["a", "b", "c"],
+        },
+        "pipeline": {"steps": [{"kind": "scale"}, {"kind": "flatten"}]},
+        "model": {"sizes": [64, 16, 3], "hidden": "tanh"},
+        "optimizer": {"kind": "sgd", "learning_rate": 0.5, "momentum": 0.5},
+        "train": {"epochs": 4, "batch_size": 16, "seed": 3},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    for key, value in changes.items():
+        section, name = key.split("__")
+        data[section][name] = value  # type: ignore[index]
+    path = tmp_path / "tiny.toml"
+    path.write_text(to_toml(data), encoding="utf-8")
+    return path
+
+
+def test_run_writes_a_complete_run_folder(tmp_path: Path, data_files: dict[str, Path]) -> None:
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    reports = []
+    result = run_recipe(recipe, on_epoch=reports.append)
+    out = tmp_path / "run"
+    assert result.out_dir == out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.json",
+        "metrics.jsonl",
+        "model.json",
+        "recipe.toml",
+    ]
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3, 4] == [r.epoch for r in reports]
+    assert lines[-1]["valid_accuracy"] == reports[-1].valid_accuracy
+    assert recipe_from_data(read_recipe_data(out / "recipe.toml")) == recipe
+    model = load_model(out / "model.json")
+    assert pn.tree_equal(model.params, result.model.params)
+    assert model.labels == ("a", "b", "c")
+    assert model.meta.recipe is not None and recipe_from_data(model.meta.recipe) == recipe
+    test_x, test_y = blobs(30, 1)
+    evaluation = evaluate_model(model, test_x, test_y)
+    assert model.meta.metrics["test_accuracy"] == evaluation.accuracy == result.test.accuracy
+    assert model.meta.metrics["valid_accuracy"] == reports[-1].valid_accuracy
+    assert evaluation.accuracy > 0.9  # three easy blobs
+
+
+def test_interrupt_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    whole = run_recipe(recipe, out_dir=tmp_path / "whole")
+
+    def stop_after_two(report: EpochReport) -> None:
+        if report.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted) as caught:
+        run_recipe(recipe, out_dir=tmp_path / "cut", on_epoch=stop_after_two)
+    assert caught.value.epoch == 2
+    assert caught.value.checkpoint == tmp_path / "cut" / "checkpoint.json"
+    resumed = run_recipe(recipe, out_dir=tmp_path / "cut", resume=True)
+    assert pn.tree_equal(resumed.model.params, whole.model.params)
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_a_changed_recipe_but_allows_more_epochs(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    path = tiny_recipe(tmp_path)
+    run_recipe(load_recipe(path))
+    changed = load_recipe(path, overrides=["optimizer.learning_rate=0.1"])
+    with pytest.raises(RecipeError, match=r"optimizer.learning_rate differ"):
+        run_recipe(changed, resume=True)
+    longer = run_recipe(load_recipe(path, overrides=["train.epochs=6"]), resume=True)
+    assert [r.epoch for r in longer.history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_without_a_checkpoint_is_refused(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    with pytest.raises(PurenetError, match=r"checkpoint.json: no checkpoint to resume from"):
+        run_recipe(load_recipe(tiny_recipe(tmp_path)), resume=True)
+
+
+def test_data_that_do_not_fit_the_model_name_the_recipe_key(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    wide = load_recipe(tiny_recipe(tmp_path, model__sizes=[784, 16, 3]))
+    with pytest.raises(RecipeError, match=r"\$.model.sizes: the input layer has 784 units, .* 64"):
+        prepare_data(wide)
+    narrow = load_recipe(tiny_recipe(tmp_path, model__sizes=[64, 16, 2]))
+    with pytest.raises(RecipeError, match=r"\$.model.sizes: 2 output unit\(s\) .* \[0, 2\]"):
+        prepare_data(narrow)
+    names = load_recipe(tiny_recipe(tmp_path, data__labels=["a", "b"]))
+    with pytest.raises(RecipeError, match=r"\$.data.labels: 2 names for 3 classes"):
+        prepare_data(names)
+
+
+def test_a_truncated_idx_file_names_the_file(tmp_path: Path, data_files: dict[str, Path]) -> None:
+    raw = gzip.decompress(data_files["images"].read_bytes())
+    data_files["images"].write_bytes(gzip.compress(raw[:-10]))
+    with pytest.raises(DataFormatError, match=r"train-images.gz: header says 120 x 8 x 8"):
+        run_recipe(load_recipe(tiny_recipe(tmp_path)))
+
+
+def test_validation_is_split_off_before_augmented_copies(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    recipe = load_recipe(
+        tiny_recipe(
+            tmp_path,
+            pipeline__augment=[{"kind": "rotate", "max_degrees": 10.0, "copies": 2}],
+        )
+    )
+    prepared = prepare_data(recipe)
+    assert prepared.valid is not None and len(prepared.valid) == 30
+    assert len(prepared.train) == 90 * 3
+    assert prepared.augment is None
+    # Originals first, then each copy in the same order: labels repeat in blocks.
+    y = prepared.train.y
+    assert np.array_equal(y[:90], y[90:180]) and np.array_equal(y[:90], y[180:])
+
+
+def test_per_batch_augmentation_rotates_raw_images_then_preprocesses(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    recipe = load_recipe(
+        tiny_recipe(
+            tmp_path,
+            pipeline__augment=[{"kind": "rotate", "max_degrees": 15.0}],
+            data__valid_fraction=0.0,
+        )
+    )
+    prepared = prepare_data(recipe)
+    assert prepared.augment is not None
+    images, _ = blobs(120, 0)
+    batch = prepared.train.x[:5]
+    assert np.array_equal(batch, images[:5].reshape(5, 64).astype(np.float32))
+    expected = apply_preprocess(
+        (Scale(), Flatten((8, 8))), rotate(images[:5], seed=(3, 1, 0, 0), max_degrees=15.0)
+    )
+    assert np.array_equal(prepared.augment(batch, seed=(3, 1, 0)), expected)
+    run = run_recipe(recipe)
+    assert run.test is not None and run.test.accuracy > 0.8
+
+
+def test_augmentation_of_non_image_data_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "points.csv"
+    table.write_text("".join(f"{i % 2},{i},{-i}\n" for i in range(20)), encoding="utf-8")
+    recipe = recipe_from_data(
+        {
+            "data": {"train": {"kind": "csv", "path": str(table)}},
+            "pipeline": {"augment": [{"kind": "shift", "max_pixels": 1}]},
+            "model": {"sizes": [2, 2]},
+            "optimizer": {"kind": "sgd", "learning_rate": 0.1},
+            "train": {"epochs": 1},
+        }
+    )
+    with pytest.raises(RecipeError, match=r"\$.pipeline.augment: augmentation needs images"):
+        prepare_data(recipe)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate_model, predict_inputs, read_inputs
+
+
+def argmax_model() -> Model:
+    """A (2, 2) softmax model whose prediction is the argmax of the raw input."""
+    arch = pn.Architecture((2, 2))
+    params = (pn.Dense(np.eye(2, dtype=np.float32), np.zeros(2, np.float32)),)
+    return Model(arch, params, labels=("no", "yes"))
+
+
+def test_evaluation_counts_by_hand() -> None:
+    x = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=np.float32)
+    y = np.array([0, 1, 1, 1])
+    result = evaluate_model(argmax_model(), x, y)
+    assert result.confusion.tolist() == [[1, 0], [1, 2]]  # rows true, columns predicted
+    assert result.accuracy == 0.75
+    assert result.precision == (0.5, 1.0)
+    assert result.recall == (1.0, 2 / 3)
+    absent = evaluate_model(argmax_model(), x[1:2], y[1:2])
+    assert absent.precision == (None, 1.0) and absent.recall == (None, 1.0)
+    assert json.dumps(absent.to_dict())  # JSON-ready: no NaN
+
+
+def test_evaluation_refuses_labels_and_inputs_that_do_not_fit() -> None:
+    x = np.zeros((3, 2), np.float32)
+    with pytest.raises(DataFormatError, match=r"d: labels range over \[0, 2\]; the model has 2"):
+        evaluate_model(argmax_model(), x, np.array([0, 1, 2]), source="d")
+    with pytest.raises(DataFormatError, match=r"d: inputs of shape \(3, 3\) give 3 features"):
+        evaluate_model(argmax_model(), np.zeros((3, 3)), np.array([0, 1, 1]), source="d")
+
+
+def test_predictions_rank_classes_like_predict() -> None:
+    arch = pn.Architecture((4, 5, 3))
+    model = Model(arch, pn.init(arch, seed=1))
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    prediction = predict_inputs(model, x, top_k=2)
+    assert np.array_equal(prediction.classes[:, 0], pn.predict(arch, model.params, x))
+    outputs = pn.forward(arch, model.params, x)
+    assert np.allclose(prediction.scores[:, 0], outputs.max(axis=1))
+    assert (prediction.scores[:, 0] >= prediction.scores[:, 1]).all()
+    assert prediction.names[0] == tuple(str(c) for c in prediction.classes[0])
+
+
+def test_one_sigmoid_unit_predicts_two_classes() -> None:
+    arch = pn.Architecture((1, 1), output="sigmoid")
+    params = (pn.Dense(np.ones((1, 1), np.float32), np.zeros(1, np.float32)),)
+    prediction = predict_inputs(Model(arch, params), np.array([[2.0], [-2.0]]), top_k=5)
+    assert prediction.classes.tolist() == [[1, 0], [0, 1]]
+    p = 1 / (1 + np.exp(-2.0))
+    assert np.allclose(prediction.scores, [[p, 1 - p], [p, 1 - p]])
+
+
+def test_read_inputs_tells_formats_by_content(tmp_path: Path) -> None:
+    images, _ = blobs(4, 0)
+    assert np.array_equal(read_inputs(write_idx(tmp_path / "x.idx.gz", images)), images)
+    np.save(tmp_path / "x.npy", images)
+    assert np.array_equal(read_inputs(tmp_path / "x.npy"), images)
+    np.save(tmp_path / "one.npy", images[0].ravel())
+    assert read_inputs(tmp_path / "one.npy").shape == (1, 64)
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n3,4.5\n", encoding="utf-8")
+    assert read_inputs(tmp_path / "x.csv").tolist() == [[1.0, 2.0], [3.0, 4.5]]
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataFormatError, match=r"obj.npy: cannot read NPY without pickle"):
+        read_inputs(tmp_path / "obj.npy")
+    (tmp_path / "x.bin").write_bytes(b"\x01\x02")
+    with pytest.raises(DataFormatError, match=r"x.bin: unknown input format"):
+        read_inputs(tmp_path / "x.bin")
+    with pytest.raises(DataFormatError, match=r"nope.npy: no such file"):
+        read_inputs(tmp_path / "nope.npy")
