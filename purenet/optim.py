@@ -54,6 +54,7 @@ __all__ = [
     "CosineDecay",
     "ExponentialDecay",
     "InverseTimeDecay",
+    "OptState",
     "Optimizer",
     "RMSProp",
     "RMSPropState",
@@ -221,6 +222,7 @@ class RMSPropState:
 _ZERO = np.zeros((), dtype=np.int64)
 
 OptState = SGDState | AdamState | RMSPropState
+"""Any optimizer state."""
 
 
 def _zeros_like(params: T) -> T:

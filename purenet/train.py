@@ -55,7 +55,6 @@ from purenet.model import (
 )
 from purenet.schedules import learning_rate as rate_at
 from purenet.serialize import converter
-from purenet.tree import tree_leaves
 
 __all__ = [
     "BatchReport",
@@ -254,7 +253,7 @@ class _Step:
         loss = float(value)
         if not math.isfinite(loss):
             raise _NonFinite(f"loss ({loss})")
-        if not _is_finite(tree_leaves(grads)):
+        if not _is_finite([a for layer in grads for a in (layer.w, layer.b)]):
             raise _NonFinite("gradient")
         updates, state = optim.update(self.optimizer, grads, state, params, learning_rate=lr)
         n_correct = int(np.count_nonzero(labels_of(outputs) == labels_of(y)))
