@@ -150,6 +150,9 @@ def _restore_best(best: Any, params: Any, opt_state: Any) -> dict[str, Any] | No
         return None
     if not isinstance(best, dict):
         raise ModelFormatError(f"$.best: expected an object or null, found {type(best).__name__}")
+    keys = {"epoch", "value", "wait", "params", "opt_state"}
+    if set(best) != keys:
+        raise ModelFormatError(f"$.best: expected keys {sorted(keys)}, found {sorted(best)}")
     restored = dict(best)
     if restored.get("params") is not None:
         restored["params"] = _restore_like(params, restored["params"], "$.best.params")

@@ -411,7 +411,10 @@ def train(
     opt_state: Any = None,
     resume: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
-    """Train `params` on `data` with `optimizer` for `epochs` epochs of mini-batches. Pure.
+    """Train `params` on `data` with `optimizer` for `epochs` epochs of mini-batches.
+
+    The inputs are never modified; the only side effects are the checkpoint file and the
+    callbacks.
 
     Args:
         arch: the architecture.
@@ -460,8 +463,9 @@ def train(
         raise ValueError(f"schedule_per must be 'epoch' or 'batch', got {schedule_per!r}")
     check_params(arch, params)
     train_set, valid_set = _split_valid(data, valid, seed)
-    if early_stopping is not None and early_stopping.monitor.startswith("valid_") and not valid_set:
-        raise ValueError(f"early stopping on {early_stopping.monitor} needs valid data")
+    monitor = None if early_stopping is None else early_stopping.monitor
+    if monitor is not None and monitor.startswith("valid_") and valid_set is None:
+        raise ValueError(f"early stopping on {monitor} needs valid data")
     n = len(train_set)
     if n == 0:
         raise ValueError("the training set is empty")

@@ -182,6 +182,27 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
         run(optimizer=optim.Adam(), resume=path)
 
 
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda d: d.update(format_version=2), r"\$\.format: expected 'purenet.checkpoint'"),
+        (lambda d: d.pop("history"), r"missing keys \['history'\]"),
+        (lambda d: d["params"][1]["b"]["data"].pop(), r"\$\.params\[1\]\.b: shape \[2\] needs 2"),
+        (lambda d: d["opt_state"].pop("velocity"), r"\$\.opt_state: expected keys"),
+    ],
+)
+def test_malformed_checkpoints_are_refused_with_the_path(
+    corrupt: Any, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "ckpt.json"
+    run(epochs=1, checkpoint=Checkpoint(path))
+    data = json.loads(path.read_text())
+    corrupt(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelFormatError, match=message):
+        run(resume=path)
+
+
 def test_divergence_raises_with_context() -> None:
     with pytest.raises(DivergenceError, match="epoch 1, batch") as caught:
         run(optimizer=optim.SGD(1e6))
