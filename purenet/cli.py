@@ -172,7 +172,9 @@ def run(
         except RunInterrupted as stop:
             hint = f"purenet run {recipe} --resume" + (f" --out {out}" if out else "")
             saved = f"checkpoint of epoch {stop.epoch} kept" if stop.checkpoint else "no checkpoint"
-            errors.print(f"[yellow]interrupted: {saved}; continue with: {escape(hint)}[/]")
+            errors.print(
+                f"[yellow]interrupted: {saved}; continue with: {escape(hint)}[/]", soft_wrap=True
+            )
             raise typer.Exit(130) from None
     table = Table(title=f"{recipe.name}: {result.out_dir}")
     table.add_column("metric")

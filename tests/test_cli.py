@@ -194,3 +194,8 @@ def test_info_summarizes_the_model(trained: Path) -> None:
         assert text in result.stdout, text
     summary = json.loads(runner.invoke(app, ["info", str(trained), "--json"]).stdout)
     assert summary["parameters"] == 64 * 16 + 16 + 16 * 3 + 3
+
+
+def test_fetch_of_an_unknown_data_set_exits_1_listing_the_known_ones() -> None:
+    line = error_line(runner.invoke(app, ["fetch", "nosuch"]))
+    assert line == "error: unknown data set 'nosuch'; known: fashion-mnist, microchips, mnist"

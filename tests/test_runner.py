@@ -297,3 +297,14 @@ def test_read_inputs_tells_formats_by_content(tmp_path: Path) -> None:
         read_inputs(tmp_path / "x.bin")
     with pytest.raises(DataFormatError, match=r"nope.npy: no such file"):
         read_inputs(tmp_path / "nope.npy")
+
+
+def test_plots_named_by_the_recipe_are_drawn_into_the_run_folder(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    pytest.importorskip("matplotlib")
+    recipe = load_recipe(tiny_recipe(tmp_path, output__plots=["loss", "confusion"]))
+    run_recipe(recipe)
+    assert (tmp_path / "run" / "loss.png").is_file()
+    assert (tmp_path / "run" / "confusion.png").is_file()
+    assert not (tmp_path / "run" / "accuracy.png").exists()
