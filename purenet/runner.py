@@ -41,7 +41,6 @@ from purenet.evaluation import Evaluation, evaluate_model
 from purenet.model import Architecture, init
 from purenet.recipe import (
     Augmentation,
-    Flatten,
     Recipe,
     Rotate,
     Scale,
@@ -156,7 +155,10 @@ def _integer_labels(ds: Dataset, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _augment_images(kind: Augmentation, images: np.ndarray, seed: Any, fill: float) -> np.ndarray:
+def _augment_images(kind: Augmentation, images: np.ndarray, seed: Any) -> np.ndarray:
+    # Augmentation runs on raw images, before preprocessing: pixels that come from outside
+    # the image are a raw 0, the background, whatever the scaling.
+    fill = 0.0
     if isinstance(kind, Rotate):
         return augmentation.rotate(images, seed=seed, max_degrees=kind.max_degrees, fill=fill)
     if isinstance(kind, Shift):
@@ -176,7 +178,6 @@ def _preprocess_spec(step: Step) -> preprocess.PreprocessStep:
         return preprocess.Scale(step.low, step.high, step.max_value)
     if isinstance(step, Standardize):
         return preprocess.Standardize(per_feature=step.per_feature)
-    assert isinstance(step, Flatten)
     return preprocess.Flatten()
 
 
@@ -248,14 +249,11 @@ def prepare_data(
             f"$.model.sizes: the input layer has {recipe.model.sizes[0]} units, but the "
             f"pipeline gives {width} features per sample (inputs {list(raw.x.shape[1:])})"
         )
-    # Fill uncovered pixels with what a raw 0 becomes after scaling: the background.
-    fill = 0.0
     copies = [a for a in spec.augment if a.copies > 0]
     x_train, y_train = raw.x, raw.y
     for i, kind in enumerate(copies):
         extra = [
-            _augment_images(kind, raw.x, (train_spec.seed, 0, i, c), fill)
-            for c in range(kind.copies)
+            _augment_images(kind, raw.x, (train_spec.seed, 0, i, c)) for c in range(kind.copies)
         ]
         x_train = np.concatenate([x_train.astype(np.float32), *extra])
         y_train = np.concatenate([y_train] + [raw.y] * kind.copies)
@@ -268,7 +266,7 @@ def prepare_data(
         def batch_augment(x: np.ndarray, *, seed: tuple[int, ...]) -> np.ndarray:
             images = x.reshape(len(x), *image_shape)
             for j, kind in enumerate(per_batch):
-                images = _augment_images(kind, images, (*seed, j), fill)
+                images = _augment_images(kind, images, (*seed, j))
             return preprocess.apply_preprocess(fitted, images, dtype=dtype)
 
     else:
@@ -433,6 +431,9 @@ def run_recipe(
             saved_epoch = int(json.load(handle).get("epoch", 0))
         rows = [r for r in rows if r.get("epoch", 0) <= saved_epoch]
     write_text_atomic(metrics_path, _jsonl(rows))
+    if not resume:
+        # A fresh run must not leave an earlier run's tracked values for the plots to find.
+        (out / TRACKED_FILE).unlink(missing_ok=True)
 
     def epoch_done(report: EpochReport) -> None:
         nonlocal saved_epoch
