@@ -233,7 +233,10 @@ def prepare_data(
     raw = Dataset(raw.x, labels)
     valid_raw = None
     if recipe.data.valid_fraction > 0:
-        raw, valid_raw = split(raw, recipe.data.valid_fraction, seed=(train_spec.seed, 0))
+        try:
+            raw, valid_raw = split(raw, recipe.data.valid_fraction, seed=(train_spec.seed, 0))
+        except ValueError as exc:
+            raise RecipeError(f"$.data.valid_fraction: {exc}") from None
     if spec.augment and raw.x.ndim != 3:
         raise RecipeError(
             f"$.pipeline.augment: augmentation needs images (n, h, w); the training inputs "

@@ -308,3 +308,10 @@ def test_plots_named_by_the_recipe_are_drawn_into_the_run_folder(
     assert (tmp_path / "run" / "loss.png").is_file()
     assert (tmp_path / "run" / "confusion.png").is_file()
     assert not (tmp_path / "run" / "accuracy.png").exists()
+
+
+def test_a_validation_split_of_too_few_samples_names_the_key(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    with pytest.raises(RecipeError, match=r"\$.data.valid_fraction: split needs at least 2"):
+        prepare_data(load_recipe(tiny_recipe(tmp_path)), limit=1)
