@@ -1,28 +1,32 @@
-"""A fused training step that reuses its workspaces: the hot loop of `purenet.train`.
+"""Training steps for the loop: a fused, workspace-reusing step and the pure one it replaces.
 
-`make_step(arch, optimizer, batch_size=..., dtype=..., l2=...)` returns a `FastStep` whose call
-`step(params, state, x, y, lr) -> (params, state, loss, n_correct)` gives the same numbers as
-`value_and_grad` + `optim.update` + `optim.apply_updates` (the same float operations in the same
-order: equal to the pure path bit for bit where the BLAS is deterministic, and within float
-rounding in any case), but allocates nothing per batch: activations, deltas, gradients and the
-scratch arrays of the optimizer live in buffers the step owns.
+`make_step(arch, optimizer, batch_size=..., dtype=..., l2=...)` returns a `TrainStep`, an object
+the training loop drives as a session:
 
-The contract that makes it a drop-in replacement for the pure step:
+    step.start(params, state)            # copies them in; the caller's trees are never written
+    loss, n_correct = step(x, y, lr)     # one optimizer step per batch
+    params, state = step.params(), step.state()   # fresh read-only trees, whenever needed
 
-- Inputs are only read. `params`, `state`, `x` and `y` are never written, and the step keeps
-  no reference to `x` or `y` after the call (they may be buffers the caller refills).
-- Outputs never change. Each returned array is a read-only view of a buffer the step allocated.
-  The step writes a buffer again only when no view of it is alive outside the step (CPython
-  reference counts tell), so a params or state tree it handed out keeps its values for as long
-  as anyone holds it: keep one for a checkpoint or early stopping and the step simply moves on
-  to a fresh buffer. In the usual loop (`params, state, ... = step(params, state, ...)`) two
-  buffer sets alternate and nothing is allocated. On interpreters without reference counts
-  every call allocates its outputs, which is correct and slower.
-- A non-finite loss or gradient raises `NonFinite` before any output exists.
+For the optimizers and models it `supports` (SGD with or without (Nesterov) momentum, Adam,
+AdamW and RMSProp; every hidden activation and every output x loss pair), it is a `FastStep`:
+the same float operations, in the same order, as `value_and_grad` + `optim.update` +
+`optim.apply_updates` (so the same bits wherever the BLAS is deterministic), done in buffers the
+step allocated once: activations, deltas, gradients, scratch arrays, and its own working copy
+of the parameters and optimizer moments, which it updates in place. Nothing is allocated per
+batch. Otherwise it is a `PureStep`, which calls those pure functions.
 
-`supports(arch, optimizer)` says whether a fused step exists (SGD with or without (Nesterov)
-momentum, Adam, AdamW and RMSProp, for every hidden activation and every output x loss pair);
-for anything else use the pure functions.
+The contract, for both:
+
+- `start` copies (`FastStep`) or keeps (`PureStep`, whose trees are immutable) the params and
+  state; no array a caller holds is ever written.
+- `step(x, y, lr)` reads `x` and `y` only during the call and keeps no reference to them (they
+  may be buffers the caller refills). It returns the batch's loss before the step (a float,
+  with the l2 penalty) and the number of samples whose label predicted by that same forward
+  pass equals `labels_of(y)`.
+- A non-finite loss or gradient raises `NonFinite` before anything changes: the step still
+  holds the params and state from before that batch.
+- `params()` and `state()` return trees that nothing will change later (`FastStep`: copies of
+  its working buffers, so call them at epoch ends, for checkpoints or callbacks, not per batch).
 
 Example:
     >>> import numpy as np, purenet as pn
@@ -30,21 +34,18 @@ Example:
     >>> from purenet.step import make_step
     >>> arch = pn.Architecture((4, 8, 3))
     >>> params, spec = pn.init(arch, seed=0), optim.SGD(0.1, momentum=0.9)
-    >>> state = optim.init(spec, params)
-    >>> step = make_step(arch, spec, batch_size=2, dtype="float32")
-    >>> x, y = np.ones((2, 4), np.float32), np.array([0, 2])
-    >>> params, state, loss, n_correct = step(params, state, x, y, 0.1)
-    >>> int(state.count), params[0].w.flags.writeable
+    >>> step = make_step(arch, spec, batch_size=2)
+    >>> step.start(params, optim.init(spec, params))
+    >>> loss, n_correct = step(np.ones((2, 4), np.float32), np.array([0, 2]), 0.1)
+    >>> int(step.state().count), step.params()[0].w.flags.writeable
     (1, False)
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -52,9 +53,16 @@ from numpy.typing import DTypeLike
 from purenet import optim
 from purenet.activations import ACTIVATIONS, OUTPUTS
 from purenet.losses import LOSSES, check_labels
-from purenet.model import Architecture, Dense, Params, check_params, labels_of
+from purenet.model import (
+    Architecture,
+    Dense,
+    Params,
+    check_params,
+    labels_of,
+    loss_grad_and_output,
+)
 
-__all__ = ["FastStep", "NonFinite", "make_step", "supports"]
+__all__ = ["FastStep", "NonFinite", "PureStep", "TrainStep", "make_step", "supports"]
 
 Array = np.ndarray
 
@@ -62,23 +70,43 @@ _SUPPORTED: tuple[type, ...] = (optim.SGD, optim.Adam, optim.AdamW, optim.RMSPro
 
 
 class NonFinite(Exception):
-    """The batch gave a non-finite loss or gradient; `what` names which ("loss (nan)")."""
+    """The batch gave a non-finite loss or gradient; `what` names which (`"loss (nan)"`)."""
 
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.what = what
 
 
+class TrainStep(Protocol):
+    """What the training loop drives: `start`, then one call per batch, then `params`/`state`."""
+
+    def start(self, params: Params, state: Any) -> None:
+        """Begin from `params` and optimizer `state` (not written, not kept mutable)."""
+        ...
+
+    def __call__(self, x: Array, y: Array, lr: float) -> tuple[float, int]:
+        """One step on the batch `(x, y)` at rate `lr`: `(loss before the step, n_correct)`."""
+        ...
+
+    def params(self) -> Params:
+        """The current parameters, as a tree that never changes."""
+        ...
+
+    def state(self) -> Any:
+        """The current optimizer state, as a tree that never changes."""
+        ...
+
+
 def supports(arch: Architecture, optimizer: Any) -> bool:
-    """True when `make_step` has a fused step for this architecture and optimizer.
+    """True when `make_step` gives a fused `FastStep` for this architecture and optimizer.
 
     Args:
         arch: the architecture (every registered activation and output x loss pair is fused).
-        optimizer: an optimizer spec; `SGD`, `Adam`, `AdamW` and `RMSProp` are fused, any other
-            type (including subclasses, whose formulas may differ) is not.
+        optimizer: an optimizer spec; `SGD`, `Adam`, `AdamW` and `RMSProp` are fused; any other
+            type (subclasses too, whose formulas may differ) gets a `PureStep`.
 
     Returns:
-        Whether `make_step(arch, optimizer, ...)` will succeed.
+        Whether the step is fused.
 
     Example:
         >>> import purenet as pn
@@ -93,77 +121,80 @@ def supports(arch: Architecture, optimizer: Any) -> bool:
     )
 
 
-def _count_refs(buffers: list[Array], i: int) -> int:
-    return sys.getrefcount(buffers[i])
+def _is_finite(arrays: list[Array]) -> bool:
+    """True when every value is finite; exact, with a fast path for the common case."""
+    # A finite sum of squares (one BLAS dot per array) proves every value finite; only when it
+    # is not (a NaN or Inf, or finite values whose squares overflow) is every value looked at.
+    if math.isfinite(sum(float(np.dot(a, a)) for a in arrays)):
+        return True
+    return all(bool(np.isfinite(a).all()) for a in arrays)
 
 
-# References to a pool buffer while `_count_refs` looks at it and nothing else holds it: the
-# pool's list slot and the call's argument. Measured, not assumed, as it varies by version.
-_PRIVATE_REFS: int | None = _count_refs([np.empty(1)], 0) if hasattr(sys, "getrefcount") else None
+def _flat(shapes: Sequence[tuple[int, ...]], dtype: np.dtype) -> tuple[Array, list[Array]]:
+    """One flat buffer and a C-contiguous view of it for each shape, in order."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    flat = np.empty(sum(sizes), dtype)
+    ends = np.cumsum(sizes)
+    views = [
+        flat[end - size : end].reshape(shape)
+        for shape, size, end in zip(shapes, sizes, ends, strict=True)
+    ]
+    return flat, views
 
 
-def _is_private(buffers: list[Array]) -> bool:
-    if _PRIVATE_REFS is None:
-        return False
-    return all(_count_refs(buffers, i) <= _PRIVATE_REFS for i in range(len(buffers)))
-
-
-def _readonly_view(buffer: Array) -> Array:
-    view = buffer.view()
-    view.flags.writeable = False
-    return view
-
-
-class _Pool:
-    """Buffer sets for one tree (the params, or one optimizer moment), reused when private.
-
-    A set is private when no view of any of its buffers lives outside the pool. At most two
-    sets are kept: a third request while both are held elsewhere allocates a new set and drops
-    the pool's reference to the oldest (its holders keep it alive as long as they need it).
-    """
-
-    def __init__(self, shapes: Sequence[tuple[int, ...]], dtype: np.dtype) -> None:
-        self._shapes = tuple(shapes)
-        self._dtype = dtype
-        self._sets: list[list[Array]] = []
-
-    def take(self) -> list[Array]:
-        for buffers in self._sets:
-            if _is_private(buffers):
-                return buffers
-        fresh = [np.empty(shape, dtype=self._dtype) for shape in self._shapes]
-        if _PRIVATE_REFS is None:
-            return fresh
-        if len(self._sets) == 2:
-            del self._sets[0]
-        self._sets.append(fresh)
-        return fresh
-
-
-def _layers(leaves: Sequence[Array]) -> Params:
-    return tuple(
-        Dense(_readonly_view(leaves[i]), _readonly_view(leaves[i + 1]))
-        for i in range(0, len(leaves), 2)
-    )
+def _layers(leaves: list[Array]) -> Params:
+    # Dense's converter makes read-only views; the copies are reachable only through them.
+    return tuple(Dense(leaves[i].copy(), leaves[i + 1].copy()) for i in range(0, len(leaves), 2))
 
 
 def _leaves(tree: Params) -> list[Array]:
     return [leaf for layer in tree for leaf in (layer.w, layer.b)]
 
 
-def _is_finite_array(a: Array) -> bool:
-    # One summing pass is cheaper than isfinite(); a non-finite sum of finite numbers is
-    # overflow, not a fault, so only then is every element looked at.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(float(np.sum(a))):
-            return True
-    return bool(np.isfinite(a).all())
+class PureStep:
+    """The step as pure functions: `value_and_grad`, `optim.update`, `optim.apply_updates`.
+
+    Used for the optimizers `FastStep` does not fuse; it allocates new trees every batch.
+    """
+
+    def __init__(self, arch: Architecture, optimizer: Any, *, l2: float = 0.0) -> None:
+        self.arch, self.optimizer, self.l2 = arch, optimizer, float(l2)
+        self._params: Params = ()
+        self._state: Any = None
+
+    def start(self, params: Params, state: Any) -> None:
+        """Begin from `params` and `state` (immutable trees, kept as they are)."""
+        check_params(self.arch, params)
+        self._params, self._state = params, state
+
+    def __call__(self, x: Array, y: Array, lr: float) -> tuple[float, int]:
+        """One pure step; see `FastStep.__call__`."""
+        value, grads, outputs = loss_grad_and_output(self.arch, self._params, x, y, l2=self.l2)
+        loss = float(value)
+        if not math.isfinite(loss):
+            raise NonFinite(f"loss ({loss})")
+        if not _is_finite([leaf.reshape(-1) for leaf in _leaves(grads)]):
+            raise NonFinite("gradient")
+        updates, state = optim.update(
+            self.optimizer, grads, self._state, self._params, learning_rate=lr
+        )
+        n_correct = int(np.count_nonzero(labels_of(outputs) == labels_of(y)))
+        self._params, self._state = optim.apply_updates(self._params, updates), state
+        return loss, n_correct
+
+    def params(self) -> Params:
+        """The current parameters."""
+        return self._params
+
+    def state(self) -> Any:
+        """The current optimizer state."""
+        return self._state
 
 
 class FastStep:
-    """One optimizer step on one batch, fused and allocation-free (see the module docstring).
+    """The fused step: `PureStep`'s numbers with no allocation per batch (module docstring).
 
-    Build it with `make_step`. Calls are not thread-safe (the workspaces are shared).
+    Build it with `make_step`. Not thread-safe: the workspaces are shared between calls.
     """
 
     def __init__(
@@ -177,8 +208,8 @@ class FastStep:
     ) -> None:
         if not supports(arch, optimizer):
             raise ValueError(
-                f"no fused step for {type(optimizer).__name__}; supported optimizers: "
-                f"{', '.join(t.__name__ for t in _SUPPORTED)} (use the pure functions)"
+                f"no fused step for {type(optimizer).__name__}; fused optimizers: "
+                f"{', '.join(t.__name__ for t in _SUPPORTED)} (make_step falls back to PureStep)"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -187,11 +218,8 @@ class FastStep:
             raise ValueError(f"dtype must be float32 or float64, found {resolved}")
         if not (math.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
-        self.arch = arch
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.dtype = resolved
-        self.l2 = float(l2)
+        self.arch, self.optimizer = arch, optimizer
+        self.batch_size, self.dtype, self.l2 = batch_size, resolved, float(l2)
         self._hidden = ACTIVATIONS[arch.hidden]
         self._output = OUTPUTS[arch.output]
         self._pair = LOSSES[arch.output, arch.loss]
@@ -201,126 +229,153 @@ class FastStep:
         shapes = [
             s for fan_in, fan_out in arch.layer_shapes for s in ((fan_in, fan_out), (fan_out,))
         ]
-        rows = batch_size
         widths = arch.sizes[1:]
-        # Workspaces never leave the step: outputs of each layer, deltas, gradients, scratch.
+        rows = batch_size
+        # Workspaces: layer outputs, pre-activations (for derivatives that need z), deltas,
+        # ReLU masks, one column, gradients and two scratch arrays per parameter.
         self._acts = [np.empty((rows, n), resolved) for n in widths]
-        self._pre = [np.empty((rows, n), resolved) for n in widths[:-1]]
+        uses_input = self._hidden.uses_input
+        self._pre = [np.empty((rows, n) if uses_input else 0, resolved) for n in widths[:-1]]
         self._deltas = [np.empty((rows, n), resolved) for n in widths]
-        self._masks = [np.empty((rows, n), np.bool_) for n in widths[:-1]]
+        self._masks = [np.empty((rows, n) if self._is_relu else 0, np.bool_) for n in widths[:-1]]
         self._column = np.empty((rows, 1), resolved)
         self._rows = np.arange(rows)
-        self._grads = [np.empty(s, resolved) for s in shapes]
-        self._scratch = [np.empty(s, resolved) for s in shapes]
-        self._scratch2 = [np.empty(s, resolved) for s in shapes]
-        self._params = _Pool(shapes, resolved)
-        self._moments = [_Pool(shapes, resolved) for _ in range(self._moment_count())]
-        self._issued: list[weakref.ref[Array]] = []
+        # Each parameter-shaped set is one flat array with a view per leaf, so the optimizer
+        # runs a handful of whole-network operations instead of a handful per leaf.
+        self._flat_grads, self._grads = _flat(shapes, resolved)
+        self._flat_tmp, self._tmp = _flat(shapes, resolved)
+        self._flat_tmp2 = _flat(shapes, resolved)[0] if not self._is_sgd() else self._flat_tmp
+        # The working copy of the params and moments, updated in place by every step.
+        self._flat_p, self._p = _flat(shapes, resolved)
+        moments = [_flat(shapes, resolved) for _ in range(self._n_moments())]
+        self._flat_moments = [flat for flat, _ in moments]
+        self._moments = [leaves for _, leaves in moments]
+        self._is_weight = np.concatenate([np.full(int(np.prod(s)), len(s) >= 2) for s in shapes])
+        self._count = 0
+        self._started = False
 
-    def _moment_count(self) -> int:
+    def _is_sgd(self) -> bool:
+        return isinstance(self.optimizer, optim.SGD)
+
+    def _n_moments(self) -> int:
         spec = self.optimizer
         if isinstance(spec, optim.SGD):
             return 1 if spec.momentum else 0
-        if isinstance(spec, optim.Adam):
-            return 2
-        return 1
+        return 2 if isinstance(spec, optim.Adam) else 1
 
-    def __call__(
-        self, params: Params, state: Any, x: Array, y: Array, lr: float
-    ) -> tuple[Params, Any, float, int]:
-        """Take one step: the batch's loss and correct count, then the updated params and state.
+    def _moment_trees(self, state: Any) -> list[Params]:
+        spec = self.optimizer
+        expected: type = (
+            optim.SGDState
+            if isinstance(spec, optim.SGD)
+            else optim.AdamState
+            if isinstance(spec, optim.Adam)
+            else optim.RMSPropState
+        )
+        if type(state) is not expected:
+            raise TypeError(f"{type(state).__name__} is not the state of {type(spec).__name__}")
+        if isinstance(state, optim.SGDState):
+            return [state.velocity] if self._n_moments() else []
+        if isinstance(state, optim.AdamState):
+            return [state.mu, state.nu]
+        return [cast(optim.RMSPropState, state).nu]
+
+    def start(self, params: Params, state: Any) -> None:
+        """Copy `params` and the optimizer `state` into the step's working buffers.
 
         Args:
-            params: current parameters fitting `arch`, in the step's dtype.
-            state: the optimizer state for `params` (from `optim.init` or a previous call).
-            x: (m, sizes[0]) inputs with 1 <= m <= batch_size; cast to the dtype if needed.
+            params: parameters fitting `arch`, of the step's dtype.
+            state: their optimizer state (from `optim.init` or a previous run).
+
+        Raises:
+            ValueError: params or moments of the wrong shapes or dtype.
+            TypeError: a state of another optimizer.
+        """
+        check_params(self.arch, params)
+        if params[0].w.dtype != self.dtype:
+            raise ValueError(f"params have dtype {params[0].w.dtype}; the step is {self.dtype}")
+        trees = self._moment_trees(state)
+        for tree in trees:
+            try:
+                check_params(self.arch, tree)
+            except (ValueError, TypeError, AttributeError) as error:
+                raise ValueError(f"optimizer state does not fit the params: {error}") from None
+            if tree[0].w.dtype != self.dtype:
+                raise ValueError(f"optimizer state has dtype {tree[0].w.dtype}, not {self.dtype}")
+        for buffers, tree in zip([self._p, *self._moments], [params, *trees], strict=True):
+            for buffer, leaf in zip(buffers, _leaves(tree), strict=True):
+                np.copyto(buffer, leaf)
+        self._count = int(state.count)
+        self._started = True
+
+    def params(self) -> Params:
+        """A copy of the current parameters (read-only arrays nothing else refers to)."""
+        self._check_started()
+        return _layers(self._p)
+
+    def state(self) -> Any:
+        """A copy of the current optimizer state (`SGDState`, `AdamState` or `RMSPropState`)."""
+        self._check_started()
+        count = np.asarray(self._count, dtype=np.int64)
+        moments = [_layers(m) for m in self._moments]
+        if self._is_sgd():
+            return optim.SGDState(count, moments[0] if moments else ())
+        if isinstance(self.optimizer, optim.Adam):
+            return optim.AdamState(count, moments[0], moments[1])
+        return optim.RMSPropState(count, moments[0])
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("call start(params, state) before using the step")
+
+    def __call__(self, x: Array, y: Array, lr: float) -> tuple[float, int]:
+        """Take one optimizer step on a batch, in place on the step's working copy.
+
+        Args:
+            x: (m, sizes[0]) inputs, 1 <= m <= batch_size; cast to the step's dtype if needed.
             y: (m,) integer labels or (m, sizes[-1]) targets.
             lr: the learning rate for this step, a float > 0.
 
         Returns:
-            `(params, state, loss, n_correct)`: the new params and state (read-only arrays
-            that never change), the batch's loss before the step (a float, with the l2
-            penalty) and the number of samples whose predicted label from that same forward
-            pass equals `labels_of(y)`.
+            `(loss, n_correct)`: the batch's loss before the step (with the l2 penalty) and
+            the samples whose predicted label from that forward pass equals `labels_of(y)`.
 
         Raises:
-            NonFinite: the loss or a gradient is not finite; nothing was returned or changed.
-            ValueError: shapes or dtypes that do not fit, or a bad learning rate.
-            TypeError: a state of another optimizer.
+            NonFinite: the loss or a gradient is not finite; the step is unchanged.
+            ValueError: shapes that do not fit, or a bad learning rate.
+            RuntimeError: `start` was not called.
         """
-        p = self._check_params(params)
-        moments = self._check_state(state)
-        lr = float(lr)
+        self._check_started()
+        x, y = np.asarray(x), np.asarray(y)
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
-        x = np.asarray(x)
         m = x.shape[0] if x.ndim == 2 else 0
         if x.ndim != 2 or x.shape[1] != self.arch.sizes[0] or not 1 <= m <= self.batch_size:
             raise ValueError(
                 f"x has shape {x.shape}; the step expects (m, {self.arch.sizes[0]}) "
                 f"with 1 <= m <= {self.batch_size}"
             )
-        x = x.astype(self.dtype, copy=False)
-        y = np.asarray(y)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
         if y.ndim not in (1, 2) or y.shape[0] != m:
             raise ValueError(f"y has shape {y.shape}; expected labels ({m},) or targets ({m}, k)")
-
-        value, n_correct, delta = self._forward(p, x, y, m)
+        value, n_correct, delta = self._forward(x, y, m)
         if self.l2:
+            p = self._p
             squares = sum(float(np.square(p[i]).sum(dtype=np.float64)) for i in range(0, len(p), 2))
             value += 0.5 * self.l2 * squares
         if not math.isfinite(value):
             raise NonFinite(f"loss ({value})")
-        self._backward(p, x, delta, m)
-        if not all(_is_finite_array(g) for g in self._grads):
+        self._backward(x, delta, m)
+        if not _is_finite([self._flat_grads]):
             raise NonFinite("gradient")
-        new_params, new_state = self._update(p, state, moments, lr)
-        self._issued = [weakref.ref(leaf) for leaf in _leaves(new_params)]
-        return new_params, new_state, value, n_correct
+        self._count += 1
+        self._update(float(lr))
+        return value, n_correct
 
-    def _check_params(self, params: Params) -> list[Array]:
-        leaves = _leaves(params) if isinstance(params, tuple) else []
-        issued = self._issued
-        if len(leaves) == len(issued) and all(
-            leaf is ref() for leaf, ref in zip(leaves, issued, strict=True)
-        ):
-            return leaves
-        check_params(self.arch, params)
-        if params[0].w.dtype != self.dtype:
-            raise ValueError(f"params have dtype {params[0].w.dtype}; the step is {self.dtype}")
-        return _leaves(params)
-
-    def _check_state(self, state: Any) -> list[list[Array]]:
-        spec = self.optimizer
-        if isinstance(spec, optim.SGD):
-            if not isinstance(state, optim.SGDState):
-                raise TypeError(f"{type(state).__name__} is not the state of SGD")
-            trees = [state.velocity] if spec.momentum else []
-        elif isinstance(spec, optim.Adam):
-            if not isinstance(state, optim.AdamState):
-                raise TypeError(f"{type(state).__name__} is not the state of {type(spec).__name__}")
-            trees = [state.mu, state.nu]
-        else:
-            if not isinstance(state, optim.RMSPropState):
-                raise TypeError(f"{type(state).__name__} is not the state of RMSProp")
-            trees = [state.nu]
-        moments = []
-        for tree in trees:
-            leaves = _leaves(tree)
-            if len(leaves) != len(self._grads) or any(
-                leaf.shape != g.shape or leaf.dtype != self.dtype
-                for leaf, g in zip(leaves, self._grads, strict=True)
-            ):
-                raise ValueError(
-                    f"optimizer state does not fit the params: expected {len(self._grads)} "
-                    f"{self.dtype} arrays of shapes {[g.shape for g in self._grads]}"
-                )
-            moments.append(leaves)
-        return moments
-
-    def _forward(self, p: list[Array], x: Array, y: Array, m: int) -> tuple[float, int, Array]:
+    def _forward(self, x: Array, y: Array, m: int) -> tuple[float, int, Array]:
         """Run the network on the batch; return (loss, n_correct, output delta (m, k))."""
-        hidden = self._hidden
+        hidden, p = self._hidden, self._p
         a = x
         for i in range(len(p) // 2 - 1):
             h = self._acts[i][:m]
@@ -344,10 +399,9 @@ class FastStep:
         return value, n_correct, self._pair.delta(z, out, y)
 
     def _softmax_cross_entropy(self, z: Array, labels: Array, m: int) -> tuple[float, int, Array]:
-        # The operations of `log_softmax`, `softmax` and the categorical delta in losses.py,
-        # in place: the exp-sum is shared by the loss and the probabilities.
-        rows = self._rows[:m]
-        column = self._column[:m]
+        # The operations of log_softmax, softmax and the categorical delta (losses.py), in
+        # place; the exp-sum is shared by the loss and the probabilities.
+        rows, column = self._rows[:m], self._column[:m]
         shifted = self._deltas[-1][:m]
         np.max(z, axis=1, keepdims=True, out=column)
         np.subtract(z, column, out=shifted)
@@ -358,29 +412,28 @@ class FastStep:
         value = float(-log_p.mean(dtype=np.float64))
         shifted /= column
         n_correct = int(np.count_nonzero(shifted.argmax(axis=1) == labels))
-        one = z.dtype.type(m)
-        np.divide(shifted, one, out=shifted)
+        np.divide(shifted, z.dtype.type(m), out=shifted)
         shifted[rows, labels] -= z.dtype.type(1 / m)
         return value, n_correct, shifted
 
-    def _backward(self, p: list[Array], x: Array, delta: Array, m: int) -> None:
-        """Fill the gradient buffers from the output delta (as `loss_grad_and_output`)."""
-        hidden = self._hidden
-        grads = self._grads
+    def _backward(self, x: Array, delta: Array, m: int) -> None:
+        """Fill the gradient buffers from the output delta, as `loss_grad_and_output` does."""
+        hidden, p, grads = self._hidden, self._p, self._grads
         for i in range(len(p) // 2 - 1, -1, -1):
             inputs = x if i == 0 else self._acts[i - 1][:m]
             w = p[2 * i]
             np.matmul(inputs.T, delta, out=grads[2 * i])
             if self.l2:
-                np.multiply(w, w.dtype.type(self.l2), out=self._scratch[2 * i])
-                grads[2 * i] += self._scratch[2 * i]
+                np.multiply(w, w.dtype.type(self.l2), out=self._tmp[2 * i])
+                grads[2 * i] += self._tmp[2 * i]
             np.sum(delta, axis=0, out=grads[2 * i + 1])
             if i == 0:
-                break
+                return
             previous = self._deltas[i - 1][:m]
             np.matmul(delta, w.T, out=previous)
             a = self._acts[i - 1][:m]
             if self._is_relu:
+                # (a > 0) as 0/1, like the registry's relu derivative, without a float copy.
                 mask = self._masks[i - 1][:m]
                 np.greater(a, 0, out=mask)
                 np.multiply(previous, mask, out=previous)
@@ -389,103 +442,93 @@ class FastStep:
                 previous *= hidden.derivative(z, a)  # type: ignore[arg-type]
             delta = previous
 
-    def _update(
-        self, p: list[Array], state: Any, moments: list[list[Array]], lr: float
-    ) -> tuple[Params, Any]:
-        """Write the optimizer's new params and moments into private buffers (as optim.py)."""
-        spec = self.optimizer
-        g, tmp, tmp2 = self._grads, self._scratch, self._scratch2
-        new_p = self._params.take()
-        new_moments = [pool.take() for pool in self._moments]
-        count = state.count + 1
-        n = len(g)
+    def _update(self, lr: float) -> None:
+        """Apply the optimizer in place, with optim.py's operations in optim.py's order."""
+        spec, p, g, tmp = self.optimizer, self._flat_p, self._flat_grads, self._flat_tmp
         if isinstance(spec, optim.SGD):
             mu = spec.momentum
             if not mu:
-                for j in range(n):
-                    np.multiply(g[j], -lr, out=tmp[j])
-                    np.add(p[j], tmp[j], out=new_p[j])
-                return _layers(new_p), optim.SGDState(count, ())
-            v, new_v = moments[0], new_moments[0]
-            for j in range(n):
-                np.multiply(v[j], mu, out=new_v[j])
-                new_v[j] += g[j]
+                np.multiply(g, -lr, out=tmp)
+            else:
+                v = self._flat_moments[0]
+                v *= mu
+                v += g
                 if spec.nesterov:
-                    np.multiply(new_v[j], mu, out=tmp[j])
-                    tmp[j] += g[j]
-                    tmp[j] *= -lr
+                    np.multiply(v, mu, out=tmp)
+                    tmp += g
+                    tmp *= -lr
                 else:
-                    np.multiply(new_v[j], -lr, out=tmp[j])
-                np.add(p[j], tmp[j], out=new_p[j])
-            return _layers(new_p), optim.SGDState(count, _layers(new_v))
+                    np.multiply(v, -lr, out=tmp)
+            p += tmp
+            return
+        tmp2 = self._flat_tmp2
         if isinstance(spec, optim.Adam):
             b1, b2, eps = spec.b1, spec.b2, spec.eps
-            t = int(count)
-            step = lr / (1.0 - b1**t)
-            root_correction = math.sqrt(1.0 - b2**t)
-            decay = lr * spec.weight_decay if isinstance(spec, optim.AdamW) else 0.0
-            (mu_old, nu_old), (mu_new, nu_new) = moments, new_moments
-            for j in range(n):
-                np.multiply(mu_old[j], b1, out=mu_new[j])
-                np.multiply(g[j], 1.0 - b1, out=tmp[j])
-                mu_new[j] += tmp[j]
-                np.multiply(g[j], g[j], out=tmp[j])
-                tmp[j] *= 1.0 - b2
-                np.multiply(nu_old[j], b2, out=nu_new[j])
-                nu_new[j] += tmp[j]
-                np.multiply(mu_new[j], -step, out=tmp[j])
-                np.sqrt(nu_new[j], out=tmp2[j])
-                tmp2[j] /= root_correction
-                tmp2[j] += eps
-                tmp[j] /= tmp2[j]
-                if decay and p[j].ndim >= 2:
-                    np.multiply(p[j], decay, out=tmp2[j])
-                    tmp[j] -= tmp2[j]
-                np.add(p[j], tmp[j], out=new_p[j])
-            return _layers(new_p), optim.AdamState(count, _layers(mu_new), _layers(nu_new))
+            step = lr / (1.0 - b1**self._count)
+            root_correction = math.sqrt(1.0 - b2**self._count)
+            first, second = self._flat_moments
+            first *= b1
+            np.multiply(g, 1.0 - b1, out=tmp)
+            first += tmp
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - b2
+            second *= b2
+            second += tmp
+            np.multiply(first, -step, out=tmp)
+            np.sqrt(second, out=tmp2)
+            tmp2 /= root_correction
+            tmp2 += eps
+            tmp /= tmp2
+            if isinstance(spec, optim.AdamW) and spec.weight_decay:
+                # Decoupled decay on the weights only (leaves with ndim >= 2), as optim.py.
+                np.multiply(p, lr * spec.weight_decay, out=tmp2)
+                np.subtract(tmp, tmp2, out=tmp, where=self._is_weight)
+            p += tmp
+            return
         rho, eps = spec.rho, spec.eps
-        nu_old, nu_new = moments[0], new_moments[0]
-        for j in range(n):
-            np.multiply(g[j], g[j], out=tmp[j])
-            tmp[j] *= 1.0 - rho
-            np.multiply(nu_old[j], rho, out=nu_new[j])
-            nu_new[j] += tmp[j]
-            np.multiply(g[j], -lr, out=tmp[j])
-            np.sqrt(nu_new[j], out=tmp2[j])
-            tmp2[j] += eps
-            tmp[j] /= tmp2[j]
-            np.add(p[j], tmp[j], out=new_p[j])
-        return _layers(new_p), optim.RMSPropState(count, _layers(nu_new))
+        nu = self._flat_moments[0]
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - rho
+        nu *= rho
+        nu += tmp
+        np.multiply(g, -lr, out=tmp)
+        np.sqrt(nu, out=tmp2)
+        tmp2 += eps
+        tmp /= tmp2
+        p += tmp
 
 
 def make_step(
     arch: Architecture,
-    optimizer: optim.Optimizer,
+    optimizer: Any,
     *,
     batch_size: int,
     dtype: DTypeLike = "float32",
     l2: float = 0.0,
-) -> FastStep:
-    """Build the fused step for `arch` and `optimizer` (check `supports` first).
+) -> FastStep | PureStep:
+    """Build the training step for `arch` and `optimizer`: fused when `supports` says so.
 
     Args:
         arch: the architecture.
-        optimizer: an `SGD`, `Adam`, `AdamW` or `RMSProp` spec.
+        optimizer: an optimizer spec.
         batch_size: the largest batch the step will see (workspaces are sized for it).
         dtype: the parameters' dtype, float32 or float64.
         l2: the L2 coefficient on the weights, as in `purenet.loss`.
 
     Returns:
-        A `FastStep`; call it as `step(params, state, x, y, lr)`.
+        A `FastStep` when `supports(arch, optimizer)`, else a `PureStep`; drive it with
+        `start(params, state)`, `step(x, y, lr)`, `params()` and `state()`.
 
     Raises:
-        ValueError: an unsupported optimizer, a bad batch size, dtype or l2.
+        ValueError: a bad batch size, dtype or l2.
 
     Example:
         >>> import purenet as pn
         >>> from purenet import optim
         >>> step = make_step(pn.Architecture((784, 128, 10)), optim.Adam(), batch_size=64)
-        >>> step.batch_size
-        64
+        >>> type(step).__name__
+        'FastStep'
     """
-    return FastStep(arch, optimizer, batch_size=batch_size, dtype=dtype, l2=l2)
+    if supports(arch, optimizer):
+        return FastStep(arch, optimizer, batch_size=batch_size, dtype=dtype, l2=l2)
+    return PureStep(arch, optimizer, l2=l2)
