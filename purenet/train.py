@@ -55,6 +55,7 @@ from purenet.model import (
 )
 from purenet.schedules import learning_rate as rate_at
 from purenet.serialize import converter
+from purenet.tree import readonly
 
 __all__ = [
     "BatchReport",
@@ -195,9 +196,9 @@ class Tracked:
     """
 
     paths: tuple[str, ...]
-    steps: np.ndarray
-    epochs: np.ndarray
-    values: np.ndarray
+    steps: np.ndarray = attrs.field(converter=readonly)
+    epochs: np.ndarray = attrs.field(converter=readonly)
+    values: np.ndarray = attrs.field(converter=readonly)
 
 
 @attrs.frozen(eq=False)
@@ -420,8 +421,8 @@ def train(
         arch: the architecture.
         params: the starting parameters (with `resume`: a template of the right shapes).
         optimizer: an optimizer spec; its learning rate may be a schedule.
-        data: training `Dataset`: `x` (n, sizes[0]) float model input, `y` (n,) integer
-            labels or (n, sizes[-1]) targets.
+        data: training `Dataset`: `x` (n, sizes[0]) model input (gathered into batches of
+            the parameters' dtype), `y` (n,) integer labels or (n, sizes[-1]) targets.
         epochs: the epoch to stop after (counting epochs of a resumed run), >= 1.
         batch_size: samples per step: 1 is per-sample SGD, >= n is full-batch descent (no
             shuffle, no copy). The last batch of an epoch may be shorter.
