@@ -45,7 +45,9 @@ app = typer.Typer(
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
-_EXISTING_FILE = {"exists": True, "dir_okay": False, "readable": True}
+
+# Paths are not checked with typer's exists=True: a missing file is a user error like any
+# other, reported by the library as one line naming the file (exit 1), not as a usage box.
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -124,7 +126,7 @@ class _RunProgress:
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe file (.toml or .json).", **_EXISTING_FILE)],
+    recipe: Annotated[Path, typer.Argument(help="Recipe file (.toml or .json).")],
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: the recipe's output.dir).")
     ] = None,
@@ -220,9 +222,7 @@ def _confusion_table(evaluation: Any) -> Table:
 
 @app.command()
 def evaluate(
-    model_path: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model.json file.", **_EXISTING_FILE)
-    ],
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
     data: Annotated[
         str | None, typer.Option(help="A named data set split, e.g. mnist:test.")
     ] = None,
@@ -282,14 +282,10 @@ def evaluate(
 
 @app.command()
 def predict(
-    model_path: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model.json file.", **_EXISTING_FILE)
-    ],
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
     inputs: Annotated[
         list[Path],
-        typer.Argument(
-            metavar="INPUT...", help="IDX, NPY or CSV files of raw inputs.", **_EXISTING_FILE
-        ),
+        typer.Argument(metavar="INPUT...", help="IDX, NPY or CSV files of raw inputs."),
     ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes per input.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -348,9 +344,7 @@ def predict(
 
 @app.command()
 def info(
-    model_path: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model.json file.", **_EXISTING_FILE)
-    ],
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""

@@ -103,8 +103,10 @@ def read_inputs(path: str | os.PathLike[str]) -> np.ndarray:
             unknown format.
     """
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise DataFormatError(f"{file}: no such file")
+    if not file.is_file():
+        raise DataFormatError(f"{file}: not a regular file")
     with file.open("rb") as stream:
         head = stream.read(6)
     if head.startswith(_NPY_MAGIC):

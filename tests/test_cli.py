@@ -94,10 +94,15 @@ def test_run_with_a_truncated_idx_file_exits_1_naming_it(tiny: Path) -> None:
     assert "train-labels.gz: header says 120 = 120 bytes, file holds 92" in line
 
 
-def test_run_with_a_missing_recipe_is_a_usage_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["run", str(tmp_path / "nope.toml")])
-    assert result.exit_code == 2
-    assert "does not exist" in result.stderr
+def test_missing_files_are_one_line_errors(tmp_path: Path, trained: Path) -> None:
+    missing = tmp_path / "nope"
+    line = error_line(runner.invoke(app, ["run", f"{missing}.toml"]))
+    assert line == f"error: {missing}.toml: no such recipe file"
+    for args in (["info"], ["evaluate"], ["predict", str(trained)]):
+        line = error_line(runner.invoke(app, [args[0], f"{missing}.json", *args[1:]]))
+        assert line.startswith(f"error: {missing}.json: cannot read"), line
+    line = error_line(runner.invoke(app, ["predict", str(trained), str(tmp_path)]))
+    assert line == f"error: {tmp_path}: not a regular file"
 
 
 def test_a_model_with_a_wrong_weight_shape_exits_1_with_the_path(trained: Path) -> None:
