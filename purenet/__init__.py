@@ -4,6 +4,7 @@ Immutable parameter trees, pure functions (`init`, `forward`, `loss`, `grad`, `s
 a data pipeline of pure steps, recipes as data and one JSON file per trained model.
 """
 
+from purenet import optim
 from purenet.activations import ACTIVATIONS, OUTPUTS, Activation
 from purenet.augment import affine, rotate, shift, warp
 from purenet.data import (
@@ -57,6 +58,16 @@ from purenet.serialize import (
     model_to_data,
     save_model,
 )
+from purenet.train import (
+    BatchReport,
+    Checkpoint,
+    EarlyStopping,
+    EpochReport,
+    Track,
+    Tracked,
+    TrainResult,
+    train,
+)
 from purenet.tree import tree_allclose, tree_equal, tree_leaves, tree_map
 
 __version__ = "0.1.0"
@@ -67,10 +78,14 @@ __all__ = [
     "OUTPUTS",
     "Activation",
     "Architecture",
+    "BatchReport",
+    "Checkpoint",
     "DataFormatError",
     "Dataset",
     "Dense",
     "DivergenceError",
+    "EarlyStopping",
+    "EpochReport",
     "FetchError",
     "Flatten",
     "MissingExtraError",
@@ -83,6 +98,9 @@ __all__ = [
     "Scale",
     "Standardize",
     "Standardizer",
+    "Track",
+    "Tracked",
+    "TrainResult",
     "__version__",
     "affine",
     "apply_preprocess",
@@ -104,6 +122,7 @@ __all__ = [
     "model_from_data",
     "model_to_data",
     "one_hot",
+    "optim",
     "predict",
     "read_csv",
     "read_idx",
@@ -115,6 +134,7 @@ __all__ = [
     "shuffle",
     "split",
     "standardize",
+    "train",
     "tree_allclose",
     "tree_equal",
     "tree_leaves",
