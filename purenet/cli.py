@@ -6,7 +6,10 @@ Each command parses its arguments, calls one library function and renders the re
     purenet run recipes/mnist.toml [--out DIR] [--resume] [--set train.epochs=5]
     purenet evaluate runs/mnist/model.json [--data mnist:test | --images F --labels F | --csv F]
     purenet predict runs/mnist/model.json digits.npy [--top-k 3] [--json]
+    purenet predict runs/mnist/model.json three.png seven.jpg --show guesses.png
     purenet info runs/mnist/model.json
+    purenet plot runs/mnist [--only loss --only confusion] [--svg]
+    purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
     purenet fetch mnist [--mirror URL]
 """
 
@@ -280,30 +283,72 @@ def evaluate(
 # predict
 
 
+PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+"""Inputs read as pictures of digits (Pillow, the `image` extra) rather than as data files."""
+
+
+def _read_prediction_inputs(inputs: list[Path]) -> tuple[list[tuple[str, Any]], Any]:
+    """Raw inputs per file: data files as stored, pictures as MNIST-style 28x28 digits.
+
+    Returns:
+        ([(file name, raw rows)], digits): `digits` is the (n, 28, 28) uint8 stack of the
+        pictures among `inputs` (None when there are none), in input order.
+    """
+    from purenet.images import load_images
+    from purenet.sources import read_inputs
+
+    pictures = [path for path in inputs if path.suffix.lower() in PICTURE_SUFFIXES]
+    digits = load_images(pictures) if pictures else None
+    rows: list[tuple[str, Any]] = []
+    next_picture = 0
+    for path in inputs:
+        if digits is not None and path.suffix.lower() in PICTURE_SUFFIXES:
+            rows.append((str(path), digits[next_picture : next_picture + 1]))
+            next_picture += 1
+        else:
+            rows.append((str(path), read_inputs(path)))
+    return rows, digits
+
+
 @app.command()
 def predict(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
     inputs: Annotated[
         list[Path],
-        typer.Argument(metavar="INPUT...", help="IDX, NPY or CSV files of raw inputs."),
+        typer.Argument(
+            metavar="INPUT...",
+            help="IDX, NPY or CSV files of raw inputs, or pictures of digits (PNG, JPEG, ...).",
+        ),
     ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes per input.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     rows: Annotated[
         int, typer.Option(min=1, help="Rows shown in the table (JSON shows all).")
     ] = 50,
+    show: Annotated[
+        Path | None,
+        typer.Option(help="Draw the picture inputs with the model's guesses into this PNG."),
+    ] = None,
 ) -> None:
-    """The most likely classes of each input row, with their probabilities."""
+    """The most likely classes of each input row, with their probabilities.
+
+    Pictures are turned into MNIST-style digits first (grayscale, inverted when the paper is
+    light, cropped to the ink, scaled into 20x20, centred by mass in 28x28), then given the
+    model's own preprocessing.
+    """
     from purenet.evaluation import predict_inputs
     from purenet.serialize import load_model
-    from purenet.sources import read_inputs
 
     with _user_errors():
         model = load_model(model_path)
+        raw, digits = _read_prediction_inputs(inputs)
+        if show is not None and digits is None:
+            raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
         results = [
-            (path, predict_inputs(model, read_inputs(path), top_k, source=str(path)))
-            for path in inputs
+            (Path(name), predict_inputs(model, x_raw, top_k, source=name)) for name, x_raw in raw
         ]
+        if show is not None and digits is not None:
+            _show_guesses(model, digits, show)
     if as_json:
         _print_json(
             {
@@ -336,6 +381,24 @@ def predict(
     console.print(table)
     if total > shown:
         console.print(f"[dim]{total - shown} more rows; use --rows N or --json to see them[/]")
+    if show is not None:
+        console.print(f"guesses drawn to {escape(str(show))}")
+
+
+def _show_guesses(model: Any, digits: Any, path: Path) -> None:
+    """Draw the digit pictures with the model's best guess and its probability."""
+    from purenet.evaluation import predict_inputs
+    from purenet.plots import plot_digits, save_figure
+
+    best = predict_inputs(model, digits, 1, source="pictures")
+    figure = plot_digits(
+        digits,
+        predicted=best.classes[:, 0],
+        confidence=best.scores[:, 0],
+        label_names=model.labels,
+        count=len(digits),
+    )
+    save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,6 +450,56 @@ def info(
         for name, value in summary["metrics"].items():
             metrics.add_row(name, _fmt(value))
         console.print(metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# plot and show
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote.")],
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Draw only this figure (repeatable): loss, accuracy, confusion, ..."),
+    ] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write SVG files.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder to look for named data sets in first.")
+    ] = None,
+) -> None:
+    """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
+    from purenet.plots import plot_run
+
+    with _user_errors():
+        written = plot_run(run_dir, names=only or None, svg=svg, data_dir=data_dir)
+    for path in written:
+        console.print(escape(str(path)))
+
+
+@app.command()
+def show(
+    data: Annotated[Path, typer.Argument(help="An IDX (or NPY) file of images.")],
+    index: Annotated[int, typer.Option(help="The first image to draw.")] = 0,
+    count: Annotated[int, typer.Option(min=1, help="How many images to draw.")] = 1,
+    labels: Annotated[
+        Path | None, typer.Option(help="An IDX labels file, to title the images.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="The PNG to write.")] = Path("digit.png"),
+) -> None:
+    """Draw one digit from its numbers (or a grid of several) from an image data set."""
+    from purenet.plots import save_figure, show_digits
+    from purenet.sources import read_inputs
+
+    with _user_errors():
+        images = read_inputs(data)
+        names = read_inputs(labels) if labels is not None else None
+        try:
+            figure = show_digits(images, labels=names, index=index, count=count)
+        except ValueError as exc:
+            raise PurenetError(f"{data}: {exc}") from None
+        save_figure(figure, out)
+    console.print(escape(str(out)))
 
 
 # ---------------------------------------------------------------------------------------------

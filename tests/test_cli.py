@@ -51,7 +51,10 @@ def error_line(result: object) -> str:
     return stderr
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["evaluate"], ["predict"], ["info"], ["fetch"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["run"], ["evaluate"], ["predict"], ["info"], ["fetch"], ["plot"], ["show"]],
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
@@ -204,3 +207,76 @@ def test_info_summarizes_the_model(trained: Path) -> None:
 def test_fetch_of_an_unknown_data_set_exits_1_listing_the_known_ones() -> None:
     line = error_line(runner.invoke(app, ["fetch", "nosuch"]))
     assert line == "error: unknown data set 'nosuch'; known: fashion-mnist, microchips, mnist"
+
+
+def _digit_model(path: Path) -> pn.Model:
+    """A random 784-16-10 model over raw 28x28 uint8 images, saved to `path`."""
+    arch = pn.Architecture((784, 16, 10))
+    model = pn.Model(arch, pn.init(arch, seed=0), (pn.Scale(), pn.Flatten((28, 28))))
+    pn.save_model(path, model)
+    return model
+
+
+def _dark_on_light_digit(path: Path, offset: int) -> None:
+    """A thick dark stroke on white paper, off-centre, written as a 60x60 PNG."""
+    from PIL import Image
+
+    paper = np.full((60, 60), 250, dtype=np.uint8)
+    paper[10 + offset : 40 + offset, 20 + offset : 26 + offset] = 10
+    paper[10 + offset : 14 + offset, 14 + offset : 26 + offset] = 10
+    Image.fromarray(paper).save(path)
+
+
+def test_predict_on_pictures_matches_the_library_and_draws_the_guesses(tmp_path: Path) -> None:
+    from purenet.evaluation import predict_inputs
+    from purenet.images import load_images
+
+    model = _digit_model(tmp_path / "model.json")
+    pictures = [tmp_path / "a.png", tmp_path / "b.png"]
+    for offset, picture in enumerate(pictures):
+        _dark_on_light_digit(picture, 3 * offset)
+    grid = tmp_path / "guesses.png"
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "model.json"),
+            *map(str, pictures),
+            "--json",
+            "--show",
+            str(grid),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [file["rows"][0][0]["class"] for file in json.loads(result.stdout)["predictions"]]
+    expected = predict_inputs(model, load_images(pictures), 1).classes[:, 0].tolist()
+    assert rows == expected
+    assert grid.stat().st_size > 1000
+
+
+def test_predict_show_without_pictures_is_a_one_line_error(trained: Path, tmp_path: Path) -> None:
+    x = np.zeros((2, 4), dtype=np.float32)
+    np.save(tmp_path / "rows.npy", x)
+    result = runner.invoke(
+        app, ["predict", str(trained), str(tmp_path / "rows.npy"), "--show", "g.png"]
+    )
+    assert "--show draws picture inputs" in error_line(result)
+
+
+def test_plot_draws_the_run_figures(trained: Path) -> None:
+    result = runner.invoke(app, ["plot", str(trained.parent), "--only", "loss"])
+    assert result.exit_code == 0, result.output
+    assert (trained.parent / "loss.png").stat().st_size > 1000
+    bad = runner.invoke(app, ["plot", str(trained.parent), "--only", "losss"])
+    assert "unknown figure 'losss'" in error_line(bad)
+
+
+def test_show_draws_a_digit_and_refuses_an_index_out_of_range(tmp_path: Path) -> None:
+    images = tmp_path / "images.gz"
+    write_idx(images, np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28))
+    out = tmp_path / "digit.png"
+    result = runner.invoke(app, ["show", str(images), "--index", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000
+    bad = runner.invoke(app, ["show", str(images), "--index", "3", "--out", str(out)])
+    assert "index 3 is out of range for 3 images" in error_line(bad)
