@@ -32,6 +32,8 @@ from purenet.errors import (
     PurenetError,
     RecipeError,
 )
+from purenet.evaluation import Evaluation, Prediction, evaluate_model, predict_inputs
+from purenet.images import load_images, to_mnist
 from purenet.losses import LOSSES
 from purenet.model import (
     Architecture,
@@ -48,7 +50,20 @@ from purenet.model import (
     value_and_grad,
 )
 from purenet.optim import sgd_step
+from purenet.plots import (
+    plot_confusion,
+    plot_convergence,
+    plot_curves,
+    plot_decision_boundary,
+    plot_digits,
+    plot_first_layer,
+    plot_run,
+    save_figure,
+    show_digits,
+)
 from purenet.preprocess import Flatten, Scale, Standardize, apply_preprocess, fit_preprocess
+from purenet.recipe import Recipe, dump_recipe, load_recipe
+from purenet.runner import RunInterrupted, RunResult, run_recipe
 from purenet.serialize import (
     Model,
     ModelMeta,
@@ -58,6 +73,7 @@ from purenet.serialize import (
     model_to_data,
     save_model,
 )
+from purenet.sources import read_inputs
 from purenet.train import (
     BatchReport,
     Checkpoint,
@@ -86,6 +102,7 @@ __all__ = [
     "DivergenceError",
     "EarlyStopping",
     "EpochReport",
+    "Evaluation",
     "FetchError",
     "Flatten",
     "MissingExtraError",
@@ -93,8 +110,12 @@ __all__ = [
     "ModelFormatError",
     "ModelMeta",
     "Params",
+    "Prediction",
     "PurenetError",
+    "Recipe",
     "RecipeError",
+    "RunInterrupted",
+    "RunResult",
     "Scale",
     "Standardize",
     "Standardizer",
@@ -106,7 +127,9 @@ __all__ = [
     "apply_preprocess",
     "batches",
     "describe_model",
+    "dump_recipe",
     "evaluate",
+    "evaluate_model",
     "fit_preprocess",
     "fit_standardizer",
     "flatten",
@@ -115,7 +138,9 @@ __all__ = [
     "init",
     "labels_of",
     "load_dataset",
+    "load_images",
     "load_model",
+    "load_recipe",
     "loss",
     "loss_grad_and_output",
     "map_labels",
@@ -123,17 +148,30 @@ __all__ = [
     "model_to_data",
     "one_hot",
     "optim",
+    "plot_confusion",
+    "plot_convergence",
+    "plot_curves",
+    "plot_decision_boundary",
+    "plot_digits",
+    "plot_first_layer",
+    "plot_run",
     "predict",
+    "predict_inputs",
     "read_csv",
     "read_idx",
+    "read_inputs",
     "rotate",
+    "run_recipe",
+    "save_figure",
     "save_model",
     "scale",
     "sgd_step",
     "shift",
+    "show_digits",
     "shuffle",
     "split",
     "standardize",
+    "to_mnist",
     "train",
     "tree_allclose",
     "tree_equal",
