@@ -1,0 +1,69 @@
+"""The package as a whole: the public names, and the core working without the extras."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import purenet as pn
+from purenet.cli import app
+
+DESIGN_NAMES = (
+    "Architecture Dense init forward loss grad value_and_grad sgd_step predict tree_map "
+    "tree_leaves tree_allclose read_idx read_csv Dataset load_dataset scale fit_standardizer "
+    "standardize flatten one_hot map_labels split shuffle batches rotate shift affine train Model "
+    "save_model load_model load_recipe run_recipe ACTIVATIONS optim"
+).split()
+
+
+def test_every_public_name_resolves() -> None:
+    assert set(DESIGN_NAMES) <= set(pn.__all__)
+    for name in pn.__all__:
+        assert getattr(pn, name) is not None
+
+
+def test_optimizer_names_live_in_purenet_optim() -> None:
+    for name in ("SGD", "Adam", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay"):
+        assert hasattr(pn.optim, name)
+    assert callable(pn.optim.init) and callable(pn.optim.update)
+    assert callable(pn.optim.apply_updates)
+
+
+def test_the_core_imports_and_trains_without_any_extra() -> None:
+    # Block the optional packages as if they were not installed.
+    code = (
+        "import sys\n"
+        "for name in ('matplotlib', 'PIL', 'pooch'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy as np, purenet as pn\n"
+        "arch = pn.Architecture((2, 4, 2))\n"
+        "x = np.eye(2, dtype=np.float32)\n"
+        "result = pn.train(arch, pn.init(arch, seed=0), pn.optim.SGD(0.1), pn.Dataset(x, [0, 1]),"
+        " epochs=2, batch_size=2, seed=0)\n"
+        "assert len(result.history) == 2\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_missing_extra_is_one_line_naming_it_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "matplotlib" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    result = CliRunner().invoke(app, ["plot", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "pip install 'purenet[plot]'" in result.stderr
+
+
+def test_version_is_a_string() -> None:
+    from importlib.metadata import version
+
+    assert pn.__version__ == version("purenet")
