@@ -3,7 +3,8 @@
 A step is a frozen spec with a class-level `kind` tag (the key a recipe or model file names):
 `Scale` maps pixel values 0..255 onto `[low, high]`, `Standardize` applies fitted z-score
 statistics and `Flatten` turns each sample into one row. Steps that depend on the training data
-(`Standardize`'s mean and std, `Flatten`'s input shape) are filled by `fit_preprocess`; the fitted
+(`Standardize`'s mean and std, `Flatten`'s input shape; each class lists them in `fitted_fields`)
+are filled by `fit_preprocess`. A recipe's `[pipeline] steps` are these specs unfitted; the fitted
 steps are stored in the model file so `apply_preprocess` gives new raw inputs the exact treatment
 the training inputs had. The math lives in `purenet.data`; this module only sequences it.
 
@@ -40,17 +41,22 @@ __all__ = [
     "Standardize",
     "apply_preprocess",
     "fit_preprocess",
+    "is_fitted",
     "output_shape",
 ]
 
 
-def _finite_float(value: Any) -> float:
+def _to_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"expected a number, found {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, found {number}")
-    return number
+    return float(value)
+
+
+def _finite(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    # "Class.field: problem" lets a recipe error point at the field (see purenet.recipe).
+    if not math.isfinite(value):
+        name = f"{type(instance).__name__}.{attribute.name}"
+        raise ValueError(f"{name}: expected a finite number, found {value}")
 
 
 @attrs.frozen
@@ -63,19 +69,24 @@ class Scale:
         max_value: the largest raw value, 255 for 8-bit pixels.
 
     Raises:
-        ValueError: `low >= high` or `max_value <= 0`.
+        TypeError: a value that is not a number.
+        ValueError: a value that is not finite, `low >= high` or `max_value <= 0`; the message
+            starts with the field, e.g. `Scale.high: expected low < high, found ...`.
     """
 
     kind: ClassVar[str] = "scale"
-    low: float = attrs.field(default=0.0, converter=_finite_float)
-    high: float = attrs.field(default=1.0, converter=_finite_float)
-    max_value: float = attrs.field(default=255.0, converter=_finite_float)
+    fitted_fields: ClassVar[tuple[str, ...]] = ()
+    low: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
+    high: float = attrs.field(default=1.0, converter=_to_float, validator=_finite)
+    max_value: float = attrs.field(default=255.0, converter=_to_float, validator=_finite)
 
     def __attrs_post_init__(self) -> None:
         if not self.low < self.high:
-            raise ValueError(f"scale needs low < high; found low={self.low}, high={self.high}")
+            raise ValueError(
+                f"Scale.high: expected low < high, found low={self.low}, high={self.high}"
+            )
         if not self.max_value > 0:
-            raise ValueError(f"scale needs max_value > 0; found {self.max_value}")
+            raise ValueError(f"Scale.max_value: expected max_value > 0, found {self.max_value}")
 
 
 def _to_shape(value: Any) -> tuple[int, ...] | None:
@@ -100,6 +111,7 @@ class Flatten:
     """
 
     kind: ClassVar[str] = "flatten"
+    fitted_fields: ClassVar[tuple[str, ...]] = ("input_shape",)
     input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_to_shape)
 
 
@@ -107,11 +119,19 @@ def _optional_stats(value: Any) -> np.ndarray | None:
     return None if value is None else readonly(value)
 
 
-@attrs.frozen(eq=False)
+def _same_stats(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+@attrs.frozen
 class Standardize:
     """Apply z-score statistics, `(x - mean) / std` (see `purenet.data.standardize`).
 
     A recipe names it without statistics; `fit_preprocess` fits them on the training inputs.
+    Unlike other array holders it compares by value (exact dtype, shape and values; the hash
+    leaves the arrays out), so recipes and step tuples compare as plain data.
 
     Attributes:
         mean: fitted means, per-sample shape (or `()` for one over all values), or None.
@@ -124,8 +144,13 @@ class Standardize:
     """
 
     kind: ClassVar[str] = "standardize"
-    mean: np.ndarray | None = attrs.field(default=None, converter=_optional_stats)
-    std: np.ndarray | None = attrs.field(default=None, converter=_optional_stats)
+    fitted_fields: ClassVar[tuple[str, ...]] = ("mean", "std")
+    mean: np.ndarray | None = attrs.field(
+        default=None, converter=_optional_stats, eq=attrs.cmp_using(eq=_same_stats), hash=False
+    )
+    std: np.ndarray | None = attrs.field(
+        default=None, converter=_optional_stats, eq=attrs.cmp_using(eq=_same_stats), hash=False
+    )
     per_feature: bool = True
 
     def __attrs_post_init__(self) -> None:
@@ -149,6 +174,16 @@ class Standardize:
     def is_fitted(self) -> bool:
         """True when the statistics are present."""
         return self.mean is not None
+
+
+def is_fitted(step: PreprocessStep) -> bool:
+    """True when any of the step's `fitted_fields` is set (a `Scale` never is).
+
+    Example:
+        >>> is_fitted(Flatten()), is_fitted(Flatten((28, 28)))
+        (False, True)
+    """
+    return any(getattr(step, name) is not None for name in step.fitted_fields)
 
 
 PreprocessStep = Scale | Flatten | Standardize

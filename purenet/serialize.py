@@ -38,9 +38,10 @@ import datetime
 import json
 import math
 import os
+import re
 import secrets
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +84,33 @@ DTYPES = (
 """Array dtypes the JSON encoding accepts."""
 
 
-def _type_name(value: Any) -> str:
-    names = {
-        bool: "true/false",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "list",
-        dict: "object",
-        type(None): "null",
-    }
+JSON_TYPE_NAMES: Mapping[type, str] = {
+    bool: "true/false",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "list",
+    dict: "object",
+    type(None): "null",
+}
+"""How messages name the types of parsed values: JSON's words (recipes pass TOML's)."""
+
+
+def _type_name(value: Any, names: Mapping[type, str] = JSON_TYPE_NAMES) -> str:
     return names.get(type(value), type(value).__name__)
+
+
+def describe_found(value: Any, names: Mapping[type, str] = JSON_TYPE_NAMES) -> str:
+    """Name a found value for a message: its type and a repr cut to 40 characters.
+
+    Example:
+        >>> describe_found("ten"), describe_found(2.5, {float: "float"})
+        ("string 'ten'", 'float 2.5')
+    """
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{_type_name(value, names)} {text}"
 
 
 def _shortest_float_values(array: np.ndarray) -> list[float]:
@@ -493,30 +510,6 @@ _MODEL_PARTS: dict[str, Any] = {
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
 
 
-def _strict_int(value: Any, _: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, found {_type_name(value)} {value!r}")
-    return value
-
-
-def _strict_float(value: Any, _: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, found {_type_name(value)} {value!r}")
-    return float(value)
-
-
-def _strict_bool(value: Any, _: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, found {_type_name(value)} {value!r}")
-    return value
-
-
-def _strict_str(value: Any, _: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, found {_type_name(value)} {value!r}")
-    return value
-
-
 def _is_homogeneous_tuple(cl: Any) -> bool:
     args = typing.get_args(cl)
     return typing.get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -527,64 +520,111 @@ def _is_str_dict(cl: Any) -> bool:
     return typing.get_origin(cl) is dict and len(args) == 2 and args[0] is str
 
 
-def _make_tuple_hook(conv: cattrs.Converter, cl: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
-    item_type = typing.get_args(cl)[0]
-
-    def structure(value: Any, _: Any) -> tuple[Any, ...]:
-        # cattrs would take a string as a sequence of characters; only a JSON list is a list.
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"expected a list, found {_type_name(value)}")
-        items, errors = [], []
-        for index, item in enumerate(value):
-            try:
-                items.append(conv.structure(item, item_type))
-            except Exception as exc:
-                exc.__notes__ = [
-                    *getattr(exc, "__notes__", []),
-                    IterableValidationNote(f"Structuring {cl} @ index {index}", index, item_type),
-                ]
-                errors.append(exc)
-        if errors:
-            raise IterableValidationError(f"While structuring {cl}", errors, cl)
-        return tuple(items)
-
-    return structure
+def _with_article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
-def _make_dict_hook(conv: cattrs.Converter, cl: Any) -> Callable[[Any, Any], dict[str, Any]]:
-    value_type = typing.get_args(cl)[1]
-
-    def structure(value: Any, _: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, found {_type_name(value)}")
-        result, errors = {}, []
-        for key, item in value.items():
-            try:
-                result[_strict_str(key, str)] = conv.structure(item, value_type)
-            except Exception as exc:
-                exc.__notes__ = [
-                    *getattr(exc, "__notes__", []),
-                    IterableValidationNote(f"Structuring {cl} @ key {key!r}", key, value_type),
-                ]
-                errors.append(exc)
-        if errors:
-            raise IterableValidationError(f"While structuring {cl}", errors, cl)
-        return result
-
-    return structure
+def _structure_items(
+    cl: Any, items: Iterable[tuple[int | str, Any]], structure: Callable[[int | str, Any], Any]
+) -> list[Any]:
+    """Structure every item; failures are gathered into one error whose notes give the
+    index or key of each failed item (so paths read `[3]` or `.key`)."""
+    results, errors = [], []
+    for key, item in items:
+        try:
+            results.append(structure(key, item))
+        except Exception as exc:
+            exc.add_note(IterableValidationNote(f"Structuring {cl} @ {key!r}", key, Any))
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError(f"While structuring {cl}", errors, cl)
+    return results
 
 
-def _make_attrs_hook(conv: cattrs.Converter, cl: type) -> Callable[[Any, Any], Any]:
-    base: Callable[[Any, Any], Any] = make_dict_structure_fn(
-        cl, conv, _cattrs_forbid_extra_keys=True
-    )
+def register_strict_hooks(
+    conv: cattrs.Converter, type_names: Mapping[type, str] = JSON_TYPE_NAMES
+) -> None:
+    """Make `conv` type-check parsed data instead of coercing it.
 
-    def structure(value: Any, _: Any) -> Any:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, found {_type_name(value)}")
-        return base(value, cl)
+    Integers, numbers, strings and booleans must be just that (`"5"` is not an integer, `true`
+    is not a number, `[1]` is not a string); homogeneous tuples need a list, attrs classes and
+    `dict[str, ...]` an object (refusing unknown keys). Messages name what was found with
+    `type_names`: `expected an integer, found string '5'`.
 
-    return structure
+    Args:
+        conv: the converter to configure.
+        type_names: words for the found value's type, JSON's by default; the words for
+            `list` and `dict` also name what a tuple or an attrs class expects.
+    """
+
+    def found(value: Any) -> str:
+        return describe_found(value, type_names)
+
+    a_list, an_object = _with_article(type_names[list]), _with_article(type_names[dict])
+
+    def scalar(expected: str, is_valid: Callable[[Any], bool]) -> Callable[[Any, Any], Any]:
+        def structure(value: Any, cl: Any) -> Any:
+            if not is_valid(value):
+                raise TypeError(f"expected {expected}, found {found(value)}")
+            return cl(value)
+
+        return structure
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def is_number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    conv.register_structure_hook(int, scalar("an integer", is_int))
+    conv.register_structure_hook(float, scalar("a number", is_number))
+    conv.register_structure_hook(bool, scalar("true or false", lambda v: isinstance(v, bool)))
+    conv.register_structure_hook(str, scalar("a string", lambda v: isinstance(v, str)))
+
+    def tuple_hook(cl: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+        item_type = typing.get_args(cl)[0]
+
+        def structure(value: Any, _: Any) -> tuple[Any, ...]:
+            # cattrs would take a string as a sequence of characters; only a list is a list.
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected {a_list}, found {found(value)}")
+            items = _structure_items(
+                cl, enumerate(value), lambda _, item: conv.structure(item, item_type)
+            )
+            return tuple(items)
+
+        return structure
+
+    def dict_hook(cl: Any) -> Callable[[Any, Any], dict[str, Any]]:
+        value_type = typing.get_args(cl)[1]
+
+        def structure(value: Any, _: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected {an_object}, found {found(value)}")
+            pairs = _structure_items(
+                cl,
+                value.items(),
+                lambda key, item: (conv.structure(key, str), conv.structure(item, value_type)),
+            )
+            return dict(pairs)
+
+        return structure
+
+    def attrs_hook(cl: type) -> Callable[[Any, Any], Any]:
+        base: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cl, conv, _cattrs_forbid_extra_keys=True
+        )
+
+        def structure(value: Any, _: Any) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected {an_object}, found {found(value)}")
+            return base(value, cl)
+
+        return structure
+
+    conv.register_structure_hook_factory(attrs.has, attrs_hook)
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, tuple_hook)
+    conv.register_structure_hook_factory(_is_str_dict, dict_hook)
 
 
 def _unstructure_step(conv: cattrs.Converter, cl: type) -> Callable[[Any], dict[str, Any]]:
@@ -606,15 +646,17 @@ def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
     return step
 
 
-def make_converter() -> cattrs.Converter:
+def make_converter(*, type_names: Mapping[type, str] = JSON_TYPE_NAMES) -> cattrs.Converter:
     """A strict cattrs converter for purenet's attrs trees and JSON-ready data.
 
-    Arrays use the exact encoding (`encode_array` / `decode_array`); attrs classes refuse
-    unknown keys and anything but a JSON object; integers, numbers, strings and booleans are
-    type-checked rather than coerced (`"5"` is not an integer, `[1]` is not a string);
-    homogeneous tuples need a JSON list; preprocessing steps are a tagged union on `kind`;
-    `Model` is the model file's layout. Errors come out as cattrs error trees: turn them
-    into `$.path: problem` lines with `describe_structure_error`.
+    Arrays use the exact encoding (`encode_array` / `decode_array`); scalars, tuples, dicts
+    and attrs classes are strict (`register_strict_hooks`: `"5"` is not an integer, unknown
+    keys are refused); preprocessing steps are a tagged union on `kind`; `Model` is the model
+    file's layout. Errors come out as cattrs error trees: turn them into `$.path: problem`
+    lines with `describe_structure_error`. `purenet.recipe` builds its converter on this one.
+
+    Args:
+        type_names: words for found values in messages (see `register_strict_hooks`).
 
     Example:
         >>> from purenet.preprocess import Scale
@@ -623,15 +665,7 @@ def make_converter() -> cattrs.Converter:
         {'kind': 'scale', 'low': 0.01, 'high': 1.0, 'max_value': 255.0}
     """
     conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(float, _strict_float)
-    conv.register_structure_hook(bool, _strict_bool)
-    conv.register_structure_hook(str, _strict_str)
-    conv.register_structure_hook_factory(attrs.has, lambda cl: _make_attrs_hook(conv, cl))
-    conv.register_structure_hook_factory(
-        _is_homogeneous_tuple, lambda cl: _make_tuple_hook(conv, cl)
-    )
-    conv.register_structure_hook_factory(_is_str_dict, lambda cl: _make_dict_hook(conv, cl))
+    register_strict_hooks(conv, type_names)
     conv.register_unstructure_hook(np.ndarray, encode_array)
     conv.register_structure_hook(np.ndarray, lambda value, _: decode_array(value))
     for cl in PREPROCESS_STEPS.values():
@@ -658,7 +692,8 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
 
     A leaf error whose message starts with `$` (like `decode_array`'s) is taken as relative
     to its position, so `$: shape [2] needs 2 values, got 1` found at `$.layers[0].w` reads
-    `$.layers[0].w: shape [2] needs 2 values, got 1`.
+    `$.layers[0].w: shape [2] needs 2 values, got 1`; one that starts `Class.field: ` (like
+    `Scale.high: expected low < high, ...`) is read at that field, `$.preprocess[0].high: ...`.
 
     Args:
         exc: what `converter.structure` raised.
@@ -696,7 +731,14 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
     message = str(exc)
     if message.startswith("$"):
         return [path + message[1:]]
+    field = _FIELD_MESSAGE.match(message)
+    if field:
+        return [f"{path}.{field.group(1)}: {message[field.end() :]}"]
     return [f"{path}: {message}"]
+
+
+_FIELD_MESSAGE = re.compile(r"^[A-Z]\w*\.(\w+): ")
+"""A spec's message about one of its fields, `Scale.high: expected ...`, read at that field."""
 
 
 def _summarize(lines: list[str], limit: int = 3) -> str:

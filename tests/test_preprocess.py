@@ -200,8 +200,11 @@ def test_a_recipe_style_step_gets_defaults_and_no_statistics() -> None:
         ),
         ({"kind": "scale", "low": "0"}, "$.low: expected a number, found string '0'"),
         ({"kind": "scale", "low": True}, "$.low: expected a number, found true/false True"),
-        ({"kind": "scale", "low": 2.0}, "$: scale needs low < high; found low=2.0, high=1.0"),
-        ({"kind": "flatten", "input_shape": "28"}, "$.input_shape: expected a list, found string"),
+        ({"kind": "scale", "low": 2.0}, "$.high: expected low < high, found low=2.0, high=1.0"),
+        (
+            {"kind": "flatten", "input_shape": "28"},
+            "$.input_shape: expected a list, found string '28'",
+        ),
         (
             {"kind": "flatten", "input_shape": [28, 2.5]},
             "$.input_shape[1]: expected an integer, found number 2.5",

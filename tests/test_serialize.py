@@ -447,7 +447,7 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "step value",
         set_in(("preprocess", 0, "low"), 5.0),
-        "$.preprocess[0]: scale needs low < high; found low=5.0, high=1.0",
+        "$.preprocess[0].high: expected low < high, found low=5.0, high=1.0",
     ),
     (
         "width",
