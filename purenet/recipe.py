@@ -30,7 +30,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -47,7 +47,17 @@ from purenet.errors import RecipeError
 from purenet.losses import LOSSES
 from purenet.model import INIT_SCHEMES
 from purenet.optim import OPTIMIZERS, Optimizer
+from purenet.plots import FIGURES
+from purenet.preprocess import (
+    PREPROCESS_STEPS,
+    Flatten,
+    PreprocessStep,
+    Scale,
+    Standardize,
+    is_fitted,
+)
 from purenet.schedules import SCHEDULES, Schedule
+from purenet.serialize import describe_found, make_converter
 from purenet.train import EarlyStopping, Track
 
 __all__ = [
@@ -68,7 +78,6 @@ __all__ = [
     "Shift",
     "Source",
     "Standardize",
-    "Step",
     "Targets",
     "TrainSpec",
     "apply_overrides",
@@ -80,19 +89,12 @@ __all__ = [
     "to_toml",
 ]
 
-PLOTS = (
-    "loss",
-    "accuracy",
-    "convergence",
-    "boundary",
-    "digits",
-    "mistakes",
-    "confusion",
-    "weights",
-)
+PLOTS = FIGURES
 """Plot names accepted in `[output] plots`: the figures of `purenet.plots.plot_run`."""
 
 DATASET_NAMES = ("mnist", "fashion-mnist", "microchips")
+
+_FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
 
 
 class _FieldError(ValueError):
@@ -220,41 +222,6 @@ class DataSpec:
 
 
 @attrs.frozen
-class Scale:
-    """Map raw values from `[0, max_value]` linearly onto `[low, high]`."""
-
-    kind: ClassVar[str] = "scale"
-    low: float = 0.0
-    high: float = 1.0
-    max_value: float = attrs.field(default=255.0, validator=_at_least(0.0, strict=True))
-
-    def __attrs_post_init__(self) -> None:
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-            raise _FieldError(
-                "high", f"expected low < high, found low={self.low}, high={self.high}"
-            )
-
-
-@attrs.frozen
-class Standardize:
-    """Z-score with statistics fitted on the training inputs (per feature, or over all values)."""
-
-    kind: ClassVar[str] = "standardize"
-    per_feature: bool = True
-
-
-@attrs.frozen
-class Flatten:
-    """Flatten each sample to one row: `(n, h, w)` to `(n, h * w)`."""
-
-    kind: ClassVar[str] = "flatten"
-
-
-Step = Scale | Standardize | Flatten
-"""A preprocessing step; fitted on the training inputs and stored in the model file."""
-
-
-@attrs.frozen
 class Rotate:
     """Random rotations of up to `max_degrees` either way.
 
@@ -304,15 +271,29 @@ class Targets:
 class PipelineSpec:
     """`[pipeline]`: how raw data becomes model input.
 
+    The steps are the specs of `purenet.preprocess` (`Scale`, `Standardize`, `Flatten`),
+    unfitted: a recipe says what to fit, `fit_preprocess` fits it on the training inputs and
+    the model file keeps the fitted steps. So a recipe refuses the fitted fields
+    (`Standardize.mean` / `std`, `Flatten.input_shape`): written in the file, they are a
+    path-qualified `RecipeError` (`$.pipeline.steps[1].input_shape: ...`); given to the
+    constructor, fitted steps raise too, so a dumped recipe never holds arrays or nulls.
+
     Attributes:
         steps: preprocessing steps, applied in order.
         targets: one-hot targets; absent: integer labels (the loss one-hot encodes them).
         augment: image augmentations of the training set.
     """
 
-    steps: tuple[Step, ...] = ()
+    steps: tuple[PreprocessStep, ...] = attrs.field(default=())
     targets: Targets | None = None
     augment: tuple[Augmentation, ...] = ()
+
+    @steps.validator
+    def _check_steps(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+        for i, step in enumerate(value):
+            if is_fitted(step):
+                fields = ", ".join(step.fitted_fields)
+                raise _FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {_FITTED}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +425,7 @@ class Recipe:
 # The converter
 
 _TAGGED: dict[Any, dict[str, type]] = {
-    Step: {cls.kind: cls for cls in (Scale, Standardize, Flatten)},
+    PreprocessStep: dict(PREPROCESS_STEPS),
     Augmentation: {cls.kind: cls for cls in (Rotate, Shift, Affine)},
     Optimizer: dict(OPTIMIZERS),
     Schedule: dict(SCHEDULES),
@@ -456,77 +437,26 @@ _LEARNING_RATE = float | Schedule
 _BATCH_SIZE = int | Literal["full"]
 
 
-def _type_name(value: Any) -> str:
-    names = {
-        bool: "boolean",
-        int: "integer",
-        float: "float",
-        str: "string",
-        list: "array",
-        dict: "table",
-    }
-    return names.get(type(value), type(value).__name__)
+TOML_TYPE_NAMES = {
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    list: "array",
+    dict: "table",
+    type(None): "null",
+}
+"""How recipe messages name the types of found values: TOML's words."""
 
 
 def _found(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{_type_name(value)} {text}"
-
-
-def _strict_int(value: Any, _: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, found {_found(value)}")
-    return value
-
-
-def _strict_float(value: Any, _: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, found {_found(value)}")
-    return float(value)
-
-
-def _strict_bool(value: Any, _: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, found {_found(value)}")
-    return value
-
-
-def _strict_str(value: Any, _: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, found {_found(value)}")
-    return value
-
-
-def _is_homogeneous_tuple(cl: Any) -> bool:
-    args = get_args(cl)
-    return get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
+    return describe_found(value, TOML_TYPE_NAMES)
 
 
 def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(float, _strict_float)
-    conv.register_structure_hook(bool, _strict_bool)
-    conv.register_structure_hook(str, _strict_str)
-
-    def structure_tuple(value: Any, cl: Any) -> tuple[Any, ...]:
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"expected an array, found {_found(value)}")
-        item_type = get_args(cl)[0]
-        items, errors = [], []
-        for i, item in enumerate(value):
-            try:
-                items.append(conv.structure(item, item_type))
-            except Exception as exc:
-                exc.add_note(IterableValidationNote(f"index {i}", i, item_type))
-                errors.append(exc)
-        if errors:
-            raise IterableValidationError("while structuring an array", errors, cl)
-        return tuple(items)
-
-    conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
+    # The package's strict converter (scalars, tuples, attrs classes), in TOML's words,
+    # plus the recipe's own tagged unions, sources, learning rates and batch sizes.
+    conv = make_converter(type_names=TOML_TYPE_NAMES)
 
     def structure_tagged(value: Any, cl: Any) -> Any:
         if not isinstance(value, dict):
@@ -537,6 +467,9 @@ def _make_converter() -> cattrs.Converter:
         kind = value["kind"]
         if kind not in registry:
             raise _FieldError("kind", f"unknown kind {kind!r}{_suggest(str(kind), list(registry))}")
+        for name in getattr(registry[kind], "fitted_fields", ()):
+            if name in value:
+                raise _FieldError(name, _FITTED)
         rest = {k: v for k, v in value.items() if k != "kind"}
         return conv.structure(rest, registry[kind])
 
@@ -603,6 +536,9 @@ def _make_converter() -> cattrs.Converter:
         return out
 
     conv.register_unstructure_hook_func(attrs.has, unstructure_attrs)
+    # The model file's step hooks write every field; a recipe writes only those set.
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, unstructure_attrs)
     conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
     return conv
 
@@ -617,7 +553,8 @@ _converter = _make_converter()
 def _error_lines(exc: BaseException, path: str) -> list[str]:
     """Flatten a cattrs error tree into `"$.path: message"` lines."""
     if isinstance(exc, ForbiddenExtraKeysError):
-        known = [f.name for f in attrs.fields(exc.cl)] if exc.cl and attrs.has(exc.cl) else []
+        fitted = getattr(exc.cl, "fitted_fields", ())
+        known = [f.name for f in attrs.fields(exc.cl) if f.name not in fitted] if exc.cl else []
         return [
             f"{path}.{key}: unknown key{_suggest(key, known)}" for key in sorted(exc.extra_fields)
         ]
@@ -638,10 +575,12 @@ def _error_lines(exc: BaseException, path: str) -> list[str]:
     if isinstance(exc, _FieldError):
         return [f"{path}.{exc.field}: {exc}"]
     message = str(exc)
-    # The optimizer and schedule specs name their field as "Class.field ..."; point at it.
-    match = re.match(r"^[A-Z]\w*\.(\w+)[ :]", message)
+    # Specs name their field as "Class.field must ..." (optimizers, schedules) or
+    # "Class.field: problem" (preprocessing steps); point at it.
+    match = re.match(r"^[A-Z]\w*\.(\w+)(:?) ", message)
     if match:
-        return [f"{path}.{match.group(1)}: {message}"]
+        problem = message[match.end() :] if match.group(2) else message
+        return [f"{path}.{match.group(1)}: {problem}"]
     return [f"{path}: {message}"]
 
 

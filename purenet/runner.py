@@ -43,10 +43,7 @@ from purenet.recipe import (
     Augmentation,
     Recipe,
     Rotate,
-    Scale,
     Shift,
-    Standardize,
-    Step,
     dump_recipe,
     read_recipe_data,
     recipe_from_data,
@@ -173,14 +170,6 @@ def _augment_images(kind: Augmentation, images: np.ndarray, seed: Any) -> np.nda
     )
 
 
-def _preprocess_spec(step: Step) -> preprocess.PreprocessStep:
-    if isinstance(step, Scale):
-        return preprocess.Scale(step.low, step.high, step.max_value)
-    if isinstance(step, Standardize):
-        return preprocess.Standardize(per_feature=step.per_feature)
-    return preprocess.Flatten()
-
-
 def _targets(labels: np.ndarray, recipe: Recipe, dtype: str) -> np.ndarray:
     targets = recipe.pipeline.targets
     if targets is None:
@@ -243,7 +232,7 @@ def prepare_data(
             f"have shape {raw.x.shape}"
         )
     try:
-        fitted = preprocess.fit_preprocess([_preprocess_spec(s) for s in spec.steps], raw.x)
+        fitted = preprocess.fit_preprocess(spec.steps, raw.x)
         width = preprocess.apply_preprocess(fitted, raw.x[:1], dtype=dtype).shape[1]
     except ValueError as exc:
         raise RecipeError(f"$.pipeline.steps: {exc}") from None

@@ -172,6 +172,39 @@ def test_several_faults_are_counted() -> None:
         recipe_from_data(data)
 
 
+@pytest.mark.parametrize(
+    ("step", "line"),
+    [
+        ({"kind": "flatten", "input_shape": [28, 28]}, "$.pipeline.steps[1].input_shape: not part"),
+        ({"kind": "standardize", "mean": [0.5], "std": [1.0]}, "$.pipeline.steps[1].mean: not"),
+        ({"kind": "standardize", "meen": 1}, "steps[1].meen: unknown key; expected one of: per_"),
+    ],
+)
+def test_fitted_values_are_not_part_of_a_recipe(step: dict[str, Any], line: str) -> None:
+    with pytest.raises(RecipeError) as caught:
+        recipe_from_data(with_change("pipeline.steps.1", step), source="r.toml")
+    assert line in str(caught.value)
+    with pytest.raises(ValueError, match=r"flatten holds fitted input_shape, not part of a recipe"):
+        PipelineSpec((Scale(), Flatten((28, 28))))
+
+
+def test_recipe_steps_are_the_preprocessing_specs_and_dump_only_what_is_set() -> None:
+    from purenet import preprocess
+
+    assert (Scale, Standardize, Flatten) == (
+        preprocess.Scale,
+        preprocess.Standardize,
+        preprocess.Flatten,
+    )
+    data = with_change("pipeline.steps", [{"kind": "standardize"}, {"kind": "flatten"}])
+    recipe = recipe_from_data(data)
+    assert recipe.pipeline.steps == (Standardize(), Flatten())
+    assert dump_recipe(recipe)["pipeline"]["steps"] == [
+        {"kind": "standardize", "per_feature": True},
+        {"kind": "flatten"},
+    ]
+
+
 def test_a_recipe_that_is_not_a_table_is_refused() -> None:
     with pytest.raises(RecipeError, match=r"^x: \$: expected a table of sections, found array"):
         recipe_from_data([1], source="x")
@@ -299,7 +332,7 @@ optimizers = st.one_of(
 )
 steps = st.one_of(
     st.builds(lambda low, width, top: Scale(low, low + width, top), finite, positive, positive),
-    st.builds(Standardize, st.booleans()),
+    st.builds(Standardize, per_feature=st.booleans()),
     st.just(Flatten()),
 )
 augmentations = st.one_of(
