@@ -50,6 +50,24 @@ def _fraction(instance: Any, attribute: attrs.Attribute[Any], value: float) -> N
         )
 
 
+def _positive_fraction(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    _positive(instance, attribute, value)
+    if value > 1:
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must be in (0, 1], got {value}"
+        )
+
+
+def _warmup() -> Any:
+    """The `warmup` field every schedule has: epochs of warm-up, >= 0 (see the module doc)."""
+    return attrs.field(default=0.0, converter=float, validator=_non_negative, kw_only=True)
+
+
+def _warmup_start() -> Any:
+    """The `warmup_start` field every schedule has: the rate at `t = 0` over `initial`."""
+    return attrs.field(default=0.0, converter=float, validator=_fraction, kw_only=True)
+
+
 @attrs.frozen
 class Constant:
     """A constant learning rate `initial` (after the optional warm-up).
@@ -62,10 +80,8 @@ class Constant:
 
     kind: ClassVar[str] = "constant"
     initial: float = attrs.field(converter=float, validator=_positive)
-    warmup: float = attrs.field(default=0.0, converter=float, validator=_non_negative, kw_only=True)
-    warmup_start: float = attrs.field(
-        default=0.0, converter=float, validator=_fraction, kw_only=True
-    )
+    warmup: float = _warmup()
+    warmup_start: float = _warmup_start()
 
     def _decayed(self, t: float) -> float:
         return self.initial
@@ -88,10 +104,8 @@ class InverseTimeDecay:
     kind: ClassVar[str] = "inverse_time"
     initial: float = attrs.field(converter=float, validator=_positive)
     decay: float = attrs.field(converter=float, validator=_non_negative)
-    warmup: float = attrs.field(default=0.0, converter=float, validator=_non_negative, kw_only=True)
-    warmup_start: float = attrs.field(
-        default=0.0, converter=float, validator=_fraction, kw_only=True
-    )
+    warmup: float = _warmup()
+    warmup_start: float = _warmup_start()
 
     def _decayed(self, t: float) -> float:
         return self.initial / (1.0 + self.decay * t)
@@ -115,18 +129,11 @@ class ExponentialDecay:
 
     kind: ClassVar[str] = "exponential"
     initial: float = attrs.field(converter=float, validator=_positive)
-    rate: float = attrs.field(converter=float, validator=_positive)
+    rate: float = attrs.field(converter=float, validator=_positive_fraction)
     every: float = attrs.field(default=1.0, converter=float, validator=_positive)
     staircase: bool = False
-    warmup: float = attrs.field(default=0.0, converter=float, validator=_non_negative, kw_only=True)
-    warmup_start: float = attrs.field(
-        default=0.0, converter=float, validator=_fraction, kw_only=True
-    )
-
-    @rate.validator
-    def _at_most_one(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if value > 1:
-            raise ValueError(f"ExponentialDecay.rate must be in (0, 1], got {value}")
+    warmup: float = _warmup()
+    warmup_start: float = _warmup_start()
 
     def _decayed(self, t: float) -> float:
         periods = t / self.every
@@ -151,16 +158,9 @@ class StepDecay:
     kind: ClassVar[str] = "step"
     initial: float = attrs.field(converter=float, validator=_positive)
     every: float = attrs.field(converter=float, validator=_positive)
-    factor: float = attrs.field(default=0.1, converter=float, validator=_positive)
-    warmup: float = attrs.field(default=0.0, converter=float, validator=_non_negative, kw_only=True)
-    warmup_start: float = attrs.field(
-        default=0.0, converter=float, validator=_fraction, kw_only=True
-    )
-
-    @factor.validator
-    def _at_most_one(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if value > 1:
-            raise ValueError(f"StepDecay.factor must be in (0, 1], got {value}")
+    factor: float = attrs.field(default=0.1, converter=float, validator=_positive_fraction)
+    warmup: float = _warmup()
+    warmup_start: float = _warmup_start()
 
     def _decayed(self, t: float) -> float:
         return self.initial * self.factor ** math.floor(t / self.every)
@@ -187,10 +187,8 @@ class CosineDecay:
     initial: float = attrs.field(converter=float, validator=_positive)
     epochs: float = attrs.field(converter=float, validator=_positive)
     alpha: float = attrs.field(default=0.0, converter=float, validator=_fraction)
-    warmup: float = attrs.field(default=0.0, converter=float, validator=_non_negative, kw_only=True)
-    warmup_start: float = attrs.field(
-        default=0.0, converter=float, validator=_fraction, kw_only=True
-    )
+    warmup: float = _warmup()
+    warmup_start: float = _warmup_start()
 
     def _decayed(self, t: float) -> float:
         cosine = (1.0 + math.cos(math.pi * min(t, self.epochs) / self.epochs)) / 2.0
