@@ -274,7 +274,7 @@ def _download(url: str, target: Path, *, progressbar: Any, timeout: float) -> No
         raise FetchError(f"{url}: download failed ({type(error).__name__}: {error})") from None
 
 
-def fetch_files(
+def fetch_dataset(
     name: str,
     files: Collection[str] | None = None,
     *,
@@ -284,20 +284,39 @@ def fetch_files(
     on_file: Callable[[str, str], None] | None = None,
     timeout: float = 60.0,
 ) -> Path:
-    """Make sure some (default: all) files of a data set are in the cache; see `fetch_dataset`.
+    """Download a data set's files (default: all) into the cache, verified; return the folder.
+
+    Files already cached and valid are not downloaded again; a cached file that no longer
+    verifies is downloaded again. Each download goes to a temporary file in the cache
+    folder, is checked against the SHA-256 and size of its decompressed payload, and only
+    then is moved into place: a corrupted or truncated download never enters the cache.
 
     Args:
-        name: a key of `DATASETS`.
-        files: the file names to fetch; None for all of the data set's files.
-        mirror, cache_dir, progressbar, on_file, timeout: as in `fetch_dataset`.
+        name: `"mnist"`, `"fashion-mnist"` or `"microchips"` (a key of `DATASETS`).
+        files: names of the data set's files to fetch (e.g. only the test split's); None
+            for all of them.
+        mirror: base URL to download from (`{name}` is replaced by the data set name);
+            default `$PURENET_MIRROR`, then the data set's usual public mirror.
+        cache_dir: cache root; default `default_cache_dir()` (`$PURENET_CACHE` overrides).
+        progressbar: passed to pooch: True for a tqdm bar (needs tqdm), or an object with
+            tqdm's `total`, `update(n)`, `reset()` and `close()`.
+        on_file: called as `on_file(file_name, status)` with status `"cached"`,
+            `"downloading"` or `"downloaded"`, e.g. to print one line per file.
+        timeout: seconds to wait for the server, per request.
 
     Returns:
-        The data set's cache folder, `<cache>/<name>`.
+        The folder `<cache>/<name>` holding the files (e.g. `t10k-images-idx3-ubyte.gz`).
 
     Raises:
-        FetchError: an unknown data set or file, no mirror, an HTTP or network error, or a
-            download that does not verify (it is deleted, never cached).
-        MissingExtraError: pooch is not installed (only when something must be downloaded).
+        FetchError: an unknown name (lists the known ones) or file, no mirror, an HTTP error
+            such as 404, a network error, or a download that does not verify.
+        MissingExtraError: pooch is not installed: `pip install 'purenet[fetch]'` (only
+            when something must be downloaded).
+
+    Example:
+        >>> from purenet.fetch import fetch_dataset
+        >>> fetch_dataset("mnist", mirror="http://127.0.0.1:8000/{name}/")  # doctest: +SKIP
+        PosixPath('/home/me/.cache/purenet/mnist')
     """
     spec = _spec(name)
     by_name = {f.name: f for f in spec.files}
@@ -343,52 +362,5 @@ def fetch_files(
     return folder
 
 
-def fetch_dataset(
-    name: str,
-    *,
-    mirror: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progressbar: Any = False,
-    on_file: Callable[[str, str], None] | None = None,
-    timeout: float = 60.0,
-) -> Path:
-    """Download a data set's files into the cache, verified, and return the folder.
-
-    Files already cached and valid are not downloaded again; a cached file that no longer
-    verifies is downloaded again. Each download goes to a temporary file in the cache
-    folder, is checked against the SHA-256 and size of its decompressed payload, and only
-    then is moved into place: a corrupted or truncated download never enters the cache.
-
-    Args:
-        name: `"mnist"`, `"fashion-mnist"` or `"microchips"` (a key of `DATASETS`).
-        mirror: base URL to download from (`{name}` is replaced by the data set name);
-            default `$PURENET_MIRROR`, then the data set's usual public mirror.
-        cache_dir: cache root; default `default_cache_dir()` (`$PURENET_CACHE` overrides).
-        progressbar: passed to pooch: True for a tqdm bar (needs tqdm), or an object with
-            tqdm's `total`, `update(n)`, `reset()` and `close()`.
-        on_file: called as `on_file(file_name, status)` with status `"cached"`,
-            `"downloading"` or `"downloaded"`, e.g. to print one line per file.
-        timeout: seconds to wait for the server, per request.
-
-    Returns:
-        The folder `<cache>/<name>` holding the files (e.g. `t10k-images-idx3-ubyte.gz`).
-
-    Raises:
-        FetchError: an unknown name (lists the known ones), no mirror, an HTTP error such
-            as 404, a network error, or a download that does not verify.
-        MissingExtraError: pooch is not installed: `pip install 'purenet[fetch]'`.
-
-    Example:
-        >>> from purenet.fetch import fetch_dataset
-        >>> fetch_dataset("mnist", mirror="http://127.0.0.1:8000/{name}/")  # doctest: +SKIP
-        PosixPath('/home/me/.cache/purenet/mnist')
-    """
-    return fetch_files(
-        name,
-        None,
-        mirror=mirror,
-        cache_dir=cache_dir,
-        progressbar=progressbar,
-        on_file=on_file,
-        timeout=timeout,
-    )
+fetch_files = fetch_dataset
+"""`fetch_dataset` under the name `purenet.data` uses for fetching some files of a set."""
