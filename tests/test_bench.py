@@ -45,6 +45,7 @@ CONTENDER_FIELDS = {
     "ratio_to_reference",
     "floor_fraction",
     "peak_rss_mib",
+    "rss_growth_mib",
     "rss_scope",
     "threads",
     "timed_samples",
@@ -94,7 +95,8 @@ def test_quick_json_has_every_field_for_every_contender(quick_json):
         assert set(timing) == TIMING_FIELDS and len(timing["runs"]) == 5
         assert timing["min"] <= timing["median"] <= timing["max"]
         assert contender["ratio_to_reference"] > 0 and contender["floor_fraction"] > 0
-        assert contender["peak_rss_mib"] > 0 and contender["threads"] >= 1
+        assert contender["peak_rss_mib"] > 0 and contender["rss_growth_mib"] >= 0
+        assert contender["threads"] >= 1
     by_name = {c["name"]: c for c in data["contenders"]}
     assert by_name["numpy-reference"]["ratio_to_reference"] == 1.0
     assert by_name["per-sample"]["scaled_to_epoch"] is True
