@@ -125,13 +125,10 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute
     return check
 
 
-def _at_least(
-    low: float, *, strict: bool = False
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not math.isfinite(value) or value < low or (strict and value == low):
-            sign = ">" if strict else ">="
-            raise _FieldError(attribute.name, f"expected a value {sign} {low}, found {value!r}")
+        if not math.isfinite(value) or value < low:
+            raise _FieldError(attribute.name, f"expected a value >= {low}, found {value!r}")
 
     return check
 
