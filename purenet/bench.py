@@ -490,7 +490,8 @@ class _PerSample:
         self.version = np.__version__
 
     def run(self, epochs: int) -> float:
-        layers = [(np.array(p.w.T), np.array(p.b)[:, None]) for p in self.params]
+        # C order, as the tutorials build them (np.array of w.T would keep w's F order).
+        layers = [(np.ascontiguousarray(p.w.T), np.array(p.b)[:, None]) for p in self.params]
         velocity = [(np.zeros_like(w), np.zeros_like(b)) for w, b in layers]
         x, y = self.data.x, self.data.y
         order = np.random.default_rng((0, 1)).permutation(len(x))[: self.timed_samples]

@@ -189,7 +189,7 @@ def test_numpy_reference_and_per_sample_do_the_same_job_as_purenet():
         np.testing.assert_allclose(w, p.w, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(b, p.b, rtol=1e-4, atol=1e-6)
 
-    columns = [(np.array(p.w.T), np.array(p.b)[:, None]) for p in params]
+    columns = [(np.ascontiguousarray(p.w.T), np.array(p.b)[:, None]) for p in params]
     velocity = [(np.zeros_like(w), np.zeros_like(b)) for w, b in columns]
     _per_sample_train(columns, velocity, data.x, data.y, order)
     for (w, b), p in zip(columns, expected, strict=True):
