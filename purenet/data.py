@@ -488,7 +488,7 @@ def load_dataset(
         >>> test.x.shape, int(test.y[0])  # doctest: +SKIP
         ((10000, 28, 28), 7)
     """
-    from purenet.fetch import DATASETS, fetch_files
+    from purenet.fetch import DATASETS, fetch_dataset
 
     if name not in DATASETS:
         raise PurenetError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
@@ -512,7 +512,7 @@ def load_dataset(
     if not remote:
         raise PurenetError(f"{name}:{split}: files {wanted} not found (looked in {looked})")
     try:
-        folder = fetch_files(name, remote)
+        folder = fetch_dataset(name, remote)
     except MissingExtraError as error:
         raise PurenetError(
             f"{name}:{split}: files {wanted} not found (looked in {looked}), and {error}"

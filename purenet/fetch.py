@@ -42,7 +42,6 @@ __all__ = [
     "RemoteFile",
     "default_cache_dir",
     "fetch_dataset",
-    "fetch_files",
     "verify_file",
 ]
 
@@ -360,7 +359,3 @@ def fetch_dataset(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
-
-
-fetch_files = fetch_dataset
-"""`fetch_dataset` under the name `purenet.data` uses for fetching some files of a set."""

@@ -26,7 +26,6 @@ from purenet.fetch import (
     RemoteFile,
     default_cache_dir,
     fetch_dataset,
-    fetch_files,
     verify_file,
 )
 
@@ -134,7 +133,7 @@ def test_corrupted_download_is_refused_and_not_cached(
     bad[100] ^= 0xFF  # valid gzip of the wrong payload
     (tiny[0] / name).write_bytes(gzip.compress(bytes(bad)))
     with pytest.raises(FetchError, match="refused, not cached") as info:
-        fetch_files("tiny", [name])
+        fetch_dataset("tiny", [name])
     assert "SHA-256 of the decompressed data" in str(info.value)
     assert leftovers(isolated) == []
 
