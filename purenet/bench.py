@@ -877,17 +877,16 @@ def _seconds(value: float) -> str:
 def render_bench(report: BenchReport) -> Table:
     """A rich table of the report: one row per contender plus the GEMM floor.
 
-        Args:
-            report: from `run_bench`.
+    Args:
+        report: from `run_bench`.
 
-        Returns:
-            A `rich.table.Table`; its caption gives the data, threads, BLAS, inference and the
-            speed targets.
+    Returns:
+        A `rich.table.Table`; its caption gives the data, threads, BLAS, inference and the
+        speed targets.
 
-        Example:
-            >>> from rich.console import Console
-    from rich.markup import escape
-            >>> Console().print(render_bench(run_bench(quick=True, repeats=1)))  # doctest: +SKIP
+    Example:
+        >>> from rich.console import Console
+        >>> Console().print(render_bench(run_bench(quick=True, repeats=1)))  # doctest: +SKIP
     """
     job, env = report.job, report.environment
     table = Table(
