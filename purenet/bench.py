@@ -71,6 +71,7 @@ __all__ = [
     "CONTENDERS",
     "BenchReport",
     "ContenderResult",
+    "TargetCheck",
     "Timing",
     "bench_command",
     "render_bench",
