@@ -92,6 +92,10 @@ class TrainStep(Protocol):
         """The current parameters, as a tree that never changes."""
         ...
 
+    def param_value(self, layer: int, field: str, index: tuple[int, ...]) -> float:
+        """One current parameter, e.g. `(0, "w", (3, 2))`, read without copying the tree."""
+        ...
+
     def state(self) -> Any:
         """The current optimizer state, as a tree that never changes."""
         ...
@@ -192,6 +196,10 @@ class PureStep:
     def params(self) -> Params:
         """The current parameters."""
         return self._params
+
+    def param_value(self, layer: int, field: str, index: tuple[int, ...]) -> float:
+        """One current parameter; see `TrainStep.param_value`."""
+        return float(getattr(self._params[layer], field)[index])
 
     def state(self) -> Any:
         """The current optimizer state."""
@@ -319,6 +327,11 @@ class FastStep:
         """A copy of the current parameters (read-only arrays nothing else refers to)."""
         self._check_started()
         return _layers(self._p)
+
+    def param_value(self, layer: int, field: str, index: tuple[int, ...]) -> float:
+        """One current parameter, read from the working buffers (per-step tracking)."""
+        self._check_started()
+        return float(self._p[2 * layer + (field == "b")][index])
 
     def state(self) -> Any:
         """A copy of the current optimizer state (`SGDState`, `AdamState` or `RMSPropState`)."""

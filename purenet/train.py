@@ -2,8 +2,9 @@
 
 `train` runs, for each epoch, a permutation drawn from `(seed, epoch)`, batches gathered by
 index into buffers the loop owns, an optional augmentation seeded by `(seed, epoch, batch)`,
-and one optimizer step per batch (`_Step`). Each epoch ends with a validation pass, an
-`EpochReport`, the early-stopping check, an optional checkpoint and the `on_epoch` callback.
+and one optimizer step per batch (`purenet.step.make_step`: fused when the optimizer has a
+fused step). Each epoch ends with a validation pass, an `EpochReport`, the early-stopping
+check, an optional checkpoint and the `on_epoch` callback.
 It prints nothing. The same arguments give bit-identical parameters and history (except the
 `seconds` of each report); a run resumed from a checkpoint ends bit-identical to one that was
 never interrupted.
@@ -50,11 +51,10 @@ from purenet.model import (
     Params,
     check_params,
     evaluate,
-    labels_of,
-    loss_grad_and_output,
 )
 from purenet.schedules import learning_rate as rate_at
 from purenet.serialize import converter
+from purenet.step import NonFinite, make_step
 from purenet.tree import readonly
 
 __all__ = [
@@ -222,55 +222,6 @@ class TrainResult:
     tracked: Tracked | None
 
 
-class _NonFinite(Exception):
-    """Raised by a step that met a non-finite loss or gradient; `train` adds the context."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
-@attrs.frozen
-class _Step:
-    """One optimizer step on one batch; built once per `train` call.
-
-    This is the only place the loop touches the model and the optimizer, so a fused step can
-    replace it. Contract: `__call__(params, state, x, y, lr)` returns
-    `(new_params, new_state, loss, n_correct)` with `loss` the batch's loss (Python float,
-    including the l2 penalty) before the step and `n_correct` the batch samples whose
-    predicted label (from that same forward pass) equals `labels_of(y)`; it raises
-    `_NonFinite` on a non-finite loss or gradient, before changing anything, and must not
-    keep `x` or `y` (they are buffers the loop refills).
-    """
-
-    arch: Architecture
-    optimizer: optim.Optimizer
-    l2: float
-
-    def __call__(
-        self, params: Params, state: Any, x: np.ndarray, y: np.ndarray, lr: float
-    ) -> tuple[Params, Any, float, int]:
-        value, grads, outputs = loss_grad_and_output(self.arch, params, x, y, l2=self.l2)
-        loss = float(value)
-        if not math.isfinite(loss):
-            raise _NonFinite(f"loss ({loss})")
-        if not _is_finite([a for layer in grads for a in (layer.w, layer.b)]):
-            raise _NonFinite("gradient")
-        updates, state = optim.update(self.optimizer, grads, state, params, learning_rate=lr)
-        n_correct = int(np.count_nonzero(labels_of(outputs) == labels_of(y)))
-        return optim.apply_updates(params, updates), state, loss, n_correct
-
-
-def _is_finite(arrays: list[np.ndarray]) -> bool:
-    """True when every value is finite; exact, with a fast path for the common case."""
-    # A finite sum of squares (one BLAS dot per leaf) proves every value finite; only if it
-    # is not (a NaN/Inf, or finite values whose squares overflow) is every value checked.
-    flat = [a.reshape(-1) for a in arrays]
-    if math.isfinite(sum(float(np.dot(a, a)) for a in flat)):
-        return True
-    return all(np.isfinite(a).all() for a in flat)
-
-
 class _Batches:
     """Gathers batches by index into two buffers owned by the loop (reused every batch)."""
 
@@ -323,9 +274,15 @@ class _Tracker:
         self.rows: list[tuple[float, ...]] = []
 
     def record(self, params: Params, step: int, epoch: float) -> None:
+        self.record_from(lambda i, f, j: float(getattr(params[i], f)[j]), step, epoch)
+
+    def record_from(
+        self, read: Callable[[int, str, tuple[int, ...]], float], step: int, epoch: float
+    ) -> None:
+        """Record the tracked scalars given by `read(layer, field, index)`."""
         self.steps.append(step)
         self.epochs.append(epoch)
-        self.rows.append(tuple(float(getattr(params[i], f)[j]) for i, f, j in self.where))
+        self.rows.append(tuple(read(i, f, j) for i, f, j in self.where))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -508,7 +465,11 @@ def train(
     elif tracker is not None:
         tracker.record(params, 0, 0.0)
 
-    step = _Step(arch, optimizer, float(l2))
+    # The fused step when the optimizer has one, else the pure functions (see purenet.step).
+    step = make_step(
+        arch, optimizer, batch_size=min(batch_size, n), dtype=params[0].w.dtype, l2=float(l2)
+    )
+    step.start(params, state)
     batches = _Batches(train_set, batch_size, params[0].w.dtype)
     schedule = optimizer.learning_rate
     stopped = (
@@ -534,16 +495,20 @@ def train(
             try:
                 # Overflow warnings are the divergence guard's business: it raises instead.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    params, state, loss, n_correct = step(params, state, x, y, lr)
-            except _NonFinite as fault:
+                    loss, n_correct = step(x, y, lr)
+            except NonFinite as fault:
                 raise _diverged(fault, epoch, b, lr, last_checkpoint, history) from None
             total_loss += loss * len(y)
             correct += n_correct
             global_step += 1
             if tracker is not None and tracker.every_step:
-                tracker.record(params, global_step, epoch - 1 + (b + 1) / num_batches)
+                tracker.record_from(
+                    step.param_value, global_step, epoch - 1 + (b + 1) / num_batches
+                )
             if on_batch is not None:
                 on_batch(BatchReport(epoch, b, num_batches, loss, lr))
+        # Fresh immutable trees, once per epoch: validation, early stopping, checkpoints.
+        params, state = step.params(), step.state()
         valid_loss = valid_accuracy = None
         if valid_set is not None:
             valid_loss, valid_accuracy = evaluate(arch, params, valid_set.x, valid_set.y, l2=l2)
@@ -601,7 +566,7 @@ def train(
 
 
 def _diverged(
-    fault: _NonFinite,
+    fault: NonFinite,
     epoch: int,
     batch: int,
     lr: float,
