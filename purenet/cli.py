@@ -11,6 +11,7 @@ Each command parses its arguments, calls one library function and renders the re
     purenet plot runs/mnist [--only loss --only confusion] [--svg]
     purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
     purenet fetch mnist [--mirror URL]
+    purenet bench [--threads N] [--json] [--quick]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from purenet.bench import bench_command
 from purenet.errors import PurenetError
 
 app = typer.Typer(
@@ -522,3 +524,6 @@ def fetch(
     with _user_errors():
         folder = fetch_dataset(name, mirror=mirror, on_file=on_file)
     console.print(f"{name}: {escape(str(folder))}")
+
+
+app.command("bench")(bench_command)

@@ -53,7 +53,7 @@ def error_line(result: object) -> str:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["run"], ["evaluate"], ["predict"], ["info"], ["fetch"], ["plot"], ["show"]],
+    [[], ["run"], ["evaluate"], ["predict"], ["info"], ["fetch"], ["plot"], ["show"], ["bench"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
