@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from purenet.atomic import atomic_write
 from purenet.data import Dataset
 from purenet.errors import DataFormatError, PurenetError, require_extra
 from purenet.model import Architecture, Params, forward, labels_of
@@ -120,18 +120,10 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, svg: bool = False)
     written = []
     for suffix in (".png", ".svg") if svg else (".png",):
         final = target.with_suffix(suffix)
-        # A fresh name opened with "xb" (not mkstemp, whose files are 0600) so the picture
-        # gets the usual permissions from the umask, like any file the user makes.
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            # No date and a fixed salt for SVG element ids: the same figure, the same bytes.
-            metadata = {"Date": None} if suffix == ".svg" else None
-            with tmp.open("xb") as handle, rc_context({"svg.hashsalt": "purenet"}):
-                fig.savefig(handle, format=suffix[1:], dpi=DPI, metadata=metadata)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # No date and a fixed salt for SVG element ids: the same figure, the same bytes.
+        metadata = {"Date": None} if suffix == ".svg" else None
+        with atomic_write(final, binary=True) as handle, rc_context({"svg.hashsalt": "purenet"}):
+            fig.savefig(handle, format=suffix[1:], dpi=DPI, metadata=metadata)
         written.append(final)
     return written
 

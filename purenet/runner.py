@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 
 from purenet import augment as augmentation
 from purenet import preprocess
+from purenet.atomic import write_text_atomic
 from purenet.data import Dataset, one_hot, split
 from purenet.errors import DataFormatError, PurenetError, RecipeError
 from purenet.evaluation import Evaluation, evaluate_model
@@ -64,7 +64,6 @@ __all__ = [
     "RunResult",
     "prepare_data",
     "run_recipe",
-    "write_text_atomic",
 ]
 
 MODEL_FILE = "model.json"
@@ -276,20 +275,6 @@ def prepare_data(
 
 # ---------------------------------------------------------------------------------------------
 # The run folder
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same folder and `os.replace`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        # mkstemp makes the file private (0600); a run folder is meant to be shared.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> str:

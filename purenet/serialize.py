@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import secrets
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -57,6 +56,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from purenet.atomic import atomic_write
 from purenet.errors import ModelFormatError, PurenetError
 from purenet.model import Architecture, Dense, Params
 from purenet.preprocess import (
@@ -944,17 +944,6 @@ def to_json_text(data: Any) -> str:
     return json.dumps(data, allow_nan=False, separators=(",", ":"))
 
 
-def _create_temp(target: Path) -> tuple[int, Path]:
-    # os.open with mode 0o666 lets the umask decide the final file's permissions, as for any
-    # file the user creates (mkstemp would make every saved file 0600).
-    while True:
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON-ready `data` to `path` atomically: a temp file in the same folder, then rename.
 
@@ -965,18 +954,9 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
         ValueError: `data` holds NaN or Inf, or something JSON cannot hold.
         OSError: the folder cannot be written.
     """
-    target = Path(path)
     text = to_json_text(data)
-    fd, tmp = _create_temp(target)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(text)
 
 
 def _refuse_constant(name: str) -> None:

@@ -1,0 +1,64 @@
+"""Atomic file writes: a temp file in the target's folder, flushed, then `os.replace`.
+
+A crash or an exception at any point leaves the previous file at the target intact; an
+exception also removes the temp file (a killed process may leave a hidden `.name.*.tmp`).
+The file gets the usual permissions from the umask (mkstemp would make it 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any file the
+    # user creates.
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
+    """Open a temp file beside `path` for writing; on success it replaces `path` atomically.
+
+    Args:
+        path: the file to (re)write.
+        binary: open the temp file in binary mode (else UTF-8 text).
+
+    Yields:
+        The open temp file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> with atomic_write(target) as handle:
+        ...     _ = handle.write("done")
+        >>> target.read_text()
+        'done'
+    """
+    target = Path(path)
+    fd, tmp = _create_temp(target)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_write(path) as handle:
+        handle.write(text)
