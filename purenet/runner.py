@@ -39,6 +39,7 @@ from purenet.data import Dataset, one_hot, split
 from purenet.errors import DataFormatError, PurenetError, RecipeError
 from purenet.evaluation import Evaluation, evaluate_model
 from purenet.model import Architecture, init
+from purenet.plots import METRICS_FILE, MODEL_FILE, TRACKED_FILE
 from purenet.recipe import (
     Augmentation,
     Recipe,
@@ -66,11 +67,8 @@ __all__ = [
     "run_recipe",
 ]
 
-MODEL_FILE = "model.json"
-METRICS_FILE = "metrics.jsonl"
 RECIPE_FILE = "recipe.toml"
 CHECKPOINT_FILE = "checkpoint.json"
-TRACKED_FILE = "tracked.jsonl"
 
 
 class RunInterrupted(KeyboardInterrupt):
