@@ -435,6 +435,34 @@ class _NumpyReference:
         return (time.perf_counter() - started) / epochs
 
 
+def _per_sample_backprop(
+    layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray, label: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Nielsen's `network.py` `backprop` for one column vector `x` (ReLU, softmax): new lists
+    of new gradient arrays, starting, as there, from zeros of every parameter's shape."""
+    nabla_b = [np.zeros(b.shape, b.dtype) for _, b in layers]
+    nabla_w = [np.zeros(w.shape, w.dtype) for w, _ in layers]
+    activation = x
+    activations, zs = [x], []
+    for w, b in layers[:-1]:
+        z = np.dot(w, activation) + b
+        zs.append(z)
+        activation = np.maximum(z, 0)
+        activations.append(activation)
+    z = np.dot(layers[-1][0], activation) + layers[-1][1]
+    e = np.exp(z - z.max())
+    activations.append(e / e.sum())
+    delta = activations[-1].copy()
+    delta[label] -= 1
+    nabla_b[-1] = delta
+    nabla_w[-1] = np.dot(delta, activations[-2].T)
+    for layer in range(2, len(layers) + 1):
+        delta = np.dot(layers[-layer + 1][0].T, delta) * (zs[-layer + 1] > 0)
+        nabla_b[-layer] = delta
+        nabla_w[-layer] = np.dot(delta, activations[-layer - 1].T)
+    return nabla_b, nabla_w
+
+
 def _per_sample_train(
     layers: list[tuple[np.ndarray, np.ndarray]],
     velocity: list[tuple[np.ndarray, np.ndarray]],
@@ -445,33 +473,22 @@ def _per_sample_train(
     """The tutorials' loop over `order`: back-propagate one column vector at a time, sum the
     gradients of a mini-batch, then one momentum step; updates the two lists in place.
 
-    `layers` hold `(w, b)` as `(fan_out, fan_in)` and `(fan_out, 1)` (the tutorial layout).
-    Products use `np.dot`, as the tutorials do (numpy's `@` takes a slow path for the
-    `(n, 1) @ (1, m)` outer products, which would make this baseline look worse than it is).
+    Written as Nielsen's `network.py` (`update_mini_batch` and `backprop`): `backprop` returns
+    new lists of new arrays (from `np.zeros` of each shape), the mini-batch sums are new lists
+    (`nabla_b = [nb + dnb ...]`), products are `np.dot` (numpy's `@` takes a slow path for the
+    `(n, 1) @ (1, m)` outer products), and each input is a `(784, 1)` column, as its data
+    loader shapes them. `layers` hold `(w, b)` as `(fan_out, fan_in)` and `(fan_out, 1)`.
+    The step is SGD with momentum (the job's), where Nielsen's is plain SGD.
     """
     lr, mu = np.float32(LEARNING_RATE), np.float32(MOMENTUM)
     for start in range(0, len(order), BATCH_SIZE):
         chunk = order[start : start + BATCH_SIZE]
-        nabla_w = [np.zeros_like(w) for w, _ in layers]
         nabla_b = [np.zeros_like(b) for _, b in layers]
+        nabla_w = [np.zeros_like(w) for w, _ in layers]
         for i in chunk:
-            a = x[i].reshape(-1, 1)
-            activations, zs = [a], []
-            for w, b in layers[:-1]:
-                z = np.dot(w, a) + b
-                zs.append(z)
-                a = np.maximum(z, 0)
-                activations.append(a)
-            z = np.dot(layers[-1][0], a) + layers[-1][1]
-            e = np.exp(z - z.max())
-            delta = e / e.sum()
-            delta[y[i]] -= 1
-            nabla_b[-1] += delta
-            nabla_w[-1] += np.dot(delta, activations[-1].T)
-            for layer in range(2, len(layers) + 1):
-                delta = np.dot(layers[-layer + 1][0].T, delta) * (zs[-layer + 1] > 0)
-                nabla_b[-layer] += delta
-                nabla_w[-layer] += np.dot(delta, activations[-layer].T)
+            delta_nabla_b, delta_nabla_w = _per_sample_backprop(layers, x[i].reshape(-1, 1), y[i])
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b, strict=True)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w, strict=True)]
         scale_by = np.float32(1 / len(chunk))
         for j, ((w, b), (vw, vb)) in enumerate(zip(layers, velocity, strict=True)):
             vw = mu * vw + scale_by * nabla_w[j]
