@@ -337,7 +337,8 @@ def update(
         with `apply_updates`. The state's `count` is one higher.
 
     Raises:
-        ValueError: a schedule without `learning_rate=`, or a non-positive rate.
+        ValueError: a schedule without `learning_rate=`, or a negative or non-finite rate
+            (zero is allowed: a schedule may decay to it).
         TypeError: `spec` is not an optimizer, or `state` belongs to another optimizer.
 
     Example:
@@ -360,8 +361,9 @@ def update(
             )
         learning_rate = spec.learning_rate
     lr = float(learning_rate)
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
+    # Zero is allowed: a schedule may decay to it (a cosine with alpha 0 at its end).
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"learning_rate must be a finite number >= 0, got {lr}")
     return step_fn(spec, grads, state, params, lr)
 
 
@@ -394,11 +396,16 @@ def sgd_step(params: T, grads: Any, lr: float) -> T:
     Returns:
         A new tree; `params` and `grads` are unchanged.
 
+    Raises:
+        ValueError: `lr` is negative, NaN or infinite.
+
     Example:
         >>> import numpy as np
         >>> sgd_step((np.array([1.0]),), (np.array([2.0]),), 0.25)[0].tolist()
         [0.5]
     """
+    if not (math.isfinite(float(lr)) and float(lr) >= 0):
+        raise ValueError(f"lr must be a finite number >= 0, got {lr}")
     rate = -float(lr)
 
     def step(p: np.ndarray, g: np.ndarray) -> np.ndarray:

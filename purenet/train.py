@@ -226,11 +226,11 @@ class _Batches:
     """Gathers batches by index into two buffers owned by the loop (reused every batch)."""
 
     def __init__(self, data: Dataset, batch_size: int, dtype: np.dtype) -> None:
-        self.x, self.y = data.x, data.y
+        # Inputs of another dtype (uint8 images, float32 data for float64 params) are cast
+        # once here, not per batch.
+        self.x, self.y = data.x.astype(dtype, copy=False), data.y
         self.full = batch_size >= len(data)
-        if self.full:  # one batch of everything: no shuffle, no gather, one cast at most
-            self.x = data.x.astype(dtype, copy=False)
-        else:
+        if not self.full:  # one batch of everything needs no shuffle and no gather
             self.x_buffer = np.empty((batch_size, *data.x.shape[1:]), dtype=dtype)
             self.y_buffer = np.empty((batch_size, *data.y.shape[1:]), dtype=data.y.dtype)
 
@@ -511,7 +511,13 @@ def train(
         params, state = step.params(), step.state()
         valid_loss = valid_accuracy = None
         if valid_set is not None:
-            valid_loss, valid_accuracy = evaluate(arch, params, valid_set.x, valid_set.y, l2=l2)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                valid_loss, valid_accuracy = evaluate(
+                    arch, params, valid_set.x, valid_set.y, l2=l2
+                )
+            if not math.isfinite(valid_loss):
+                bad = NonFinite(f"validation loss ({valid_loss})")
+                raise _diverged(bad, epoch, num_batches - 1, lr, last_checkpoint, history)
         report = EpochReport(
             epoch=epoch,
             train_loss=total_loss / n,

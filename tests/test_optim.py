@@ -221,3 +221,18 @@ def test_kind_tags() -> None:
     assert set(optim.OPTIMIZERS) == {"sgd", "adam", "adamw", "rmsprop"}
     for kind, cls in optim.OPTIMIZERS.items():
         assert cls.kind == kind
+
+
+def test_sgd_step_refuses_a_non_finite_or_negative_rate() -> None:
+    params = (np.ones(2, np.float32),)
+    for lr in (float("nan"), float("inf"), -0.1):
+        with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+            optim.sgd_step(params, params, lr)
+
+
+def test_a_zero_rate_from_a_schedule_is_a_no_op_step() -> None:
+    params = (np.ones(2, np.float32),)
+    spec = optim.SGD(optim.CosineDecay(initial=0.1, epochs=1))
+    state = optim.init(spec, params)
+    updates, _ = optim.update(spec, params, state, params, learning_rate=0.0)
+    assert not updates[0].any()

@@ -347,3 +347,25 @@ def test_microchips_2_10_1_sigmoid_full_batch() -> None:
     )
     assert result.history[-1].train_accuracy >= 0.80
     assert np.mean(m.predict(arch, result.params, x) == chips.y) >= 0.80
+
+
+@pytest.mark.parametrize(
+    ("param_dtype", "x"),
+    [("float64", DATA.x), ("float32", (np.abs(DATA.x) * 50).astype(np.uint8))],
+)
+def test_inputs_of_another_dtype_are_cast_to_the_params_dtype(param_dtype: str, x: Any) -> None:
+    params = m.init(ARCH, seed=1, dtype=param_dtype)
+    spec = optim.SGD(0.01, momentum=0.9)
+    given = train(ARCH, params, spec, Dataset(x, DATA.y), epochs=2, batch_size=32, seed=0)
+    cast = Dataset(x.astype(param_dtype), DATA.y)
+    expected = train(ARCH, params, spec, cast, epochs=2, batch_size=32, seed=0)
+    assert given.params[0].w.dtype == np.dtype(param_dtype)
+    assert tree_equal(given.params, expected.params)
+
+
+def test_a_non_finite_validation_loss_is_divergence() -> None:
+    # Inputs near float32 max overflow the layers' products: the validation loss is NaN.
+    far = Dataset(np.full((20, 2), 3e38, np.float32), np.zeros(20, np.int64))
+    with pytest.raises(DivergenceError, match=r"epoch 1, .*non-finite validation loss") as caught:
+        run(valid=far)
+    assert caught.value.epoch == 1 and caught.value.history == ()
