@@ -17,6 +17,7 @@ Each command parses its arguments, calls one library function and renders the re
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from rich.table import Table
 
 from purenet.bench import bench_command
 from purenet.errors import PurenetError
+from purenet.plots import FIGURES
 
 app = typer.Typer(
     name="purenet",
@@ -47,8 +49,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# No emoji codes: a message such as "microchips:train:" must print as written.
+console = Console(highlight=False, emoji=False)
+errors = Console(stderr=True, highlight=False, emoji=False)
 
 
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
@@ -129,6 +132,17 @@ class _RunProgress:
         )
 
 
+def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: Any) -> str:
+    """What Ctrl-C kept, and the exact command that continues the run."""
+    if not stop.checkpoint:
+        return "interrupted before the first checkpoint: nothing to resume; run again to start"
+    words = ["purenet", "run", str(recipe), "--resume"]
+    words += ["--out", str(out)] if out else []
+    for override in overrides:
+        words += ["--set", override]
+    return f"interrupted: checkpoint of epoch {stop.epoch} kept; continue with: {shlex.join(words)}"
+
+
 @app.command()
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe file (.toml or .json).")],
@@ -177,10 +191,9 @@ def run(
                         on_batch=bars.on_batch,
                     )
         except RunInterrupted as stop:
-            hint = f"purenet run {recipe} --resume" + (f" --out {out}" if out else "")
-            saved = f"checkpoint of epoch {stop.epoch} kept" if stop.checkpoint else "no checkpoint"
             errors.print(
-                f"[yellow]interrupted: {saved}; continue with: {escape(hint)}[/]", soft_wrap=True
+                f"[yellow]{escape(_interrupt_hint(recipe, out, overrides or [], stop))}[/]",
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
     table = Table(title=f"{recipe.name}: {result.out_dir}")
@@ -463,7 +476,7 @@ def plot(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote.")],
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Draw only this figure (repeatable): loss, accuracy, confusion, ..."),
+        typer.Option(help=f"Draw only this figure (repeatable): {', '.join(FIGURES)}."),
     ] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG files.")] = False,
     data_dir: Annotated[

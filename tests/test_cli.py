@@ -280,3 +280,24 @@ def test_show_draws_a_digit_and_refuses_an_index_out_of_range(tmp_path: Path) ->
     assert out.stat().st_size > 1000
     bad = runner.invoke(app, ["show", str(images), "--index", "3", "--out", str(out)])
     assert "index 3 is out of range for 3 images" in error_line(bad)
+
+
+def test_the_interrupt_hint_repeats_the_overrides_or_says_there_is_nothing() -> None:
+    from purenet.cli import _interrupt_hint
+    from purenet.runner import RunInterrupted
+
+    kept = RunInterrupted(Path("runs/x"), 3, Path("runs/x/checkpoint.json"))
+    hint = _interrupt_hint(Path("r.toml"), Path("runs/x"), ["train.epochs=10", "a.b=[1, 2]"], kept)
+    assert hint.endswith(
+        "continue with: purenet run r.toml --resume --out runs/x "
+        "--set train.epochs=10 --set 'a.b=[1, 2]'"
+    )
+    none = RunInterrupted(Path("runs/x"), 0, None)
+    assert "nothing to resume" in _interrupt_hint(Path("r.toml"), None, [], none)
+
+
+def test_error_text_is_printed_as_written(trained: Path, tmp_path: Path) -> None:
+    # rich would turn ":smile:" into an emoji and "[red]" into a style.
+    missing = tmp_path / "chips:smile:[red].csv"
+    result = runner.invoke(app, ["evaluate", str(trained), "--csv", str(missing)])
+    assert "chips:smile:[red].csv" in error_line(result)
