@@ -97,6 +97,10 @@ class Architecture:
 class Dense:
     """One fully connected layer's parameters; `a_out = f(a_in @ w + b)`.
 
+    The fields are read-only views of the arrays given (not copies): nothing can write
+    through the tree, and no purenet function writes an array it was given. An array you
+    keep and write to yourself shows through; pass `w.copy()` to detach it.
+
     Attributes:
         w: (fan_in, fan_out) float weights, read-only.
         b: (fan_out,) float biases, read-only.
