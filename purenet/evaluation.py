@@ -23,7 +23,7 @@ import numpy as np
 
 from purenet.errors import DataFormatError
 from purenet.model import evaluate, forward, labels_of
-from purenet.preprocess import Flatten, apply_preprocess
+from purenet.preprocess import Flatten, apply_preprocess, check_inputs
 from purenet.serialize import Model
 
 __all__ = [
@@ -108,10 +108,17 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
         (n, sizes[0]) array in the parameters' dtype.
 
     Raises:
-        DataFormatError: inputs of a shape or type the preprocessing or the model cannot take.
+        DataFormatError: inputs of a shape or type the preprocessing or the model cannot take,
+            or holding NaN or Inf (the message names the first bad row).
     """
     dtype = model.params[0].w.dtype
     raw = np.asarray(x_raw)
+    try:
+        # This is where raw inputs enter a model (evaluate, predict, the run's test set):
+        # the one place to refuse values the preprocessing would turn into NaN scores.
+        check_inputs(model.preprocess, raw)
+    except ValueError as exc:
+        raise DataFormatError(f"{source}: {exc}") from None
     width = model.arch.sizes[0]
     # Rows of pixels (n, 784) from a CSV or NPY file meet a model fitted on (n, 28, 28)
     # images: give them the shape its flatten step was fitted on.

@@ -40,6 +40,7 @@ __all__ = [
     "Scale",
     "Standardize",
     "apply_preprocess",
+    "check_inputs",
     "fit_preprocess",
     "is_fitted",
     "output_shape",
@@ -300,6 +301,38 @@ def apply_preprocess(
             f"add a flatten step"
         )
     return values.astype(out, copy=False)
+
+
+def check_inputs(steps: Iterable[PreprocessStep], x: ArrayLike) -> None:
+    """Check raw inputs before `apply_preprocess` gives them to a trained model.
+
+    `apply_preprocess` is a plain map (it runs on training batches too); this is the check
+    for inputs that come from a user (see `purenet.evaluation.model_inputs`): every value
+    must be finite, since NaN or Inf would only come out as NaN scores.
+
+    Args:
+        steps: the model's fitted steps.
+        x: `(n, ...)` raw inputs.
+
+    Raises:
+        ValueError: a non-finite value; the message names the first bad row (`row 3`) and
+            how many rows are bad.
+
+    Example:
+        >>> import numpy as np
+        >>> check_inputs((Scale(),), np.array([[0.0, np.nan]]))
+        Traceback (most recent call last):
+        ...
+        ValueError: row 0 holds NaN or Inf (1 such rows); inputs must be finite numbers
+    """
+    values = _raw(x)
+    if values.dtype.kind == "f" and values.size:
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"row {int(np.flatnonzero(bad)[0])} holds NaN or Inf ({int(bad.sum())} such "
+                f"rows); inputs must be finite numbers"
+            )
 
 
 def output_shape(
