@@ -2,7 +2,10 @@
 
 These are the library functions behind `purenet evaluate` and `purenet predict`. A model
 carries its fitted preprocessing, so every function here takes *raw* inputs (uint8 images,
-unscaled features) and applies `model.preprocess` itself.
+unscaled features) and applies `model.preprocess` itself. `model_inputs` is where raw inputs
+enter a model, so it is where they are checked (`purenet.preprocess.check_inputs`): NaN and
+Inf are refused, and so are values outside the range of the model's `scale` step (already
+scaled inputs would otherwise be scaled twice, silently).
 
 Example:
     >>> from purenet.evaluation import evaluate_model, predict_inputs
@@ -109,13 +112,15 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
 
     Raises:
         DataFormatError: inputs of a shape or type the preprocessing or the model cannot take,
-            or holding NaN or Inf (the message names the first bad row).
+            holding NaN or Inf (the message names the first bad row), or outside the range
+            the model's `scale` step expects, such as pixels already divided by 255 (see
+            `purenet.preprocess.check_inputs`).
     """
     dtype = model.params[0].w.dtype
     raw = np.asarray(x_raw)
     try:
         # This is where raw inputs enter a model (evaluate, predict, the run's test set):
-        # the one place to refuse values the preprocessing would turn into NaN scores.
+        # the one place to refuse values the preprocessing would map silently wrong.
         check_inputs(model.preprocess, raw)
     except ValueError as exc:
         raise DataFormatError(f"{source}: {exc}") from None

@@ -306,17 +306,24 @@ def apply_preprocess(
 def check_inputs(steps: Iterable[PreprocessStep], x: ArrayLike) -> None:
     """Check raw inputs before `apply_preprocess` gives them to a trained model.
 
-    `apply_preprocess` is a plain map (it runs on training batches too); this is the check
-    for inputs that come from a user (see `purenet.evaluation.model_inputs`): every value
-    must be finite, since NaN or Inf would only come out as NaN scores.
+    `apply_preprocess` and `purenet.data.scale` are plain maps (they run on training batches
+    too); this is the check for inputs that come from a user (see
+    `purenet.evaluation.model_inputs`), which would otherwise be mapped silently wrong:
+
+    - every value must be finite (NaN or Inf would only come out as NaN scores);
+    - a `Scale` step that sees the raw values (only `Flatten` steps before it) takes values
+      in `[0, max_value]`, and, when `max_value > 1`, not fractions all inside `[0, 1]`:
+      such inputs were scaled already (pixels divided by 255), and scaling them again would
+      give the model near-black images.
 
     Args:
         steps: the model's fitted steps.
         x: `(n, ...)` raw inputs.
 
     Raises:
-        ValueError: a non-finite value; the message names the first bad row (`row 3`) and
-            how many rows are bad.
+        ValueError: a non-finite value (the message names the first bad row, `row 3`, and
+            how many rows are bad), or values outside a `Scale` step's range (the message
+            gives the range found and the range expected, and asks "already scaled?").
 
     Example:
         >>> import numpy as np
@@ -332,6 +339,32 @@ def check_inputs(steps: Iterable[PreprocessStep], x: ArrayLike) -> None:
             raise ValueError(
                 f"row {int(np.flatnonzero(bad)[0])} holds NaN or Inf ({int(bad.sum())} such "
                 f"rows); inputs must be finite numbers"
+            )
+    for step in steps:
+        if isinstance(step, Scale):
+            _check_scale_range(step, values)
+        if not isinstance(step, Flatten):
+            # Later steps see transformed values, not what the user gave.
+            break
+
+
+def _check_scale_range(step: Scale, values: np.ndarray) -> None:
+    if not values.size or values.dtype == np.bool_:
+        return
+    low, high = values.min(), values.max()
+    found = f"values range over [{low:g}, {high:g}]"
+    expected = f"[0, {step.max_value:g}]"
+    if low < 0 or high > step.max_value:
+        raise ValueError(
+            f"{found}, outside {expected} the model's scale step expects: already scaled or "
+            f"standardized? give the raw values the model was trained on"
+        )
+    if step.max_value > 1 and high <= 1 and values.dtype.kind == "f":
+        if not np.array_equal(values, np.round(values)):
+            raise ValueError(
+                f"{found} with fractions; the model's scale step expects raw values in "
+                f"{expected} and scales them itself: already scaled? give the raw values "
+                f"(e.g. 0..255 pixels)"
             )
 
 

@@ -8,7 +8,7 @@ import pytest
 import purenet as pn
 from purenet.errors import DataFormatError
 from purenet.evaluation import evaluate_model, model_inputs, predict_inputs
-from purenet.preprocess import Flatten, Scale
+from purenet.preprocess import Flatten, Scale, Standardize
 from purenet.serialize import Model
 
 
@@ -41,3 +41,45 @@ def test_non_finite_images_are_refused_before_preprocessing() -> None:
     images = np.full((1, 4, 4), np.nan, np.float32)
     with pytest.raises(DataFormatError, match=r"^wnan.npy: row 0 holds NaN or Inf"):
         predict_inputs(image_model(), images, source="wnan.npy")
+
+
+def test_inputs_in_the_scale_range_are_taken() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (3, 4, 4))
+    expected = model_inputs(image_model(), images.astype(np.uint8))
+    # The same pixels as whole-number floats (a CSV of pixel rows) and a black image.
+    assert np.array_equal(model_inputs(image_model(), images.astype(np.float64)), expected)
+    assert model_inputs(image_model(), np.zeros((1, 4, 4), np.float32)).max() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (
+            np.full((2, 4, 4), 0.5, np.float32),  # already divided by 255
+            r"^s.npy: values range over \[0.5, 0.5\] with fractions; the model's scale step "
+            r"expects raw values in \[0, 255\] and scales them itself: already scaled\?",
+        ),
+        (
+            np.full((2, 4, 4), -1.0),
+            r"^s.npy: values range over \[-1, -1\], outside \[0, 255\] the model's scale step "
+            r"expects: already scaled or standardized\?",
+        ),
+        (
+            np.full((2, 16), 300.0),
+            r"^s.npy: values range over \[300, 300\], outside \[0, 255\] the model's scale step "
+            r"expects: already scaled or standardized\?",
+        ),
+    ],
+)
+def test_inputs_outside_the_scale_range_are_refused(x: np.ndarray, message: str) -> None:
+    with pytest.raises(DataFormatError, match=message):
+        predict_inputs(image_model(), x, source="s.npy")
+    with pytest.raises(DataFormatError, match=message):
+        evaluate_model(image_model(), x, np.zeros(2, np.int64), source="s.npy")
+
+
+def test_a_scale_step_after_standardize_sees_no_raw_values_and_is_not_checked() -> None:
+    arch = pn.Architecture((2, 2))
+    steps = (Standardize(np.zeros(2, np.float32), np.ones(2, np.float32)), Scale())
+    model = Model(arch, pn.init(arch, seed=0), steps)
+    assert model_inputs(model, np.array([[-3.0, 0.25]])).shape == (1, 2)
