@@ -165,8 +165,9 @@ def decode_array(value: Any, path: str = "$") -> np.ndarray:
 
     Raises:
         ModelFormatError: missing or unknown keys, unknown dtype, bad shape, a value count
-            that does not match the shape, non-numeric or non-finite data. The message
-            starts with the JSON path of the fault.
+            that does not match the shape, non-numeric or non-finite data, or a value that
+            overflows the stated dtype (`1e300` as float32). The message starts with the
+            JSON path of the fault, down to the value: `$.layers[0].w.data[3]`.
     """
     if not isinstance(value, dict):
         raise ModelFormatError(f"{path}: expected an array object, found {type(value).__name__}")
@@ -220,12 +221,23 @@ def _decode_data(data: list[Any], dtype: np.dtype, shape: tuple[int, ...], path:
         if dtype.kind in "iu" and parsed.dtype.kind == "f":
             raise ModelFormatError(f"{path}.data: expected integers for dtype {dtype.name}")
         if parsed.dtype.kind == "f" and not np.isfinite(parsed).all():
-            raise ModelFormatError(f"{path}.data: holds NaN or Inf")
+            # json reads a number too large for a float64 (1e400) as inf.
+            i = int(np.flatnonzero(~np.isfinite(parsed))[0])
+            raise ModelFormatError(f"{path}.data[{i}]: expected a finite number, found {data[i]!r}")
         if dtype.kind in "iu" and data:
             info = np.iinfo(dtype)
             if parsed.min() < info.min or parsed.max() > info.max:
                 raise ModelFormatError(f"{path}.data: values out of range for {dtype.name}")
-        parsed = parsed.astype(dtype)
+        with np.errstate(over="ignore"):
+            cast = parsed.astype(dtype)
+        if dtype.kind == "f" and not np.isfinite(cast).all():
+            # Finite as a float64, too large for the stated dtype (1e300 as float32).
+            i = int(np.flatnonzero(~np.isfinite(cast))[0])
+            raise ModelFormatError(
+                f"{path}.data[{i}]: {data[i]!r} overflows {dtype.name} "
+                f"(largest finite value {np.finfo(dtype).max!s})"
+            )
+        parsed = cast
     array = parsed.reshape(shape)
     array.flags.writeable = False
     return array
@@ -959,8 +971,44 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
         handle.write(text)
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+class _Constant:
+    """What `NaN`, `Infinity` or `-Infinity` parse to, so the error can name its JSON path."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _constant_path(value: Any, path: str = "$") -> tuple[str, str] | None:
+    """(JSON path, literal) of the first `_Constant` in parsed data, in document order."""
+    if isinstance(value, _Constant):
+        return path, value.name
+    if isinstance(value, dict | list):
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in children:
+            child = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+            found = _constant_path(item, child)
+            if found is not None:
+                return found
+    return None
+
+
+# A JSON string, or one of the constants json.loads would read: the first constant outside a
+# string is the one `_constant_path` finds (duplicate keys are refused, so the orders agree).
+_CONSTANT_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _refuse_constants(data: Any, text: str) -> None:
+    found = _constant_path(data)
+    if found is None:
+        return
+    path, name = found
+    where = ""
+    match = next((m for m in _CONSTANT_OR_STRING.finditer(text) if m.group(1)), None)
+    if match is not None:
+        line = text.count("\n", 0, match.start()) + 1
+        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        where = f" (line {line} column {column})"
+    raise ValueError(f"{path}: {name} is not valid JSON{where}")
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -977,7 +1025,8 @@ def read_json(path: str | os.PathLike[str], *, error: type[PurenetError] = Model
 
     Raises:
         error: the file is missing, unreadable or not valid JSON (with line and column); the
-            message starts with the file name.
+            message starts with the file name, and for NaN or Infinity gives its JSON path:
+            `model.json: $.layers[0].w.data[3]: NaN is not valid JSON (line 1 column 80)`.
     """
     source = Path(path)
     try:
@@ -987,9 +1036,9 @@ def read_json(path: str | os.PathLike[str], *, error: type[PurenetError] = Model
     except UnicodeDecodeError:
         raise error(f"{os.fspath(path)}: not a UTF-8 text file") from None
     try:
-        return json.loads(
-            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
-        )
+        data = json.loads(text, parse_constant=_Constant, object_pairs_hook=_refuse_duplicates)
+        _refuse_constants(data, text)
+        return data
     except json.JSONDecodeError as exc:
         # Some messages end in "at" ("Unterminated string starting at"): do not repeat it.
         at = "" if exc.msg.endswith(" at") else " at"

@@ -489,8 +489,12 @@ def test_malformed_model_files_are_refused_with_the_path(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"format": NaN}', "NaN is not valid JSON"),
-        ('{"format": -Infinity}', "-Infinity is not valid JSON"),
+        ('{"format": NaN}', "$.format: NaN is not valid JSON (line 1 column 12)"),
+        (
+            '{"labels": ["NaN"],\n "layers": [{"w": {"data": [1, -Infinity]}}]}',
+            "$.layers[0].w.data[1]: -Infinity is not valid JSON (line 2 column 32)",
+        ),
+        ("Infinity", "$: Infinity is not valid JSON (line 1 column 1)"),
         (
             '{"format": "purenet.model", "format_version": 1, "lay',
             "not valid JSON: Unterminated string starting at line 1 column 50",
@@ -524,8 +528,31 @@ def test_missing_file_and_a_value_too_large_for_a_float(tmp_path: Path) -> None:
     with pytest.raises(ModelFormatError, match=r"\$\.layers\[0\]\.w: shape \[4, 3\] needs 12"):
         load_model(tmp_path / "m.json")
     data["layers"][0]["w"]["data"][0] = 1e400
-    with pytest.raises(ModelFormatError, match=r"\$\.layers\[0\]\.w\.data: holds NaN or Inf"):
+    message = r"\$\.layers\[0\]\.w\.data\[0\]: expected a finite number, found inf"
+    with pytest.raises(ModelFormatError, match=message):
         model_from_data(data)
+
+
+@pytest.mark.parametrize(("index", "value"), [(3, 1e300), (0, -1e39)])
+def test_a_value_that_overflows_the_stated_dtype_is_refused_with_its_path(
+    tmp_path: Path, index: int, value: float
+) -> None:
+    data = model_to_data(small_model("float32"))
+    data["layers"][0]["w"]["data"][index] = value
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelFormatError) as info:
+        load_model(path)
+    assert str(info.value) == (
+        f"{path}: $.layers[0].w.data[{index}]: {value!r} overflows float32 "
+        f"(largest finite value 3.4028235e+38)"
+    )
+    # The same number fits a float64 model, and float32's largest value still loads.
+    data64 = model_to_data(small_model("float64"))
+    data64["layers"][0]["w"]["data"][index] = value
+    assert model_from_data(data64).params[0].w.ravel()[index] == value
+    data["layers"][0]["w"]["data"][index] = float(np.finfo(np.float32).max)
+    assert model_from_data(data).params[0].w.ravel()[index] == np.finfo(np.float32).max
 
 
 def test_several_faults_are_counted() -> None:
