@@ -10,7 +10,8 @@ Contenders, timed in one process, interleaved (A B C A B C ...) after one warm-u
 - `numpy-reference`: the straightforward numpy loop (out-of-place expressions, a fancy-index
   gather per batch), kept here as the baseline of every ratio;
 - `per-sample`: the tutorials' style, one sample at a time as column vectors, with an update
-  per mini-batch; timed on 2,000 samples and scaled to an epoch;
+  per mini-batch, written as Nielsen's `network.py` (`backprop` returns new gradient lists,
+  summed into new lists); timed on 2,000 samples and scaled to an epoch;
 - `torch` (eager, `torch.nn` + `torch.optim.SGD`) and `sklearn` (`MLPClassifier.partial_fit`),
   each only when installed, with the same hyperparameters, initial weights (torch) and threads.
 

@@ -17,6 +17,7 @@ from purenet import optim
 from purenet.bench import (
     CONTENDERS,
     _load_job_data,
+    _per_sample_backprop,
     _per_sample_train,
     _reference_epoch,
     _synthetic,
@@ -195,6 +196,20 @@ def test_numpy_reference_and_per_sample_do_the_same_job_as_purenet():
     for (w, b), p in zip(columns, expected, strict=True):
         np.testing.assert_allclose(w.T, p.w, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(b[:, 0], p.b, rtol=1e-4, atol=1e-6)
+
+
+def test_per_sample_backprop_is_the_gradient_of_one_sample():
+    # Oracle: the package's gradient on a batch of one, in the tutorial's (fan_out, fan_in) layout.
+    arch, params, data = _small_job(4)
+    columns = [(np.ascontiguousarray(p.w.T), np.array(p.b)[:, None]) for p in params]
+    nabla_b, nabla_w = _per_sample_backprop(columns, data.x[2].reshape(-1, 1), int(data.y[2]))
+    _, grads, _ = loss_grad_and_output(arch, params, data.x[2:3], data.y[2:3])
+    for nb, nw, g in zip(nabla_b, nabla_w, grads, strict=True):
+        np.testing.assert_allclose(nw.T, g.w, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(nb[:, 0], g.b, rtol=1e-4, atol=1e-6)
+    # As in network.py, every call hands back new arrays, never the layers' own.
+    again = _per_sample_backprop(columns, data.x[2].reshape(-1, 1), int(data.y[2]))
+    assert not any(np.shares_memory(a, b) for a, b in zip(nabla_w, again[1], strict=True))
 
 
 def test_torch_does_the_same_job_as_purenet():
