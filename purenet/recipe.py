@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import attrs
 import cattrs
+import numpy as np
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -41,11 +43,14 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
+from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import override as field_override
 
 from purenet.activations import ACTIVATIONS, OUTPUTS
 from purenet.errors import RecipeError
+from purenet.fetch import DATASETS
 from purenet.losses import LOSSES
-from purenet.model import INIT_SCHEMES
+from purenet.model import INIT_SCHEMES, Dense
 from purenet.optim import OPTIMIZERS, Optimizer
 from purenet.plots import FIGURES
 from purenet.preprocess import (
@@ -59,6 +64,7 @@ from purenet.preprocess import (
 from purenet.schedules import SCHEDULES, Schedule
 from purenet.serialize import describe_found, make_converter
 from purenet.train import EarlyStopping, Track
+from purenet.train import _Tracker as Tracker
 
 __all__ = [
     "PLOTS",
@@ -92,7 +98,7 @@ __all__ = [
 PLOTS = FIGURES
 """Plot names accepted in `[output] plots`: the figures of `purenet.plots.plot_run`."""
 
-DATASET_NAMES = ("mnist", "fashion-mnist", "microchips")
+DATASET_NAMES = tuple(DATASETS)
 
 _FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
 
@@ -158,7 +164,16 @@ class DatasetSource:
 
     kind: ClassVar[str] = "dataset"
     name: str = attrs.field(validator=_one_of(DATASET_NAMES, "data set"))
-    split: str
+    split: str = attrs.field()
+
+    @split.validator
+    def _check_split(self, attribute: attrs.Attribute[Any], value: str) -> None:
+        # Attrs runs validators in field order: an unknown name has been refused already.
+        splits = DATASETS[self.name].splits
+        if value not in splits:
+            raise _FieldError(
+                "split", f"unknown split {value!r} of {self.name}; known: {', '.join(splits)}"
+            )
 
 
 @attrs.frozen
@@ -406,9 +421,25 @@ class OutputSpec:
                 raise _FieldError(f"plots[{i}]", f"unknown plot {name!r}{_suggest(name, PLOTS)}")
 
 
+def _shape_only_params(sizes: Sequence[int]) -> tuple[Dense, ...]:
+    """Parameters of the right shapes that take no memory (broadcast zeros)."""
+    zero = np.float32(0.0)
+    return tuple(
+        Dense(np.broadcast_to(zero, (a, b)), np.broadcast_to(zero, (b,)))
+        for a, b in itertools.pairwise(sizes)
+    )
+
+
 @attrs.frozen
 class Recipe:
-    """A whole recipe: data, pipeline, model, optimizer, training and output."""
+    """A whole recipe: data, pipeline, model, optimizer, training and output.
+
+    Attributes:
+        source: the file the recipe was loaded from (`load_recipe`), or the `source` given to
+            `recipe_from_data`; None for a recipe built in code. Not part of the recipe's
+            data: it is left out of `==`, of `dump_recipe` and of the keys a file may hold,
+            and it serves the messages of faults found later (`purenet.runner`).
+    """
 
     data: DataSpec
     model: ModelSpec
@@ -416,6 +447,19 @@ class Recipe:
     train: TrainSpec
     pipeline: PipelineSpec = PipelineSpec()
     output: OutputSpec = OutputSpec()
+    source: str | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True, metadata={"recipe_key": False}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # Tracked scalars must exist in the model [model] describes: check them here, where
+        # the message can name the file and the entry, not when training starts.
+        params = _shape_only_params(self.model.sizes)
+        for i, path in enumerate(self.train.track):
+            try:
+                Tracker(Track((path,), "epoch"), params)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise _FieldError(f"train.track[{i}]", str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,6 +570,8 @@ def _make_converter() -> cattrs.Converter:
         if isinstance(kind, str):
             out["kind"] = kind
         for field in attrs.fields(type(obj)):
+            if field.metadata.get("recipe_key") is False:
+                continue
             value = getattr(obj, field.name)
             # TOML has no null: an absent key means "not set".
             if value is not None:
@@ -533,6 +579,17 @@ def _make_converter() -> cattrs.Converter:
         return out
 
     conv.register_unstructure_hook_func(attrs.has, unstructure_attrs)
+    structure_recipe_fields = make_dict_structure_fn(
+        Recipe, conv, _cattrs_forbid_extra_keys=True, source=field_override(omit=True)
+    )
+
+    def structure_recipe(value: Any, _: Any) -> Recipe:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table of sections, found {_found(value)}")
+        recipe: Recipe = structure_recipe_fields(value, Recipe)
+        return recipe
+
+    conv.register_structure_hook(Recipe, structure_recipe)
     # The model file's step hooks write every field; a recipe writes only those set.
     for cl in PREPROCESS_STEPS.values():
         conv.register_unstructure_hook(cl, unstructure_attrs)
@@ -566,6 +623,11 @@ def _error_lines(exc: BaseException, path: str) -> list[str]:
                     sub_path = f"{path}[{note.index}]"
             if isinstance(sub, KeyError) and not isinstance(sub, ForbiddenExtraKeysError):
                 lines.append(f"{sub_path}: required key missing")
+            elif (field := _field_named(sub, exc)) is not None:
+                # The class refused one of its fields and said so by name, without its class
+                # ("learning_rate must be a finite number > 0"): point at the field.
+                problem = str(sub).removeprefix(field).lstrip()
+                lines.append(f"{path}.{field}: {problem}")
             else:
                 lines.extend(_error_lines(sub, sub_path))
         return lines
@@ -581,6 +643,17 @@ def _error_lines(exc: BaseException, path: str) -> list[str]:
     return [f"{path}: {message}"]
 
 
+def _field_named(sub: BaseException, parent: BaseException) -> str | None:
+    """The field of `parent.cl` that a plain error of its constructor starts with, if any."""
+    cl = getattr(parent, "cl", None)
+    if getattr(sub, "__notes__", ()) or not isinstance(sub, ValueError | TypeError):
+        return None
+    if isinstance(sub, _FieldError) or cl is None or not attrs.has(cl):
+        return None
+    word = str(sub).partition(" ")[0]
+    return word if word in {f.name for f in attrs.fields(cl)} else None
+
+
 def _raise_recipe_error(source: str, exc: BaseException) -> None:
     lines = _error_lines(exc, "$")
     # A misspelled key also shows up as a missing one; the spelling is the useful line.
@@ -593,12 +666,15 @@ def _raise_recipe_error(source: str, exc: BaseException) -> None:
 # Loading and dumping
 
 
-def recipe_from_data(data: Any, *, source: str = "recipe", base_dir: Path | None = None) -> Recipe:
+def recipe_from_data(
+    data: Any, *, source: str | None = None, base_dir: Path | None = None
+) -> Recipe:
     """Structure plain recipe data (parsed TOML or JSON) into a `Recipe`.
 
     Args:
         data: a dict of sections (`data`, `pipeline`, `model`, `optimizer`, `train`, `output`).
-        source: a name for error messages, usually the file path.
+        source: a name for error messages, usually the file path; kept as `Recipe.source`.
+            None: messages say `recipe`.
         base_dir: folder against which relative file paths of data sources are resolved;
             None leaves them as written.
 
@@ -618,12 +694,15 @@ def recipe_from_data(data: Any, *, source: str = "recipe", base_dir: Path | None
         >>> r.model.sizes
         (2, 10, 1)
     """
+    where = source or "recipe"
     if not isinstance(data, dict):
-        raise RecipeError(f"{source}: $: expected a table of sections, found {_found(data)}")
+        raise RecipeError(f"{where}: $: expected a table of sections, found {_found(data)}")
     try:
         recipe = _converter.structure(data, Recipe)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        _raise_recipe_error(source, exc)
+        _raise_recipe_error(where, exc)
+    if source is not None:
+        recipe = attrs.evolve(recipe, source=source)
     if base_dir is not None:
         recipe = _resolve_paths(recipe, base_dir)
     return recipe

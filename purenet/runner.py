@@ -136,6 +136,11 @@ class RunResult:
 # Data
 
 
+def _where(recipe: Recipe) -> str:
+    """How messages name the recipe: its file (`Recipe.source`), else `recipe`."""
+    return recipe.source or "recipe"
+
+
 def _head(ds: Dataset, limit: int | None) -> Dataset:
     return ds if limit is None or len(ds) <= limit else Dataset(ds.x[:limit], ds.y[:limit])
 
@@ -199,22 +204,26 @@ def prepare_data(
 
     Raises:
         RecipeError: the data do not fit the recipe (input width, number of classes,
-            augmentation of non-image data); the message names the recipe key.
+            augmentation of non-image data); the message starts with the recipe file
+            (`Recipe.source`) and names the key: `mnist.toml: $.model.sizes: ...`.
         PurenetError: data that cannot be found or read.
     """
     spec, train_spec = recipe.pipeline, recipe.train
+    where = _where(recipe)
     dtype = train_spec.dtype
     raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
-    labels = _integer_labels(raw, "$.data.train")
+    labels = _integer_labels(raw, f"{where}: $.data.train ({source_name(recipe.data.train)})")
     outputs = recipe.model.sizes[-1]
     n_classes = 2 if outputs == 1 else outputs
     if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
         raise RecipeError(
-            f"$.model.sizes: {outputs} output unit(s) tell {n_classes} classes apart, but the "
-            f"training labels range over [{labels.min()}, {labels.max()}]"
+            f"{where}: $.model.sizes: {outputs} output unit(s) tell {n_classes} classes apart, "
+            f"but the training labels range over [{labels.min()}, {labels.max()}]"
         )
     if recipe.data.labels is not None and len(recipe.data.labels) != n_classes:
-        raise RecipeError(f"$.data.labels: {len(recipe.data.labels)} names for {n_classes} classes")
+        raise RecipeError(
+            f"{where}: $.data.labels: {len(recipe.data.labels)} names for {n_classes} classes"
+        )
     names = recipe.data.labels or tuple(str(i) for i in range(n_classes))
     raw = Dataset(raw.x, labels)
     valid_raw = None
@@ -222,20 +231,20 @@ def prepare_data(
         try:
             raw, valid_raw = split(raw, recipe.data.valid_fraction, seed=(train_spec.seed, 0))
         except ValueError as exc:
-            raise RecipeError(f"$.data.valid_fraction: {exc}") from None
+            raise RecipeError(f"{where}: $.data.valid_fraction: {exc}") from None
     if spec.augment and raw.x.ndim != 3:
         raise RecipeError(
-            f"$.pipeline.augment: augmentation needs images (n, h, w); the training inputs "
-            f"have shape {raw.x.shape}"
+            f"{where}: $.pipeline.augment: augmentation needs images (n, h, w); the training "
+            f"inputs have shape {raw.x.shape}"
         )
     try:
         fitted = preprocess.fit_preprocess(spec.steps, raw.x)
         width = preprocess.apply_preprocess(fitted, raw.x[:1], dtype=dtype).shape[1]
     except ValueError as exc:
-        raise RecipeError(f"$.pipeline.steps: {exc}") from None
+        raise RecipeError(f"{where}: $.pipeline.steps: {exc}") from None
     if width != recipe.model.sizes[0]:
         raise RecipeError(
-            f"$.model.sizes: the input layer has {recipe.model.sizes[0]} units, but the "
+            f"{where}: $.model.sizes: the input layer has {recipe.model.sizes[0]} units, but the "
             f"pipeline gives {width} features per sample (inputs {list(raw.x.shape[1:])})"
         )
     copies = [a for a in spec.augment if a.copies > 0]
@@ -445,7 +454,7 @@ def run_recipe(
         kept = checkpoint_path if checkpoint_path.is_file() else None
         raise RunInterrupted(out, saved_epoch, kept) from None
     except ValueError as exc:
-        raise RecipeError(f"$.train: {exc}") from None
+        raise RecipeError(f"{_where(recipe)}: $.train: {exc}") from None
 
     if result.tracked is not None:
         tracked = result.tracked

@@ -8,12 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from purenet import optim
 from purenet.errors import RecipeError
+from purenet.fetch import DATASETS
 from purenet.recipe import (
     PLOTS,
     Affine,
@@ -312,8 +314,8 @@ small_int = st.integers(min_value=1, max_value=1000)
 text = st.text(max_size=12)
 
 sources = st.one_of(
-    st.builds(
-        DatasetSource, st.sampled_from(["mnist", "fashion-mnist", "microchips"]), text.filter(bool)
+    st.sampled_from(
+        [DatasetSource(name, split) for name in DATASETS for split in DATASETS[name].splits]
     ),
     st.builds(IdxSource, text, text),
     st.builds(CsvSource, text, text, st.one_of(st.none(), st.booleans()), text),
@@ -393,3 +395,53 @@ def test_a_recipe_survives_toml_and_json_exactly(recipe: Recipe) -> None:
     assert recipe_from_data(from_toml) == recipe
     assert recipe_from_data(json.loads(json.dumps(data))) == recipe
     assert dump_recipe(recipe_from_data(data)) == data
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "data.train=mnist:nosuch",
+            r"$.data.train.split: unknown split 'nosuch' of mnist; known: train, train10k, test",
+        ),
+        ("data.test=microchips:test", r"$.data.test.split: unknown split 'test' of microchips"),
+        (
+            'train.track=["layers[0].b[1]", "layers[5].w[0,0]"]',
+            r"$.train.track[1]: track 'layers[5].w[0,0]': there are 2 layers",
+        ),
+        (
+            'train.track=["layers[1].w[200, 0]"]',
+            "$.train.track[0]: track 'layers[1].w[200, 0]': index (200, 0) outside shape (200, 10)",
+        ),
+        (
+            'train.track=["layers[0].v[0]"]',
+            r"$.train.track[0]: track 'layers[0].v[0]': no field 'v'; fields: w, b",
+        ),
+        ("optimizer.learning_rate=nan", r"$.optimizer.learning_rate: must be a finite number > 0"),
+        ("optimizer.learning_rate=-1.0", r"$.optimizer.learning_rate: must be a finite number > 0"),
+    ],
+)
+def test_faults_that_need_two_sections_or_a_registry_name_the_file_and_the_exact_key(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(to_toml(BASE), encoding="utf-8")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path, overrides=[override])
+    assert str(caught.value).startswith(f"{path}: {message}"), str(caught.value)
+
+
+def test_a_loaded_recipe_knows_its_file_but_compares_and_dumps_as_plain_data(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(to_toml(BASE), encoding="utf-8")
+    recipe = load_recipe(path)
+    assert recipe.source == str(path)
+    assert recipe_from_data(BASE).source is None
+    assert recipe_from_data(BASE, source="x.toml").source == "x.toml"
+    assert attrs.evolve(recipe, output=OutputSpec()).source == str(path)
+    assert recipe_from_data(dump_recipe(recipe)) == recipe
+    assert "source" not in dump_recipe(recipe)
+    with pytest.raises(RecipeError, match=r"^r: \$.source: unknown key"):
+        recipe_from_data({**BASE, "source": "x"}, source="r")

@@ -163,6 +163,22 @@ def test_data_that_do_not_fit_the_model_name_the_recipe_key(
         prepare_data(names)
 
 
+def test_faults_found_after_loading_start_with_the_recipe_file(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    path = tiny_recipe(tmp_path, model__sizes=[784, 16, 3])
+    with pytest.raises(RecipeError) as caught:
+        run_recipe(load_recipe(path))
+    assert str(caught.value).startswith(f"{path}: $.model.sizes: the input layer has 784 units")
+    path = tiny_recipe(tmp_path, data__labels=["a", "b"])
+    with pytest.raises(RecipeError) as caught:
+        prepare_data(load_recipe(path))
+    assert str(caught.value) == f"{path}: $.data.labels: 2 names for 3 classes"
+    # A recipe built in code has no file: the message still names the key.
+    with pytest.raises(RecipeError, match=r"^recipe: \$.data.labels: 2 names"):
+        prepare_data(recipe_from_data(read_recipe_data(path), base_dir=tmp_path))
+
+
 def test_a_truncated_idx_file_names_the_file(tmp_path: Path, data_files: dict[str, Path]) -> None:
     raw = gzip.decompress(data_files["images"].read_bytes())
     data_files["images"].write_bytes(gzip.compress(raw[:-10]))
