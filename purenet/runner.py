@@ -39,7 +39,7 @@ from purenet.data import Dataset, one_hot, split
 from purenet.errors import DataFormatError, PurenetError, RecipeError
 from purenet.evaluation import Evaluation, evaluate_model
 from purenet.model import Architecture, init
-from purenet.plots import METRICS_FILE, MODEL_FILE, TRACKED_FILE
+from purenet.plots import FIGURES, METRICS_FILE, MODEL_FILE, TRACKED_FILE
 from purenet.recipe import (
     Augmentation,
     Recipe,
@@ -59,6 +59,7 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "RECIPE_FILE",
+    "RUN_FILES",
     "TRACKED_FILE",
     "PreparedData",
     "RunInterrupted",
@@ -69,6 +70,16 @@ __all__ = [
 
 RECIPE_FILE = "recipe.toml"
 CHECKPOINT_FILE = "checkpoint.json"
+
+RUN_FILES = (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    TRACKED_FILE,
+    MODEL_FILE,
+    *(f"{name}.{suffix}" for name in FIGURES for suffix in ("png", "svg")),
+)
+"""The files of a run folder that a fresh run removes first: every file purenet writes
+there (`recipe.toml` is rewritten), and nothing else."""
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -367,7 +378,10 @@ def run_recipe(
     Args:
         recipe: the recipe (from `load_recipe`).
         out_dir: the run folder; default `recipe.output.dir`, else `runs/run`. A fresh run
-            replaces the files of an earlier run in that folder.
+            replaces the files of an earlier run in that folder: once the data are loaded
+            and fit the recipe, it removes `RUN_FILES` (checkpoint, metrics, tracked values,
+            model, the figures of `purenet.plots.FIGURES` as .png and .svg); other files in
+            the folder are left alone.
         resume: continue from the folder's checkpoint (the recipe may change only
             `train.epochs`); the result equals an uninterrupted run's.
         limit: use only the first `limit` training and test rows (for smoke tests).
@@ -398,6 +412,11 @@ def run_recipe(
         _check_resumable(out, recipe)
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        # Only now that the data fit the recipe: a recipe that fails leaves the folder as
+        # it was. An earlier run's figures, tracked values or model must not outlive it.
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     recipe_data = dump_recipe(recipe)
     write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
 
@@ -415,9 +434,6 @@ def run_recipe(
             saved_epoch = int(json.load(handle).get("epoch", 0))
         rows = [r for r in rows if r.get("epoch", 0) <= saved_epoch]
     write_text_atomic(metrics_path, _jsonl(rows))
-    if not resume:
-        # A fresh run must not leave an earlier run's tracked values for the plots to find.
-        (out / TRACKED_FILE).unlink(missing_ok=True)
 
     def epoch_done(report: EpochReport) -> None:
         nonlocal saved_epoch

@@ -142,6 +142,36 @@ def test_resume_refuses_a_changed_recipe_but_allows_more_epochs(
     assert [r.epoch for r in longer.history] == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_fresh_run_removes_the_earlier_runs_files_and_nothing_else(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    earlier = ["digits.png", "weights.png", "weights.svg", "convergence.png", "tracked.jsonl"]
+    earlier += ["checkpoint.json", "model.json", "metrics.jsonl"]
+    for name in earlier:
+        (out / name).write_text("from an earlier run", encoding="utf-8")
+    mine = ["notes.txt", "photo.png", "digits.jpg", "model.json.bak"]
+    for name in mine:
+        (out / name).write_text("the user's own", encoding="utf-8")
+    run_recipe(load_recipe(tiny_recipe(tmp_path)))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([*mine, "checkpoint.json", "metrics.jsonl", "model.json", "recipe.toml"])
+    for name in mine:
+        assert (out / name).read_text(encoding="utf-8") == "the user's own"
+
+
+def test_a_recipe_that_fails_before_training_leaves_the_earlier_run_alone(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "digits.png").write_text("from an earlier run", encoding="utf-8")
+    with pytest.raises(RecipeError):
+        run_recipe(load_recipe(tiny_recipe(tmp_path, model__sizes=[10, 3])))
+    assert (out / "digits.png").is_file()
+
+
 def test_resume_without_a_checkpoint_is_refused(
     tmp_path: Path, data_files: dict[str, Path]
 ) -> None:
