@@ -967,7 +967,8 @@ def plot_run(
 
     Raises:
         PurenetError: an unknown name, a named figure the run has no data for (with the
-            reason), or a folder that is not a run folder.
+            reason), a folder that is not a run folder or has nothing to draw (with the
+            reasons), or a `data_dir` that is not an existing folder.
         MissingExtraError: matplotlib is not installed (names the `plot` extra).
 
     Example:
@@ -975,14 +976,22 @@ def plot_run(
         >>> plot_run("runs/digits", names=["loss", "confusion"])  # doctest: +SKIP
         [PosixPath('runs/digits/loss.png'), PosixPath('runs/digits/confusion.png')]
     """
+    from purenet.sources import check_data_dir
+
     require_extra("matplotlib", "plot")
     if names is not None:
         unknown = [name for name in names if name not in FIGURES]
         if unknown:
             raise PurenetError(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
+    check_data_dir(data_dir)
     run = load_run(run_dir, data=data, data_dir=data_dir)
     if names is None:
-        chosen = [name for name in FIGURES if _why_not(run, name) is None]
+        reasons = {name: _why_not(run, name) for name in FIGURES}
+        chosen = [name for name, reason in reasons.items() if reason is None]
+        if not chosen:
+            # Each reason once: the five model figures all say "no model.json".
+            why = "; ".join(dict.fromkeys(r for r in reasons.values() if r is not None))
+            raise PurenetError(f"{run_dir}: nothing to draw: {why}")
     else:
         chosen = [name for name in FIGURES if name in names]
     written = []

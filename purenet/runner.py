@@ -36,7 +36,7 @@ from purenet import augment as augmentation
 from purenet import preprocess
 from purenet.atomic import write_text_atomic
 from purenet.data import Dataset, one_hot, split
-from purenet.errors import DataFormatError, PurenetError, RecipeError
+from purenet.errors import DataFormatError, ModelFormatError, PurenetError, RecipeError
 from purenet.evaluation import Evaluation, evaluate_model
 from purenet.model import Architecture, init
 from purenet.plots import FIGURES, METRICS_FILE, MODEL_FILE, TRACKED_FILE
@@ -50,7 +50,7 @@ from purenet.recipe import (
     recipe_from_data,
     to_toml,
 )
-from purenet.serialize import Model, ModelMeta, save_model
+from purenet.serialize import Model, ModelMeta, read_json, save_model
 from purenet.sources import load_source, source_name
 from purenet.train import BatchReport, Checkpoint, EpochReport, Track, TrainResult, train
 
@@ -324,10 +324,22 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
-def _check_resumable(out: Path, recipe: Recipe) -> None:
+def _check_resumable(out: Path, recipe: Recipe) -> int:
+    """The epoch of the folder's checkpoint, once it is sure the recipe may continue it."""
     checkpoint = out / CHECKPOINT_FILE
     if not checkpoint.is_file():
         raise PurenetError(f"{checkpoint}: no checkpoint to resume from")
+    data = read_json(checkpoint, error=ModelFormatError)
+    epoch = data.get("epoch") if isinstance(data, dict) else None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ModelFormatError(f"{checkpoint}: $.epoch: expected an integer >= 0, found {epoch!r}")
+    if epoch > recipe.train.epochs:
+        # Training would stop at once and report the longer run as if it were this one.
+        raise RecipeError(
+            f"{checkpoint}: the checkpoint is at epoch {epoch}, more than the "
+            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {_where(recipe)}); "
+            f"resume with train.epochs >= {epoch}, or start afresh"
+        )
     saved_file = out / RECIPE_FILE
     if saved_file.is_file():
         saved = recipe_from_data(read_recipe_data(saved_file), source=str(saved_file))
@@ -343,6 +355,7 @@ def _check_resumable(out: Path, recipe: Recipe) -> None:
                 f"{saved_file}: the run was started with a different recipe "
                 f"({', '.join(keys)} differ); only train.epochs may change on --resume"
             )
+    return epoch
 
 
 def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
@@ -383,7 +396,8 @@ def run_recipe(
             model, the figures of `purenet.plots.FIGURES` as .png and .svg); other files in
             the folder are left alone.
         resume: continue from the folder's checkpoint (the recipe may change only
-            `train.epochs`); the result equals an uninterrupted run's.
+            `train.epochs`, and not below the checkpoint's epoch); the result equals an
+            uninterrupted run's.
         limit: use only the first `limit` training and test rows (for smoke tests).
         data_dir: a folder to look for named data sets in first.
         on_epoch: called with each `EpochReport` after its checkpoint and metrics line are
@@ -394,7 +408,8 @@ def run_recipe(
         A `RunResult`.
 
     Raises:
-        RecipeError: the recipe does not fit its data, or `resume` with a changed recipe.
+        RecipeError: the recipe does not fit its data, or `resume` with a changed recipe or
+            fewer epochs than the checkpoint holds.
         PurenetError: unreadable data, no checkpoint to resume, a diverged run
             (`DivergenceError`, the last good checkpoint kept).
         RunInterrupted: Ctrl-C; the last checkpoint is kept for `resume=True`.
@@ -408,8 +423,7 @@ def run_recipe(
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
-    if resume:
-        _check_resumable(out, recipe)
+    saved_epoch = _check_resumable(out, recipe) if resume else 0
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -426,13 +440,9 @@ def run_recipe(
     batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
     checkpoint_path = out / CHECKPOINT_FILE
     metrics_path = out / METRICS_FILE
-    rows = _read_metrics(metrics_path) if resume else []
-    saved_epoch = 0
-    if resume:
-        # Keep the lines of the epochs the checkpoint holds; later ones are redone.
-        with checkpoint_path.open(encoding="utf-8") as handle:
-            saved_epoch = int(json.load(handle).get("epoch", 0))
-        rows = [r for r in rows if r.get("epoch", 0) <= saved_epoch]
+    # Keep the lines of the epochs the checkpoint holds; later ones are redone.
+    rows = [r for r in _read_metrics(metrics_path) if r.get("epoch", 0) <= saved_epoch]
+    rows = rows if resume else []
     write_text_atomic(metrics_path, _jsonl(rows))
 
     def epoch_done(report: EpochReport) -> None:

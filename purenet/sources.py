@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from purenet.data import Dataset, load_dataset, read_csv, read_idx
-from purenet.errors import DataFormatError, ModelFormatError
+from purenet.errors import DataFormatError, ModelFormatError, PurenetError
 from purenet.recipe import CsvSource, DatasetSource, IdxSource, Source, recipe_from_data
 from purenet.serialize import Model
 
 __all__ = [
+    "check_data_dir",
     "load_source",
     "read_inputs",
     "read_labelled",
@@ -33,13 +34,38 @@ _NPY_MAGIC = b"\x93NUMPY"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def check_data_dir(data_dir: str | os.PathLike[str] | None) -> None:
+    """Refuse a `data_dir` that is not an existing folder (None is fine: there is none).
+
+    A misspelled folder would otherwise be skipped silently, and the data taken from
+    `$PURENET_DATA_DIR`, the cache or a download instead.
+
+    Raises:
+        PurenetError: `data_dir /x: no such directory` or `...: not a directory`.
+    """
+    if data_dir is None:
+        return
+    folder = Path(data_dir)
+    if not folder.exists():
+        raise PurenetError(f"data_dir {folder}: no such directory")
+    if not folder.is_dir():
+        raise PurenetError(f"data_dir {folder}: not a directory")
+
+
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """Load a recipe data source as raw arrays (`Dataset(x, y)`).
 
+    Args:
+        source: a named data set split or a file source.
+        data_dir: an existing folder to look for named data sets in first (checked for
+            every source, so a wrong folder is never ignored silently).
+
     Raises:
-        PurenetError: a data set that is nowhere on disk and cannot be fetched, or a
-            malformed file (`DataFormatError` naming the file).
+        PurenetError: a `data_dir` that is not an existing folder, a data set that is
+            nowhere on disk and cannot be fetched, or a malformed file (`DataFormatError`
+            naming the file).
     """
+    check_data_dir(data_dir)
     if isinstance(source, DatasetSource):
         return load_dataset(source.name, source.split, data_dir=data_dir)
     if isinstance(source, IdxSource):

@@ -297,6 +297,22 @@ def test_plot_run_draws_what_fits_a_folder_without_model(tmp_path: Path) -> None
         plot_run(tmp_path, names=["los"])
 
 
+def test_plot_run_says_when_a_run_folder_has_nothing_to_draw(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(PurenetError) as caught:
+        plot_run(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: nothing to draw: no loss values in the history; no accuracy values in "
+        f"the history; no scalars were tracked during training; no model.json"
+    )
+
+
+def test_plot_run_refuses_a_data_dir_that_does_not_exist(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "metrics.jsonl", HISTORY)
+    with pytest.raises(PurenetError, match=r"^data_dir .*nope: no such directory"):
+        plot_run(tmp_path, data_dir=tmp_path / "nope")
+
+
 def test_plot_run_refuses_what_is_not_a_run_folder(tmp_path: Path) -> None:
     with pytest.raises(PurenetError, match="no such directory"):
         plot_run(tmp_path / "missing")

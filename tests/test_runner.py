@@ -142,6 +142,23 @@ def test_resume_refuses_a_changed_recipe_but_allows_more_epochs(
     assert [r.epoch for r in longer.history] == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_refuses_fewer_epochs_than_the_checkpoint_holds(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    path = tiny_recipe(tmp_path)
+    run_recipe(load_recipe(path))
+    checkpoint = tmp_path / "run" / "checkpoint.json"
+    with pytest.raises(RecipeError) as caught:
+        run_recipe(load_recipe(path, overrides=["train.epochs=3"]), resume=True)
+    assert str(caught.value) == (
+        f"{checkpoint}: the checkpoint is at epoch 4, more than the 3 epochs asked for "
+        f"($.train.epochs in {path}); resume with train.epochs >= 4, or start afresh"
+    )
+    # As many epochs as the checkpoint holds: nothing left to train, the result stands.
+    again = run_recipe(load_recipe(path), resume=True)
+    assert [r.epoch for r in again.history] == [1, 2, 3, 4]
+
+
 def test_a_fresh_run_removes_the_earlier_runs_files_and_nothing_else(
     tmp_path: Path, data_files: dict[str, Path]
 ) -> None:
