@@ -681,7 +681,8 @@ def flatten(x: ArrayLike) -> np.ndarray:
     values = np.asarray(x)
     if values.ndim == 0:
         raise ValueError("flatten needs an array with a sample axis; got a scalar")
-    return values.reshape(len(values), -1)
+    # The width from the shape, not -1: numpy cannot infer it for zero samples.
+    return values.reshape(len(values), math.prod(values.shape[1:]))
 
 
 def _integer_labels(labels: ArrayLike, what: str) -> np.ndarray:

@@ -111,13 +111,17 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
         (n, sizes[0]) array in the parameters' dtype.
 
     Raises:
-        DataFormatError: inputs of a shape or type the preprocessing or the model cannot take,
-            holding NaN or Inf (the message names the first bad row), or outside the range
-            the model's `scale` step expects, such as pixels already divided by 255 (see
+        DataFormatError: no rows; inputs of a shape or type the preprocessing or the model
+            cannot take (for a model fitted on images the message names both shapes it
+            takes, `(n, 28, 28)` or `(n, 784)`); inputs holding NaN or Inf (the message
+            names the first bad row), or outside the range the model's `scale` step
+            expects, such as pixels already divided by 255 (see
             `purenet.preprocess.check_inputs`).
     """
     dtype = model.params[0].w.dtype
     raw = np.asarray(x_raw)
+    if raw.ndim == 0 or raw.size == 0:
+        raise DataFormatError(f"{source}: no rows (an array of shape {raw.shape})")
     try:
         # This is where raw inputs enter a model (evaluate, predict, the run's test set):
         # the one place to refuse values the preprocessing would map silently wrong.
@@ -133,6 +137,11 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
     )
     if shape and len(shape) > 1 and raw.ndim == 2 and raw.shape[1] == int(np.prod(shape)):
         raw = raw.reshape(len(raw), *shape)
+    elif shape and len(shape) > 1 and tuple(raw.shape[1:]) != shape:
+        raise DataFormatError(
+            f"{source}: expected inputs of shape (n, {', '.join(map(str, shape))}) or "
+            f"(n, {int(np.prod(shape))}), found {raw.shape}"
+        )
     try:
         x = apply_preprocess(model.preprocess, raw, dtype=dtype)
     except ValueError as exc:
@@ -191,9 +200,7 @@ def evaluate_model(model: Model, x_raw: Any, y: Any, *, source: str = "data") ->
     x = model_inputs(model, x_raw, source=source)
     names = tuple(model.labels)
     k = len(names)
-    n = len(x)
-    if n == 0:
-        raise DataFormatError(f"{source}: no samples to evaluate")
+    n = len(x)  # > 0: model_inputs refuses inputs without rows
     truth = _check_labels(y, k, source, n)
     loss, accuracy = evaluate(model.arch, model.params, x, truth)
     predicted = labels_of(forward(model.arch, model.params, x))

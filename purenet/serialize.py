@@ -462,7 +462,7 @@ def _check_format(data: Any) -> None:
         raise ValueError(f"$: expected a model object, found {_type_name(data)}")
     if data.get("format") != FORMAT:
         found = repr(data["format"]) if "format" in data else "no format key"
-        raise ValueError(f"$.format: expected {FORMAT!r}, found {found}; not a purenet model")
+        raise ValueError(f"$.format: expected {FORMAT!r}, found {found}; not a purenet model file")
     version = data.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise ValueError(f"$.format_version: expected an integer, found {version!r}")
@@ -854,8 +854,10 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         The model; weights are bit-identical to those saved.
 
     Raises:
-        ModelFormatError: the file is missing, not JSON (line and column given), or does not
-            match the format; the message starts with the file name and the JSON path, e.g.
+        ModelFormatError: the file is missing, not JSON (line and column given; a `.toml`
+            file is said to be no model file), or does not match the format (a JSON file
+            without `"format": "purenet.model"` is said to be no model file); the message
+            starts with the file name and the JSON path, e.g.
             `model.json: $.layers[1].w: shape [128, 10] needs 1280 values, got 1279`.
 
     Example:
@@ -864,7 +866,17 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         ((784, 128, 10), ('0', '1', '2'))
     """
     source = os.fspath(path)
-    return model_from_data(read_json(path, error=ModelFormatError), source=source)
+    try:
+        data = read_json(path, error=ModelFormatError)
+    except ModelFormatError:
+        # `purenet info recipes/mnist.toml` is an easy slip; "not valid JSON" would not say so.
+        if Path(path).suffix.lower() == ".toml" and Path(path).is_file():
+            raise ModelFormatError(
+                f"{source}: not a purenet model file: a TOML file (a recipe? train it with "
+                f"purenet run and give the model.json of its run folder)"
+            ) from None
+        raise
+    return model_from_data(data, source=source)
 
 
 def _describe_step(step: PreprocessStep) -> dict[str, Any]:

@@ -125,10 +125,18 @@ def read_inputs(path: str | os.PathLike[str]) -> np.ndarray:
         only if it is 1-D), CSV as (rows, columns) float64.
 
     Raises:
-        DataFormatError: a missing or malformed file, an object array in an NPY file, or an
-            unknown format.
+        DataFormatError: a missing or malformed file, an object array in an NPY file, an
+            unknown format, or a file without values (`no rows`).
     """
     file = Path(path)
+    array = _read_input_file(file)
+    if array.size == 0:
+        problem = "no rows" if len(array) == 0 else "rows without values"
+        raise DataFormatError(f"{file}: {problem} (an array of shape {array.shape})")
+    return array
+
+
+def _read_input_file(file: Path) -> np.ndarray:
     if not file.exists():
         raise DataFormatError(f"{file}: no such file")
     if not file.is_file():
@@ -142,7 +150,8 @@ def read_inputs(path: str | os.PathLike[str]) -> np.ndarray:
             raise DataFormatError(f"{file}: cannot read NPY without pickle ({exc})") from None
         if array.dtype.kind not in "iufb":
             raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")
-        return array[None] if array.ndim == 1 else array
+        # A 1-D array is one sample, unless it is empty (then it is no rows, not one).
+        return array[None] if array.ndim == 1 and array.size else array
     if head[:2] == _GZIP_MAGIC:
         try:
             with gzip.open(file, "rb") as stream:

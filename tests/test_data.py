@@ -392,6 +392,8 @@ def test_flatten() -> None:
     flat = flatten(images)
     assert flat.shape == (2, 12) and flat.dtype == np.uint8
     np.testing.assert_array_equal(flat[1], np.arange(12, 24))
+    # No samples is still a batch: (0, 28, 28) flattens to (0, 784).
+    assert flatten(np.zeros((0, 28, 28), np.uint8)).shape == (0, 784)
 
 
 @settings(max_examples=50, deadline=None)

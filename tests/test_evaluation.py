@@ -83,3 +83,25 @@ def test_a_scale_step_after_standardize_sees_no_raw_values_and_is_not_checked() 
     steps = (Standardize(np.zeros(2, np.float32), np.ones(2, np.float32)), Scale())
     model = Model(arch, pn.init(arch, seed=0), steps)
     assert model_inputs(model, np.array([[-3.0, 0.25]])).shape == (1, 2)
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 4), (0, 16), (0,)])
+def test_inputs_without_rows_are_refused_naming_the_source(shape: tuple[int, ...]) -> None:
+    empty = np.zeros(shape, np.uint8)
+    with pytest.raises(DataFormatError) as caught:
+        predict_inputs(image_model(), empty, source="e.npy")
+    assert str(caught.value) == f"e.npy: no rows (an array of shape {shape})"
+
+
+def test_a_wrong_shape_names_both_shapes_a_flatten_model_takes() -> None:
+    with pytest.raises(DataFormatError) as caught:
+        predict_inputs(image_model(), np.zeros((2, 15), np.uint8), source="x.npy")
+    assert str(caught.value) == (
+        "x.npy: expected inputs of shape (n, 4, 4) or (n, 16), found (2, 15)"
+    )
+    with pytest.raises(DataFormatError, match=r"or \(n, 16\), found \(2, 4, 5\)"):
+        predict_inputs(image_model(), np.zeros((2, 4, 5), np.uint8), source="x.npy")
+    # Both shapes are taken, and give the same model inputs.
+    images = np.arange(32, dtype=np.uint8).reshape(2, 4, 4)
+    rows = images.reshape(2, 16)
+    assert np.array_equal(model_inputs(image_model(), images), model_inputs(image_model(), rows))

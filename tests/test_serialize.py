@@ -512,6 +512,29 @@ def test_files_that_are_not_valid_json_are_refused(tmp_path: Path, text: str, me
     assert str(info.value) == f"{path}: {message}"
 
 
+def test_files_that_are_not_model_files_say_so(tmp_path: Path) -> None:
+    recipe = tmp_path / "mnist.toml"
+    recipe.write_text('[data]\ntrain = "mnist:train"\n', encoding="utf-8")
+    with pytest.raises(ModelFormatError) as info:
+        load_model(recipe)
+    assert str(info.value) == (
+        f"{recipe}: not a purenet model file: a TOML file (a recipe? train it with "
+        f"purenet run and give the model.json of its run folder)"
+    )
+    as_json = tmp_path / "recipe.json"
+    as_json.write_text('{"data": {"train": "mnist:train"}}', encoding="utf-8")
+    with pytest.raises(ModelFormatError) as info:
+        load_model(as_json)
+    assert str(info.value) == (
+        f"{as_json}: $.format: expected 'purenet.model', found no format key; "
+        f"not a purenet model file"
+    )
+    checkpoint = tmp_path / "checkpoint.json"
+    checkpoint.write_text('{"format": "purenet.checkpoint"}', encoding="utf-8")
+    with pytest.raises(ModelFormatError, match=r"found 'purenet.checkpoint'; not a purenet model"):
+        load_model(checkpoint)
+
+
 def test_a_truncated_model_file_is_refused(tmp_path: Path) -> None:
     save_model(tmp_path / "m.json", small_model())
     text = (tmp_path / "m.json").read_text()

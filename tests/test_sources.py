@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from purenet.errors import PurenetError
+from purenet.errors import DataFormatError, PurenetError
 from purenet.recipe import CsvSource, DatasetSource
-from purenet.sources import load_source
+from purenet.sources import load_source, read_inputs
 
 
 def test_a_data_dir_that_does_not_exist_is_refused_naming_it(tmp_path: Path) -> None:
@@ -29,3 +29,10 @@ def test_a_data_dir_that_exists_is_looked_in_first(tmp_path: Path) -> None:
     ds = load_source(DatasetSource("microchips", "train"), data_dir=tmp_path)
     assert ds.x.tolist() == [[0.5, 0.25], [-0.5, 0.75]] and ds.y.tolist() == [1, 0]
     assert ds.x.dtype == np.float32
+
+
+@pytest.mark.parametrize("shape", [(0, 28, 28), (0,), (3, 0)])
+def test_read_inputs_refuses_a_file_without_values(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    np.save(tmp_path / "empty.npy", np.zeros(shape, np.uint8))
+    with pytest.raises(DataFormatError, match=r"empty.npy: (no rows|rows without values) \(an"):
+        read_inputs(tmp_path / "empty.npy")
