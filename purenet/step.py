@@ -371,8 +371,9 @@ class FastStep:
         """
         self._check_started()
         x, y = np.asarray(x), np.asarray(y)
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
+        # Zero is allowed, as in optim.update: a schedule may decay to it.
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"learning_rate must be a finite number >= 0, got {lr}")
         m = x.shape[0] if x.ndim == 2 else 0
         if x.ndim != 2 or x.shape[1] != self.arch.sizes[0] or not 1 <= m <= self.batch_size:
             raise ValueError(

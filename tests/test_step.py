@@ -248,8 +248,8 @@ def test_bad_arguments_are_refused_with_what_was_found():
         step(np.ones((2, 3), np.float32), np.array([0, 1, 0]), 0.1)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
         step(np.ones((2, 3), np.float32), np.array([0, 5]), 0.1)
-    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
-        step(np.ones((2, 3), np.float32), np.array([0, 1]), 0.0)
+    with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
+        step(np.ones((2, 3), np.float32), np.array([0, 1]), -0.1)
     momentum = optim.SGD(0.1, momentum=0.9)
     wrong = optim.SGDState(np.zeros((), np.int64), pn.init(pn.Architecture((3, 3)), seed=0))
     with pytest.raises(ValueError, match="optimizer state does not fit the params"):

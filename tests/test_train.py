@@ -369,3 +369,11 @@ def test_a_non_finite_validation_loss_is_divergence() -> None:
     with pytest.raises(DivergenceError, match=r"epoch 1, .*non-finite validation loss") as caught:
         run(valid=far)
     assert caught.value.epoch == 1 and caught.value.history == ()
+
+
+def test_a_cosine_schedule_shorter_than_training_holds_its_floor() -> None:
+    # The cosine reaches 0 after 2 epochs; epochs 3 and 4 run at rate 0 and change nothing.
+    spec = optim.Adam(optim.CosineDecay(initial=0.01, epochs=2))
+    result = run(optimizer=spec, epochs=4)
+    assert [r.learning_rate for r in result.history][2:] == [0.0, 0.0]
+    assert tree_equal(result.params, run(optimizer=spec, epochs=2).params)
