@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import itertools
 import json
 import math
 import os
@@ -35,7 +34,6 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import attrs
 import cattrs
-import numpy as np
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -50,7 +48,7 @@ from purenet.activations import ACTIVATIONS, OUTPUTS
 from purenet.errors import RecipeError
 from purenet.fetch import DATASETS
 from purenet.losses import LOSSES
-from purenet.model import INIT_SCHEMES, Dense
+from purenet.model import INIT_SCHEMES, Architecture
 from purenet.optim import OPTIMIZERS, Optimizer
 from purenet.plots import FIGURES
 from purenet.preprocess import (
@@ -63,8 +61,7 @@ from purenet.preprocess import (
 )
 from purenet.schedules import SCHEDULES, Schedule
 from purenet.serialize import describe_found, make_converter
-from purenet.train import EarlyStopping, Track
-from purenet.train import _Tracker as Tracker
+from purenet.train import EarlyStopping, Track, locate_tracked
 
 __all__ = [
     "PLOTS",
@@ -352,6 +349,10 @@ class ModelSpec:
                 f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
             )
 
+    def architecture(self) -> Architecture:
+        """The `purenet.Architecture` this section describes."""
+        return Architecture(self.sizes, self.hidden, self.output, self.loss)
+
 
 @attrs.frozen
 class TrainSpec:
@@ -421,15 +422,6 @@ class OutputSpec:
                 raise _FieldError(f"plots[{i}]", f"unknown plot {name!r}{_suggest(name, PLOTS)}")
 
 
-def _shape_only_params(sizes: Sequence[int]) -> tuple[Dense, ...]:
-    """Parameters of the right shapes that take no memory (broadcast zeros)."""
-    zero = np.float32(0.0)
-    return tuple(
-        Dense(np.broadcast_to(zero, (a, b)), np.broadcast_to(zero, (b,)))
-        for a, b in itertools.pairwise(sizes)
-    )
-
-
 @attrs.frozen
 class Recipe:
     """A whole recipe: data, pipeline, model, optimizer, training and output.
@@ -454,10 +446,10 @@ class Recipe:
     def __attrs_post_init__(self) -> None:
         # Tracked scalars must exist in the model [model] describes: check them here, where
         # the message can name the file and the entry, not when training starts.
-        params = _shape_only_params(self.model.sizes)
+        arch = self.model.architecture()
         for i, path in enumerate(self.train.track):
             try:
-                Tracker(Track((path,), "epoch"), params)  # type: ignore[arg-type]
+                locate_tracked(path, arch)
             except ValueError as exc:
                 raise _FieldError(f"train.track[{i}]", str(exc)) from None
 

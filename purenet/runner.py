@@ -38,7 +38,7 @@ from purenet.atomic import write_text_atomic
 from purenet.data import Dataset, one_hot, split
 from purenet.errors import DataFormatError, ModelFormatError, PurenetError, RecipeError
 from purenet.evaluation import Evaluation, evaluate_model
-from purenet.model import Architecture, init
+from purenet.model import init
 from purenet.plots import FIGURES, METRICS_FILE, MODEL_FILE, TRACKED_FILE
 from purenet.recipe import (
     Augmentation,
@@ -435,7 +435,7 @@ def run_recipe(
     write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
 
     spec, model_spec = recipe.train, recipe.model
-    arch = Architecture(model_spec.sizes, model_spec.hidden, model_spec.output, model_spec.loss)
+    arch = model_spec.architecture()
     params = init(arch, seed=spec.seed, scheme=model_spec.init, dtype=spec.dtype)
     batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
     checkpoint_path = out / CHECKPOINT_FILE

@@ -245,30 +245,47 @@ class _Batches:
         return x, y
 
 
+def locate_tracked(path: str, arch: Architecture) -> tuple[int, str, tuple[int, ...]]:
+    """Parse a tracked-scalar path and check that it names a parameter of `arch`.
+
+    Args:
+        path: `layers[i].w[r, c]` or `layers[i].b[c]` (the `layers` prefix is optional).
+        arch: the architecture whose parameters are tracked.
+
+    Returns:
+        `(layer, field, index)`, e.g. `(0, "w", (3, 2))`.
+
+    Raises:
+        ValueError: a path that does not parse, or names no parameter of `arch`.
+
+    Example:
+        >>> locate_tracked("layers[1].b[0]", Architecture((4, 3, 2)))
+        (1, 'b', (0,))
+    """
+    match = _TRACK_PATH.match(path)
+    if match is None:
+        raise ValueError(f"track: cannot parse {path!r}; write e.g. 'layers[0].w[3, 2]'")
+    layer, field = int(match[1]), match[2]
+    index = tuple(int(i) for i in match[3].split(","))
+    if layer >= len(arch.layer_shapes):
+        raise ValueError(f"track {path!r}: there are {len(arch.layer_shapes)} layers")
+    fan_in, fan_out = arch.layer_shapes[layer]
+    shapes = {"w": (fan_in, fan_out), "b": (fan_out,)}
+    if field not in shapes:
+        raise ValueError(f"track {path!r}: no field {field!r}; fields: w, b")
+    shape = shapes[field]
+    if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape, strict=True)):
+        raise ValueError(f"track {path!r}: index {index} outside shape {shape}")
+    return layer, field, index
+
+
 class _Tracker:
     """Reads the tracked scalars out of a params tree and keeps the rows."""
 
-    def __init__(self, spec: Track, params: Params) -> None:
+    def __init__(self, spec: Track, arch: Architecture) -> None:
         self.spec = spec
         self.every_step = spec.every == "step"
-        self.where: list[tuple[int, str, tuple[int, ...]]] = []
-        for path in spec.paths:
-            match = _TRACK_PATH.match(path)
-            if match is None:
-                raise ValueError(f"track: cannot parse {path!r}")
-            layer, field = int(match[1]), match[2]
-            index = tuple(int(i) for i in match[3].split(","))
-            if layer >= len(params):
-                raise ValueError(f"track {path!r}: there are {len(params)} layers")
-            names = [f.name for f in attrs.fields(type(params[layer]))]
-            if field not in names:
-                raise ValueError(f"track {path!r}: no field {field!r}; fields: {', '.join(names)}")
-            shape = getattr(params[layer], field).shape
-            if len(index) != len(shape) or any(
-                not 0 <= i < n for i, n in zip(index, shape, strict=True)
-            ):
-                raise ValueError(f"track {path!r}: index {index} outside shape {shape}")
-            self.where.append((layer, field, index))
+        self.where = [locate_tracked(path, arch) for path in spec.paths]
         self.steps: list[int] = []
         self.epochs: list[float] = []
         self.rows: list[tuple[float, ...]] = []
@@ -441,7 +458,7 @@ def train(
         "early_stopping": None if early_stopping is None else converter.unstructure(early_stopping),
         "track": None if track is None else converter.unstructure(track),
     }
-    tracker = None if track is None else _Tracker(track, params)
+    tracker = None if track is None else _Tracker(track, arch)
     history: list[EpochReport] = []
     best: _Best | None = None
     done, global_step = 0, 0
