@@ -454,6 +454,24 @@ def _build(dataset: str, kind: str, files: Sequence[Path]) -> Dataset:
     return Dataset(images, labels)
 
 
+def check_data_dir(data_dir: str | os.PathLike[str] | None) -> None:
+    """Refuse a `data_dir` that is not an existing folder (None is fine: there is none).
+
+    A misspelled folder would otherwise be skipped silently, and the data taken from
+    `$PURENET_DATA_DIR`, the cache or a download instead.
+
+    Raises:
+        PurenetError: `data_dir /x: no such directory` or `...: not a directory`.
+    """
+    if data_dir is None:
+        return
+    folder = Path(data_dir)
+    if not folder.exists():
+        raise PurenetError(f"data_dir {folder}: no such directory")
+    if not folder.is_dir():
+        raise PurenetError(f"data_dir {folder}: not a directory")
+
+
 def load_dataset(
     name: str, split: str, *, data_dir: str | os.PathLike[str] | None = None
 ) -> Dataset:
@@ -471,7 +489,7 @@ def load_dataset(
     Args:
         name: `"mnist"`, `"fashion-mnist"` or `"microchips"`.
         split: a split of that data set (above).
-        data_dir: a folder to look in first.
+        data_dir: an existing folder to look in first.
 
     Returns:
         `Dataset(x, y)`: for the image sets `x` `(n, 28, 28)` uint8 and `y` `(n,)` uint8;
@@ -495,6 +513,7 @@ def load_dataset(
     spec = DATASETS[name]
     if split not in spec.splits:
         raise PurenetError(f"unknown split {split!r} of {name}; known: {', '.join(spec.splits)}")
+    check_data_dir(data_dir)
     places = _locations(data_dir)
     # Each candidate: (file names, leading rows to keep); the first found on disk wins.
     candidates: list[tuple[tuple[str, ...], int | None]] = [(spec.splits[split], None)]

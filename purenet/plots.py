@@ -976,7 +976,7 @@ def plot_run(
         >>> plot_run("runs/digits", names=["loss", "confusion"])  # doctest: +SKIP
         [PosixPath('runs/digits/loss.png'), PosixPath('runs/digits/confusion.png')]
     """
-    from purenet.sources import check_data_dir
+    from purenet.data import check_data_dir
 
     require_extra("matplotlib", "plot")
     if names is not None:

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet.data import Dataset, load_dataset, read_csv, read_idx
-from purenet.errors import DataFormatError, ModelFormatError, PurenetError
+from purenet.data import Dataset, check_data_dir, load_dataset, read_csv, read_idx
+from purenet.errors import DataFormatError, ModelFormatError
 from purenet.recipe import CsvSource, DatasetSource, IdxSource, Source, recipe_from_data
 from purenet.serialize import Model
 
 __all__ = [
-    "check_data_dir",
     "load_source",
     "read_inputs",
     "read_labelled",
@@ -32,24 +31,6 @@ __all__ = [
 
 _NPY_MAGIC = b"\x93NUMPY"
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def check_data_dir(data_dir: str | os.PathLike[str] | None) -> None:
-    """Refuse a `data_dir` that is not an existing folder (None is fine: there is none).
-
-    A misspelled folder would otherwise be skipped silently, and the data taken from
-    `$PURENET_DATA_DIR`, the cache or a download instead.
-
-    Raises:
-        PurenetError: `data_dir /x: no such directory` or `...: not a directory`.
-    """
-    if data_dir is None:
-        return
-    folder = Path(data_dir)
-    if not folder.exists():
-        raise PurenetError(f"data_dir {folder}: no such directory")
-    if not folder.is_dir():
-        raise PurenetError(f"data_dir {folder}: not a directory")
 
 
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:

@@ -347,9 +347,15 @@ def test_load_dataset_missing_lists_where_it_looked(
     monkeypatch.setenv("PURENET_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("PURENET_DATA_DIR", raising=False)
     monkeypatch.delenv("PURENET_MIRROR", raising=False)
+    (tmp_path / "nowhere").mkdir()
     with pytest.raises(PurenetError, match=r"microchips:train: files ex2data2\.txt not found") as e:
         load_dataset("microchips", "train", data_dir=tmp_path / "nowhere")
     assert "nowhere" in str(e.value) and "no default mirror" in str(e.value)
+
+
+def test_load_dataset_refuses_a_data_dir_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(PurenetError, match=r"data_dir .*typo: no such directory"):
+        load_dataset("microchips", "train", data_dir=tmp_path / "typo")
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -228,6 +228,7 @@ def test_load_dataset_fetches_when_missing(
     shutil.copy(data_dir / "microchips" / "ex2data2.txt", root / "ex2data2.txt")
     monkeypatch.delenv("PURENET_DATA_DIR")
     monkeypatch.setenv("PURENET_MIRROR", url + "{name}/")
+    (isolated.parent / "empty").mkdir()
     test = load_dataset("mnist", "test", data_dir=isolated.parent / "empty")
     assert test.x.shape == (10000, 28, 28) and int(test.y[0]) == 7
     assert (isolated / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
