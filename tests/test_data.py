@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import tracemalloc
 from pathlib import Path
@@ -262,14 +261,6 @@ EXPECTED = {
     ("fashion-mnist", "train"): ((60000, 28, 28), [6000] * 10),
     ("fashion-mnist", "test"): ((10000, 28, 28), [1000] * 10),
 }
-
-
-@pytest.fixture
-def data_dir() -> Path:
-    env = os.environ.get("PURENET_DATA_DIR")
-    if not env:
-        pytest.skip("PURENET_DATA_DIR is not set: the real-data tests need ../shared/data")
-    return Path(env)
 
 
 @pytest.fixture

@@ -201,14 +201,6 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 # --- with the real files --------------------------------------------------------------------
 
 
-@pytest.fixture
-def data_dir() -> Path:
-    env = os.environ.get("PURENET_DATA_DIR")
-    if not env:
-        pytest.skip("PURENET_DATA_DIR is not set: the real-data tests need ../shared/data")
-    return Path(env)
-
-
 def test_registry_hashes_match_the_shared_files(data_dir: Path) -> None:
     checked = 0
     for name, spec in DATASETS.items():

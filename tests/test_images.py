@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -155,17 +154,10 @@ def test_missing_pillow_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_pat
         load_images([tmp_path / "a.png"])
 
 
-def _data_dir() -> str:
-    folder = os.environ.get("PURENET_DATA_DIR")
-    if not folder:
-        pytest.skip("PURENET_DATA_DIR is not set: the MNIST round trip needs the real digits")
-    return folder
-
-
-def test_mnist_model_reads_mnist_digits_written_as_pictures(tmp_path: Path) -> None:
+def test_mnist_model_reads_mnist_digits_written_as_pictures(tmp_path: Path, data_dir: Path) -> None:
     from purenet.data import load_dataset
 
-    folder = _data_dir()
+    folder = data_dir
     train = load_dataset("mnist", "train10k", data_dir=folder)
     test = load_dataset("mnist", "test", data_dir=folder)
     x = train.x[:5000].reshape(5000, 784).astype(np.float32) / 255

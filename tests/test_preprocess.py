@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -230,15 +229,8 @@ def test_malformed_steps_are_refused_with_their_path(data: object, line: str) ->
 # --- real data ----------------------------------------------------------------------------------
 
 
-def data_dir() -> Path:
-    env = os.environ.get("PURENET_DATA_DIR")
-    if not env:
-        pytest.skip("PURENET_DATA_DIR is not set: the real-data tests need the MNIST files")
-    return Path(env)
-
-
-def test_mnist_images_become_784_wide_rows() -> None:
-    folder = data_dir() / "mnist"
+def test_mnist_images_become_784_wide_rows(data_dir: Path) -> None:
+    folder = data_dir / "mnist"
     train = read_idx(folder / "train10k-images-idx3-ubyte.gz")[:2000]
     test = read_idx(folder / "t10k-images-idx3-ubyte.gz")
     steps = fit_preprocess((Scale(0.01, 1.0), Flatten(), Standardize()), train)

@@ -6,7 +6,6 @@ The runs need the real data: set PURENET_DATA_DIR (e.g. /work/shared/data) to ru
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -35,12 +34,8 @@ def test_recipe_parses_and_writes_to_its_own_run_folder(path: Path) -> None:
     assert recipe.output.dir == f"runs/{path.stem}"
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PURENET_DATA_DIR"),
-    reason="needs the real data sets: set PURENET_DATA_DIR (e.g. /work/shared/data)",
-)
 @pytest.mark.parametrize("path", RECIPES, ids=NAMES)
-def test_recipe_runs_one_short_epoch(path: Path, tmp_path: Path) -> None:
+def test_recipe_runs_one_short_epoch(path: Path, tmp_path: Path, data_dir: Path) -> None:
     recipe = load_recipe(path, overrides=["train.epochs=1"])
     result = run_recipe(recipe, out_dir=tmp_path, limit=300)
     assert len(result.history) == 1

@@ -698,11 +698,10 @@ def test_the_model_is_unchanged_by_a_round_trip_through_a_dict() -> None:
 # --- real data ----------------------------------------------------------------------------------
 
 
-def test_a_model_trained_on_mnist_predicts_the_same_after_loading(tmp_path: Path) -> None:
-    env = os.environ.get("PURENET_DATA_DIR")
-    if not env:
-        pytest.skip("PURENET_DATA_DIR is not set: the real-data tests need the MNIST files")
-    folder = Path(env) / "mnist"
+def test_a_model_trained_on_mnist_predicts_the_same_after_loading(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    folder = data_dir / "mnist"
     images = read_idx(folder / "train10k-images-idx3-ubyte.gz")[:3000]
     labels = read_idx(folder / "train10k-labels-idx1-ubyte.gz")[:3000]
     steps = fit_preprocess((Scale(0.01, 1.0), Flatten()), images)

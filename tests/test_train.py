@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -304,16 +303,9 @@ def test_float32_training_stays_float32() -> None:
     assert isinstance(result.history[0].train_loss, float)
 
 
-DATA_DIR = os.environ.get("PURENET_DATA_DIR")
-needs_data = pytest.mark.skipif(
-    not DATA_DIR, reason="set PURENET_DATA_DIR to a folder with mnist/ and microchips/"
-)
-
-
-@needs_data
-def test_mnist_784_256_128_10_learns() -> None:
-    train_set = load_dataset("mnist", "train10k", data_dir=DATA_DIR)
-    test_set = load_dataset("mnist", "test", data_dir=DATA_DIR)
+def test_mnist_784_256_128_10_learns(data_dir: Path) -> None:
+    train_set = load_dataset("mnist", "train10k", data_dir=data_dir)
+    test_set = load_dataset("mnist", "test", data_dir=data_dir)
     x, xt = scale(flatten(train_set.x)), scale(flatten(test_set.x))
     arch = m.Architecture((784, 256, 128, 10))
     # The 20 epochs reach 0.960 (>= 0.955); 8 epochs (0.955) keep the suite fast.
@@ -330,9 +322,8 @@ def test_mnist_784_256_128_10_learns() -> None:
     assert accuracy >= 0.95
 
 
-@needs_data
-def test_microchips_2_10_1_sigmoid_full_batch() -> None:
-    chips = load_dataset("microchips", "train", data_dir=DATA_DIR)
+def test_microchips_2_10_1_sigmoid_full_batch(data_dir: Path) -> None:
+    chips = load_dataset("microchips", "train", data_dir=data_dir)
     x = standardize(chips.x, fit_standardizer(chips.x))
     y = chips.y.astype(np.float32).reshape(-1, 1)
     arch = m.Architecture((2, 10, 1), hidden="sigmoid", output="sigmoid", loss="cross_entropy")
