@@ -61,6 +61,7 @@ from purenet.model import (
     labels_of,
     loss_grad_and_output,
 )
+from purenet.tree import tree_leaves
 
 __all__ = ["FastStep", "NonFinite", "PureStep", "TrainStep", "make_step", "supports"]
 
@@ -158,10 +159,6 @@ def _layers(leaves: list[Array]) -> Params:
     return tuple(Dense(leaves[i].copy(), leaves[i + 1].copy()) for i in range(0, len(leaves), 2))
 
 
-def _leaves(tree: Params) -> list[Array]:
-    return [leaf for layer in tree for leaf in (layer.w, layer.b)]
-
-
 class PureStep:
     """The step as pure functions: `value_and_grad`, `optim.update`, `optim.apply_updates`.
 
@@ -184,7 +181,7 @@ class PureStep:
         loss = float(value)
         if not math.isfinite(loss):
             raise NonFinite(f"loss ({loss})")
-        if not _is_finite([leaf.reshape(-1) for leaf in _leaves(grads)]):
+        if not _is_finite([leaf.reshape(-1) for leaf in tree_leaves(grads)]):
             raise NonFinite("gradient")
         updates, state = optim.update(
             self.optimizer, grads, self._state, self._params, learning_rate=lr
@@ -322,7 +319,7 @@ class FastStep:
             if tree[0].w.dtype != self.dtype:
                 raise ValueError(f"optimizer state has dtype {tree[0].w.dtype}, not {self.dtype}")
         for buffers, tree in zip([self._p, *self._moments], [params, *trees], strict=True):
-            for buffer, leaf in zip(buffers, _leaves(tree), strict=True):
+            for buffer, leaf in zip(buffers, tree_leaves(tree), strict=True):
                 np.copyto(buffer, leaf)
         self._count = int(state.count)
         self._started = True
