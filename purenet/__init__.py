@@ -5,24 +5,13 @@ a data pipeline of pure steps, recipes as data and one JSON file per trained mod
 """
 
 from purenet import optim
-from purenet.activations import ACTIVATIONS, OUTPUTS, Activation
-from purenet.augment import affine, rotate, shift, warp
-from purenet.data import (
-    Dataset,
-    Standardizer,
-    batches,
-    fit_standardizer,
-    flatten,
-    load_dataset,
-    map_labels,
-    one_hot,
-    read_csv,
-    read_idx,
-    scale,
-    shuffle,
-    split,
-    standardize,
-)
+from purenet.core.tree import tree_allclose, tree_equal, tree_leaves, tree_map
+from purenet.data.csv import read_csv
+from purenet.data.dataset import Dataset, batches, map_labels, one_hot, shuffle, split
+from purenet.data.idx import read_idx
+from purenet.data.images import load_images, to_mnist
+from purenet.data.inputs import read_inputs
+from purenet.data.load import load_dataset
 from purenet.errors import (
     DataFormatError,
     DivergenceError,
@@ -32,10 +21,18 @@ from purenet.errors import (
     PurenetError,
     RecipeError,
 )
-from purenet.evaluation import Evaluation, Prediction, evaluate_model, predict_inputs
-from purenet.images import load_images, to_mnist
-from purenet.losses import LOSSES
-from purenet.model import (
+from purenet.modelfile.evaluation import Evaluation, Prediction, evaluate_model, predict_inputs
+from purenet.modelfile.io import (
+    describe_model,
+    load_model,
+    model_from_data,
+    model_to_data,
+    save_model,
+)
+from purenet.modelfile.model import Model, ModelMeta
+from purenet.nn.activations import ACTIVATIONS, OUTPUTS, Activation
+from purenet.nn.losses import LOSSES
+from purenet.nn.model import (
     Architecture,
     Dense,
     Params,
@@ -49,42 +46,29 @@ from purenet.model import (
     predict,
     value_and_grad,
 )
-from purenet.optim import sgd_step
-from purenet.plots import (
-    plot_confusion,
-    plot_convergence,
-    plot_curves,
-    plot_decision_boundary,
-    plot_digits,
-    plot_first_layer,
-    plot_run,
-    save_figure,
-    show_digits,
-)
-from purenet.preprocess import Flatten, Scale, Standardize, apply_preprocess, fit_preprocess
-from purenet.recipe import Recipe, dump_recipe, load_recipe
-from purenet.runner import RunInterrupted, RunResult, run_recipe
-from purenet.serialize import (
-    Model,
-    ModelMeta,
-    describe_model,
-    load_model,
-    model_from_data,
-    model_to_data,
-    save_model,
-)
-from purenet.sources import read_inputs
-from purenet.train import (
+from purenet.optim.optimizers import sgd_step
+from purenet.pipeline.augment import affine, rotate, shift, warp
+from purenet.pipeline.steps import Flatten, Scale, Standardize, apply_preprocess, fit_preprocess
+from purenet.pipeline.transforms import Standardizer, fit_standardizer, flatten, scale, standardize
+from purenet.plots.boundary import plot_decision_boundary
+from purenet.plots.common import save_figure
+from purenet.plots.curves import plot_convergence, plot_curves
+from purenet.plots.digits import plot_digits, show_digits
+from purenet.plots.matrices import plot_confusion, plot_first_layer
+from purenet.recipe.load import dump_recipe, load_recipe
+from purenet.recipe.schema import Recipe
+from purenet.run.plot import plot_run
+from purenet.run.runner import RunInterrupted, RunResult, run_recipe
+from purenet.training.checkpoint import Checkpoint
+from purenet.training.loop import train
+from purenet.training.reports import (
     BatchReport,
-    Checkpoint,
     EarlyStopping,
     EpochReport,
     Track,
     Tracked,
     TrainResult,
-    train,
 )
-from purenet.tree import tree_allclose, tree_equal, tree_leaves, tree_map
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """`python -m purenet`: the same command line as `purenet`."""
 
-from purenet.cli import app
+from purenet.cli.app import app
 
 app(prog_name="purenet")

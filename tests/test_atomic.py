@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from purenet.atomic import atomic_write, write_text_atomic
+from purenet.core.atomic import atomic_write, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> None:

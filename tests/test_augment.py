@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from purenet.augment import affine, rotate, shift, warp
+from purenet.pipeline.augment import affine, rotate, shift, warp
 
 
 @pytest.fixture

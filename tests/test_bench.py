@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import purenet as pn
 from purenet import optim
-from purenet.bench import (
+from purenet.cli.bench import (
     CONTENDERS,
     _load_job_data,
     _per_sample_backprop,
@@ -25,9 +25,9 @@ from purenet.bench import (
     render_bench,
     run_bench,
 )
-from purenet.data import Dataset
+from purenet.data.dataset import Dataset
 from purenet.errors import PurenetError
-from purenet.model import loss_grad_and_output
+from purenet.nn.model import loss_grad_and_output
 
 app = typer.Typer()
 app.command("bench")(bench_command)
@@ -214,7 +214,7 @@ def test_per_sample_backprop_is_the_gradient_of_one_sample():
 
 def test_torch_does_the_same_job_as_purenet():
     torch = pytest.importorskip("torch")
-    from purenet.bench import _torch_epoch, _torch_model
+    from purenet.cli.bench import _torch_epoch, _torch_model
 
     arch, params, data = _small_job()
     order = np.random.default_rng(0).permutation(len(data))

@@ -12,10 +12,10 @@ from test_runner import blobs, tiny_recipe, write_idx
 from typer.testing import CliRunner
 
 import purenet as pn
-from purenet.cli import app
-from purenet.evaluation import evaluate_model
-from purenet.preprocess import apply_preprocess
-from purenet.serialize import load_model
+from purenet.cli.app import app
+from purenet.modelfile.evaluation import evaluate_model
+from purenet.modelfile.io import load_model
+from purenet.pipeline.steps import apply_preprocess
 
 runner = CliRunner()
 
@@ -228,8 +228,8 @@ def _dark_on_light_digit(path: Path, offset: int) -> None:
 
 
 def test_predict_on_pictures_matches_the_library_and_draws_the_guesses(tmp_path: Path) -> None:
-    from purenet.evaluation import predict_inputs
-    from purenet.images import load_images
+    from purenet.data.images import load_images
+    from purenet.modelfile.evaluation import predict_inputs
 
     model = _digit_model(tmp_path / "model.json")
     pictures = [tmp_path / "a.png", tmp_path / "b.png"]
@@ -283,8 +283,8 @@ def test_show_draws_a_digit_and_refuses_an_index_out_of_range(tmp_path: Path) ->
 
 
 def test_the_interrupt_hint_repeats_the_overrides_or_says_there_is_nothing() -> None:
-    from purenet.cli import _interrupt_hint
-    from purenet.runner import RunInterrupted
+    from purenet.cli.app import _interrupt_hint
+    from purenet.run.runner import RunInterrupted
 
     kept = RunInterrupted(Path("runs/x"), 3, Path("runs/x/checkpoint.json"))
     hint = _interrupt_hint(Path("r.toml"), Path("runs/x"), ["train.epochs=10", "a.b=[1, 2]"], kept)

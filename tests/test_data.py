@@ -12,24 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purenet.data import (
-    Dataset,
-    Standardizer,
-    batches,
-    fit_standardizer,
-    flatten,
-    load_dataset,
-    map_labels,
-    one_hot,
-    read_csv,
-    read_idx,
-    scale,
-    shuffle,
-    split,
-    standardize,
-)
+from purenet.core.tree import tree_equal, tree_map
+from purenet.data.csv import read_csv
+from purenet.data.dataset import Dataset, batches, map_labels, one_hot, shuffle, split
+from purenet.data.idx import read_idx
+from purenet.data.load import load_dataset
 from purenet.errors import DataFormatError, PurenetError
-from purenet.tree import tree_equal, tree_map
+from purenet.pipeline.transforms import Standardizer, fit_standardizer, flatten, scale, standardize
 
 CODES = {
     np.dtype(np.uint8): 0x08,

@@ -7,9 +7,9 @@ import pytest
 
 import purenet as pn
 from purenet.errors import DataFormatError
-from purenet.evaluation import evaluate_model, model_inputs, predict_inputs
-from purenet.preprocess import Flatten, Scale, Standardize
-from purenet.serialize import Model
+from purenet.modelfile.evaluation import evaluate_model, model_inputs, predict_inputs
+from purenet.modelfile.model import Model
+from purenet.pipeline.steps import Flatten, Scale, Standardize
 
 
 def image_model() -> Model:

@@ -17,17 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from purenet.data import load_dataset, read_idx
-from purenet.errors import PurenetError
-from purenet.fetch import (
-    DATASETS,
-    DatasetSpec,
-    FetchError,
-    RemoteFile,
-    default_cache_dir,
-    fetch_dataset,
-    verify_file,
-)
+from purenet.data.fetch import fetch_dataset, verify_file
+from purenet.data.idx import read_idx
+from purenet.data.load import load_dataset
+from purenet.data.registry import DATASETS, DatasetSpec, RemoteFile, default_cache_dir
+from purenet.errors import FetchError, PurenetError
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

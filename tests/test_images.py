@@ -11,8 +11,8 @@ from PIL import Image
 from scipy import ndimage
 
 import purenet as pn
+from purenet.data.images import BOX, load_images, read_gray, to_mnist
 from purenet.errors import DataFormatError, MissingExtraError
-from purenet.images import BOX, load_images, read_gray, to_mnist
 
 MIDDLE = 13.5  # the geometric centre of a 28x28 field in pixel-index coordinates
 
@@ -155,7 +155,7 @@ def test_missing_pillow_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_mnist_model_reads_mnist_digits_written_as_pictures(tmp_path: Path, data_dir: Path) -> None:
-    from purenet.data import load_dataset
+    from purenet.data.load import load_dataset
 
     folder = data_dir
     train = load_dataset("mnist", "train10k", data_dir=folder)

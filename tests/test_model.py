@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import purenet as pn
-from purenet.activations import log_softmax, softmax
+from purenet.nn.activations import log_softmax, softmax
 
 PAIRS = sorted(pn.LOSSES)
 HIDDEN = sorted(pn.ACTIVATIONS)

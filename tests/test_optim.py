@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from purenet import optim
-from purenet.schedules import InverseTimeDecay, learning_rate
-from purenet.tree import tree_equal, tree_leaves, tree_map
+from purenet.core.tree import tree_equal, tree_leaves, tree_map
+from purenet.optim.schedules import InverseTimeDecay, learning_rate
 
 
 @attrs.frozen(eq=False)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import purenet as pn
-from purenet.cli import app
+from purenet.cli.app import app
 
 DESIGN_NAMES = (
     "Architecture Dense init forward loss grad value_and_grad sgd_step predict tree_map "

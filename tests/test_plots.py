@@ -14,28 +14,19 @@ import pytest
 from PIL import Image
 
 import purenet as pn
-from purenet import plots
-from purenet.data import Dataset
+from purenet.core.jsonio import read_jsonl
+from purenet.data.dataset import Dataset
 from purenet.errors import DataFormatError, MissingExtraError, PurenetError
-from purenet.plots import (
-    DPI,
-    RunData,
-    boundary_grid,
-    draw_run_figure,
-    plot_confusion,
-    plot_convergence,
-    plot_curves,
-    plot_decision_boundary,
-    plot_digits,
-    plot_first_layer,
-    plot_run,
-    read_jsonl,
-    save_figure,
-    select_digits,
-    show_digits,
-)
-from purenet.preprocess import Flatten, Scale
-from purenet.serialize import Model
+from purenet.modelfile.model import Model
+from purenet.pipeline.steps import Flatten, Scale
+from purenet.plots import boundary
+from purenet.plots.boundary import boundary_grid, plot_decision_boundary
+from purenet.plots.common import DPI, MISTAKE_COLOR, RIGHT_COLOR, save_figure
+from purenet.plots.curves import plot_convergence, plot_curves
+from purenet.plots.digits import plot_digits, select_digits, show_digits
+from purenet.plots.matrices import plot_confusion, plot_first_layer
+from purenet.run.plot import draw_run_figure, plot_run
+from purenet.run.read import RunData
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (12, 8, 8)).astype(np.uint8)
@@ -171,7 +162,7 @@ def test_decision_boundary_is_one_vectorized_forward_call(
         calls.append(np.shape(x))
         return pn.forward(arch, params, x)
 
-    monkeypatch.setattr(plots, "forward", counting_forward)
+    monkeypatch.setattr(boundary, "forward", counting_forward)
     # A hand-made logistic unit: P(class 1) = sigmoid(10 * (x0 - x1)); boundary x0 = x1.
     arch = pn.Architecture((2, 1), output="sigmoid")
     params = (pn.Dense(np.array([[10.0], [-10.0]]), np.zeros(1)),)
@@ -233,7 +224,7 @@ def test_digit_grid_marks_mistakes_in_red() -> None:
     titles = [ax.get_title() for ax in fig.axes]
     colors = [ax.title.get_color() for ax in fig.axes]
     assert titles[:2] == ["true zero\nguess zero 75%", "true one\nguess zero 75%"]
-    assert colors[1] == plots.MISTAKE_COLOR and colors[0] == plots.RIGHT_COLOR
+    assert colors[1] == MISTAKE_COLOR and colors[0] == RIGHT_COLOR
     only = plot_digits(IMAGES, labels=LABELS, predicted=predicted, select="mistakes")
     assert [ax.get_title() for ax in only.axes] == ["true 1\nguess 0"]
     none = plot_digits(IMAGES, labels=LABELS, predicted=LABELS, select="mistakes")
@@ -360,7 +351,7 @@ def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_no_pyplot_and_no_matplotlib_on_import() -> None:
     code = (
-        "import sys, numpy as np, purenet.plots as p\n"
+        "import sys, numpy as np, purenet.plots.matrices as p\n"
         "assert 'matplotlib' not in sys.modules\n"
         "p.plot_confusion(np.array([0, 1]), np.array([0, 1]))\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
@@ -369,7 +360,7 @@ def test_no_pyplot_and_no_matplotlib_on_import() -> None:
 
 
 def test_plot_run_with_a_model_file(tmp_path: Path) -> None:
-    from purenet.serialize import save_model
+    from purenet.modelfile.io import save_model
 
     arch = pn.Architecture((64, 6, 3))
     save_model(tmp_path / "model.json", Model(arch, pn.init(arch, seed=0), (Scale(), Flatten())))

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from purenet.data import read_idx
-from purenet.preprocess import (
+from purenet.core.convert import describe_structure_error
+from purenet.data.idx import read_idx
+from purenet.modelfile.io import converter, make_model_converter
+from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
     Flatten,
     PreprocessStep,
@@ -18,7 +20,6 @@ from purenet.preprocess import (
     fit_preprocess,
     output_shape,
 )
-from purenet.serialize import converter, describe_structure_error, make_converter
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(6, 3, 2), dtype=np.uint8)
 
@@ -174,7 +175,7 @@ def test_steps_unstructure_with_their_kind_and_round_trip() -> None:
 
 
 def test_a_recipe_style_step_gets_defaults_and_no_statistics() -> None:
-    conv = make_converter()
+    conv = make_model_converter()
     step = conv.structure({"kind": "standardize"}, PreprocessStep)
     assert isinstance(step, Standardize) and not step.is_fitted and step.per_feature
     assert conv.structure({"kind": "scale", "low": 0.01}, PreprocessStep) == Scale(0.01, 1.0)

@@ -14,35 +14,35 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from purenet import optim
+from purenet.data.registry import DATASETS
 from purenet.errors import RecipeError
-from purenet.fetch import DATASETS
-from purenet.recipe import (
+from purenet.optim.schedules import CosineDecay, InverseTimeDecay, StepDecay
+from purenet.pipeline.steps import Flatten, Scale, Standardize
+from purenet.recipe.load import (
+    apply_overrides,
+    dump_recipe,
+    load_recipe,
+    recipe_from_data,
+    source_from_data,
+)
+from purenet.recipe.schema import (
     PLOTS,
     Affine,
     CsvSource,
     DatasetSource,
     DataSpec,
-    Flatten,
     IdxSource,
     ModelSpec,
     OutputSpec,
     PipelineSpec,
     Recipe,
     Rotate,
-    Scale,
     Shift,
-    Standardize,
     Targets,
     TrainSpec,
-    apply_overrides,
-    dump_recipe,
-    load_recipe,
-    recipe_from_data,
-    source_from_data,
-    to_toml,
 )
-from purenet.schedules import CosineDecay, InverseTimeDecay, StepDecay
-from purenet.train import EarlyStopping
+from purenet.recipe.toml import to_toml
+from purenet.training.reports import EarlyStopping
 
 BASE: dict[str, Any] = {
     "data": {"train": "mnist:train", "test": "mnist:test", "valid_fraction": 0.1},
@@ -191,7 +191,7 @@ def test_fitted_values_are_not_part_of_a_recipe(step: dict[str, Any], line: str)
 
 
 def test_recipe_steps_are_the_preprocessing_specs_and_dump_only_what_is_set() -> None:
-    from purenet import preprocess
+    from purenet.pipeline import steps as preprocess
 
     assert (Scale, Standardize, Flatten) == (
         preprocess.Scale,
@@ -299,7 +299,7 @@ def test_source_from_data_parses_the_command_line_form() -> None:
 
 
 def test_plot_names_are_the_figures_plot_run_draws() -> None:
-    from purenet.plots import FIGURES
+    from purenet.plots.common import FIGURES
 
     assert PLOTS == FIGURES
 

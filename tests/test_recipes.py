@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from purenet.recipe import load_recipe
-from purenet.runner import run_recipe
+from purenet.recipe.load import load_recipe
+from purenet.run.runner import run_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
 NAMES = [path.stem for path in RECIPES]

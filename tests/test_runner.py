@@ -10,15 +10,18 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet.augment import rotate
+from purenet.data.inputs import read_inputs
 from purenet.errors import DataFormatError, PurenetError, RecipeError
-from purenet.evaluation import evaluate_model, predict_inputs
-from purenet.preprocess import Flatten, Scale, apply_preprocess
-from purenet.recipe import load_recipe, read_recipe_data, recipe_from_data, to_toml
-from purenet.runner import RunInterrupted, prepare_data, run_recipe
-from purenet.serialize import Model, load_model
-from purenet.sources import read_inputs
-from purenet.train import EpochReport
+from purenet.modelfile.evaluation import evaluate_model, predict_inputs
+from purenet.modelfile.io import load_model
+from purenet.modelfile.model import Model
+from purenet.pipeline.augment import rotate
+from purenet.pipeline.steps import Flatten, Scale, apply_preprocess
+from purenet.recipe.load import load_recipe, read_recipe_data, recipe_from_data
+from purenet.recipe.toml import to_toml
+from purenet.run.prepare import prepare_data
+from purenet.run.runner import RunInterrupted, run_recipe
+from purenet.training.reports import EpochReport
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:

@@ -7,7 +7,7 @@ import math
 import attrs
 import pytest
 
-from purenet.schedules import (
+from purenet.optim.schedules import (
     SCHEDULES,
     Constant,
     CosineDecay,

@@ -18,30 +18,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import purenet.serialize as serialize
-from purenet.activations import ACTIVATIONS
-from purenet.data import read_idx
+from purenet.core.arrays import decode_array, encode_array
+from purenet.core.convert import describe_structure_error
+from purenet.core.jsonio import read_json, to_json_text, write_json_atomic
+from purenet.data.idx import read_idx
 from purenet.errors import ModelFormatError
-from purenet.losses import LOSSES
-from purenet.model import Architecture, Dense, forward, init, predict, value_and_grad
-from purenet.optim import sgd_step
-from purenet.preprocess import Flatten, Scale, Standardize, apply_preprocess, fit_preprocess
-from purenet.serialize import (
-    Model,
-    ModelMeta,
+from purenet.modelfile.io import (
     converter,
-    decode_array,
     describe_model,
-    describe_structure_error,
-    encode_array,
     load_model,
     model_from_data,
     model_to_data,
-    read_json,
     save_model,
-    to_json_text,
-    write_json_atomic,
 )
+from purenet.modelfile.model import Model, ModelMeta
+from purenet.nn.activations import ACTIVATIONS
+from purenet.nn.losses import LOSSES
+from purenet.nn.model import Architecture, Dense, forward, init, predict, value_and_grad
+from purenet.optim.optimizers import sgd_step
+from purenet.pipeline.steps import Flatten, Scale, Standardize, apply_preprocess, fit_preprocess
 
 ARCH = Architecture((4, 3, 2), hidden="tanh")
 
@@ -640,7 +635,7 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temp(
         assert Path(src).read_bytes() != before  # the new content was written in full
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(serialize.os, "replace", interrupted)
+    monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_model(path, small_model("float32"))
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.json"]
@@ -648,13 +643,13 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temp(
 
 KILLED_WRITER = """
 import os, signal, sys
-import purenet.serialize as serialize
-from purenet.model import Architecture, init
+import purenet.modelfile.io as serialize
+from purenet.nn.model import Architecture, init
 
 def killed(src, dst):
     os.kill(os.getpid(), signal.SIGKILL)
 
-serialize.os.replace = killed
+os.replace = killed
 arch = Architecture((784, 64, 10))
 serialize.save_model(sys.argv[1], serialize.Model(arch, init(arch, seed=1)))
 """

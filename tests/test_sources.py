@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from purenet.data.inputs import read_inputs
 from purenet.errors import DataFormatError, PurenetError
-from purenet.recipe import CsvSource, DatasetSource
-from purenet.sources import load_source, read_inputs
+from purenet.recipe.schema import CsvSource, DatasetSource
+from purenet.run.sources import load_source
 
 
 def test_a_data_dir_that_does_not_exist_is_refused_naming_it(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ import pytest
 
 import purenet as pn
 from purenet import optim
-from purenet.losses import dense_targets
-from purenet.model import loss_grad_and_output
-from purenet.step import FastStep, NonFinite, PureStep, _is_finite, make_step, supports
-from purenet.tree import tree_allclose, tree_equal, tree_map
+from purenet.core.tree import tree_allclose, tree_equal, tree_map
+from purenet.nn.losses import dense_targets
+from purenet.nn.model import loss_grad_and_output
+from purenet.training.step import FastStep, NonFinite, PureStep, _is_finite, make_step, supports
 
 OPTIMIZERS = [
     optim.SGD(0.05),

@@ -10,14 +10,17 @@ import attrs
 import numpy as np
 import pytest
 
-import purenet.model as m
+import purenet.nn.model as m
 from purenet import optim
-from purenet.checkpoint import Checkpoint, read_checkpoint
-from purenet.data import Dataset, fit_standardizer, flatten, load_dataset, scale, standardize
+from purenet.core.tree import tree_equal
+from purenet.data.dataset import Dataset
+from purenet.data.load import load_dataset
 from purenet.errors import DivergenceError, ModelFormatError
-from purenet.schedules import Constant, InverseTimeDecay, learning_rate
-from purenet.train import BatchReport, EarlyStopping, EpochReport, Track, train
-from purenet.tree import tree_equal
+from purenet.optim.schedules import Constant, InverseTimeDecay, learning_rate
+from purenet.pipeline.transforms import fit_standardizer, flatten, scale, standardize
+from purenet.training.checkpoint import Checkpoint, read_checkpoint
+from purenet.training.loop import train
+from purenet.training.reports import BatchReport, EarlyStopping, EpochReport, Track
 
 ARCH = m.Architecture((2, 16, 2))
 

@@ -1,0 +1,546 @@
+"""The `purenet` command line: thin Typer commands over the library, rendered with rich.
+
+Each command parses its arguments, calls one library function and renders the result. Any
+`PurenetError` becomes one red line on stderr and exit code 1.
+
+    purenet run recipes/mnist.toml [--out DIR] [--resume] [--set train.epochs=5]
+    purenet evaluate runs/mnist/model.json [--data mnist:test | --images F --labels F | --csv F]
+    purenet predict runs/mnist/model.json digits.npy [--top-k 3] [--json]
+    purenet predict runs/mnist/model.json three.png seven.jpg --show guesses.png
+    purenet info runs/mnist/model.json
+    purenet plot runs/mnist [--only loss --only confusion] [--svg]
+    purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
+    purenet fetch mnist [--mirror URL]
+    purenet bench [--threads N] [--json] [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from purenet.cli.bench import bench_command
+from purenet.errors import PurenetError
+from purenet.plots.common import FIGURES
+
+app = typer.Typer(
+    name="purenet",
+    help="Small, exact, fast neural networks: train from recipes, evaluate, predict.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# No emoji codes: a message such as "microchips:train:" must print as written.
+console = Console(highlight=False, emoji=False)
+
+errors = Console(stderr=True, highlight=False, emoji=False)
+
+
+# Paths are not checked with typer's exists=True: a missing file is a user error like any
+# other, reported by the library as one line naming the file (exit 1), not as a usage box.
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] [red]{escape(message)}[/]", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the library's user errors into one red line and exit code 1."""
+    try:
+        yield
+    except PurenetError as exc:
+        _fail(str(exc))
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+class _RunProgress:
+    """Two rich progress bars (epochs, batches of the current epoch) fed by the callbacks."""
+
+    def __init__(self, epochs: int) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=errors,
+        )
+        self.epochs = self.progress.add_task("epochs", total=epochs, status="")
+        self.batches = self.progress.add_task("batches", total=None, status="")
+        self.epoch = 0
+        # About 50 epoch lines at most: a 3000-epoch full-batch run should not flood the screen.
+        self.every = max(1, epochs // 50)
+        self.last = epochs
+
+    def on_batch(self, report: Any) -> None:
+        if report.epoch != self.epoch:
+            self.epoch = report.epoch
+            self.progress.reset(
+                self.batches, total=report.batches, description=f"epoch {report.epoch}"
+            )
+        if report.batch % 8 == 0 or report.batch == report.batches - 1:
+            self.progress.update(
+                self.batches, completed=report.batch + 1, status=f"loss {report.loss:.4f}"
+            )
+
+    def on_epoch(self, report: Any) -> None:
+        parts = [f"loss {report.train_loss:.4f}", f"acc {report.train_accuracy:.4f}"]
+        if report.valid_loss is not None:
+            parts += [f"val loss {report.valid_loss:.4f}", f"val acc {report.valid_accuracy:.4f}"]
+        self.progress.update(self.epochs, completed=report.epoch, status=" ".join(parts))
+        if report.epoch % self.every and report.epoch != self.last:
+            return
+        self.progress.console.print(
+            f"epoch {report.epoch:>3}  " + "  ".join(parts) + f"  lr {report.learning_rate:.3g}"
+            f"  {report.seconds:.1f}s"
+        )
+
+
+def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: Any) -> str:
+    """What Ctrl-C kept, and the exact command that continues the run."""
+    if not stop.checkpoint:
+        return "interrupted before the first checkpoint: nothing to resume; run again to start"
+    words = ["purenet", "run", str(recipe), "--resume"]
+    words += ["--out", str(out)] if out else []
+    for override in overrides:
+        words += ["--set", override]
+    return f"interrupted: checkpoint of epoch {stop.epoch} kept; continue with: {shlex.join(words)}"
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="Recipe file (.toml or .json).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default: the recipe's output.dir).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the run folder's checkpoint.")
+    ] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override a recipe key, e.g. --set train.epochs=5 (repeatable)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=2, help="Use only the first N training and test rows (smoke tests)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder to look for named data sets in first.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train a model from a recipe and write a run folder (model.json, metrics.jsonl, ...)."""
+    from purenet.recipe.load import load_recipe
+    from purenet.run.runner import RunInterrupted, run_recipe
+
+    with _user_errors():
+        spec = load_recipe(recipe, overrides=overrides or ())
+        bars = None if quiet else _RunProgress(spec.train.epochs)
+        try:
+            if bars is None:
+                result = run_recipe(
+                    spec, out_dir=out, resume=resume, limit=limit, data_dir=data_dir
+                )
+            else:
+                with bars.progress:
+                    result = run_recipe(
+                        spec,
+                        out_dir=out,
+                        resume=resume,
+                        limit=limit,
+                        data_dir=data_dir,
+                        on_epoch=bars.on_epoch,
+                        on_batch=bars.on_batch,
+                    )
+        except RunInterrupted as stop:
+            errors.print(
+                f"[yellow]{escape(_interrupt_hint(recipe, out, overrides or [], stop))}[/]",
+                soft_wrap=True,
+            )
+            raise typer.Exit(130) from None
+    table = Table(title=f"{recipe.name}: {result.out_dir}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics.items():
+        table.add_row(name, _fmt(value))
+    console.print(table)
+    console.print(f"model written to {escape(str(result.out_dir / 'model.json'))}")
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _evaluation_table(evaluation: Any) -> Table:
+    table = Table(title="per class")
+    table.add_column("class")
+    table.add_column("precision", justify="right")
+    table.add_column("recall", justify="right")
+    table.add_column("support", justify="right")
+    support = evaluation.confusion.sum(axis=1)
+    for name, p, r, n in zip(
+        evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
+    ):
+        table.add_row(escape(name), _fmt(p), _fmt(r), str(int(n)))
+    return table
+
+
+def _confusion_table(evaluation: Any) -> Table:
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("")
+    for name in evaluation.labels:
+        table.add_column(escape(name), justify="right")
+    for i, (name, row) in enumerate(
+        zip(evaluation.labels, evaluation.confusion.tolist(), strict=True)
+    ):
+        cells = [
+            f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)
+        ]
+        table.add_row(escape(name), *cells)
+    return table
+
+
+@app.command()
+def evaluate(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
+    data: Annotated[
+        str | None, typer.Option(help="A named data set split, e.g. mnist:test.")
+    ] = None,
+    images: Annotated[Path | None, typer.Option(help="IDX images file (with --labels).")] = None,
+    labels: Annotated[Path | None, typer.Option(help="IDX labels file (with --images).")] = None,
+    csv: Annotated[Path | None, typer.Option(help="CSV file: a label column and features.")] = None,
+    label_column: Annotated[
+        str, typer.Option(help="The CSV's label column: first, last or a header name.")
+    ] = "first",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder to look for named data sets in first.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Loss, accuracy, per-class precision/recall and the confusion matrix of a model.
+
+    Without a data option, the test set of the recipe stored in the model is used.
+    """
+    from purenet.data.inputs import read_labelled
+    from purenet.modelfile.evaluation import evaluate_model
+    from purenet.modelfile.io import load_model
+    from purenet.recipe.load import source_from_data
+    from purenet.run.sources import load_source, recipe_test_source, source_name
+
+    chosen = sum(x is not None for x in (data, csv)) + (images is not None or labels is not None)
+    if chosen > 1:
+        _fail("give one of --data, --images/--labels or --csv")
+    if (images is None) != (labels is None):
+        _fail("--images and --labels go together")
+    with _user_errors():
+        model = load_model(model_path)
+        if images is not None and labels is not None:
+            dataset, name = read_labelled(images=images, labels=labels), str(images)
+        elif csv is not None:
+            dataset, name = read_labelled(csv=csv, label=label_column), str(csv)
+        else:
+            source = (
+                source_from_data(data, source=f"--data {data}")
+                if data is not None
+                else recipe_test_source(model, source=str(model_path))
+            )
+            dataset, name = load_source(source, data_dir=data_dir), source_name(source)
+        result = evaluate_model(model, dataset.x, dataset.y, source=name)
+    if as_json:
+        _print_json({"model": str(model_path), "data": name, **result.to_dict()})
+        return
+    console.print(
+        f"[bold]{escape(name)}[/]: {result.n} samples  loss {result.loss:.4f}  "
+        f"accuracy [bold]{result.accuracy:.4f}[/]"
+    )
+    console.print(_evaluation_table(result))
+    console.print(_confusion_table(result))
+
+
+# ---------------------------------------------------------------------------------------------
+# predict
+
+
+PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+"""Inputs read as pictures of digits (Pillow, the `image` extra) rather than as data files."""
+
+
+def _read_prediction_inputs(inputs: list[Path]) -> tuple[list[tuple[str, Any]], Any]:
+    """Raw inputs per file: data files as stored, pictures as MNIST-style 28x28 digits.
+
+    Returns:
+        ([(file name, raw rows)], digits): `digits` is the (n, 28, 28) uint8 stack of the
+        pictures among `inputs` (None when there are none), in input order.
+    """
+    from purenet.data.images import load_images
+    from purenet.data.inputs import read_inputs
+
+    pictures = [path for path in inputs if path.suffix.lower() in PICTURE_SUFFIXES]
+    digits = load_images(pictures) if pictures else None
+    rows: list[tuple[str, Any]] = []
+    next_picture = 0
+    for path in inputs:
+        if digits is not None and path.suffix.lower() in PICTURE_SUFFIXES:
+            rows.append((str(path), digits[next_picture : next_picture + 1]))
+            next_picture += 1
+        else:
+            rows.append((str(path), read_inputs(path)))
+    return rows, digits
+
+
+@app.command()
+def predict(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT...",
+            help="IDX, NPY or CSV files of raw inputs, or pictures of digits (PNG, JPEG, ...).",
+        ),
+    ],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes per input.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    rows: Annotated[
+        int, typer.Option(min=1, help="Rows shown in the table (JSON shows all).")
+    ] = 50,
+    show: Annotated[
+        Path | None,
+        typer.Option(help="Draw the picture inputs with the model's guesses into this PNG."),
+    ] = None,
+) -> None:
+    """The most likely classes of each input row, with their probabilities.
+
+    Pictures are turned into MNIST-style digits first (grayscale, inverted when the paper is
+    light, cropped to the ink, scaled into 20x20, centred by mass in 28x28), then given the
+    model's own preprocessing.
+    """
+    from purenet.modelfile.evaluation import predict_inputs
+    from purenet.modelfile.io import load_model
+
+    with _user_errors():
+        model = load_model(model_path)
+        raw, digits = _read_prediction_inputs(inputs)
+        if show is not None and digits is None:
+            raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
+        results = [
+            (Path(name), predict_inputs(model, x_raw, top_k, source=name)) for name, x_raw in raw
+        ]
+        if show is not None and digits is not None:
+            _show_guesses(model, digits, show)
+    if as_json:
+        _print_json(
+            {
+                "model": str(model_path),
+                "predictions": [{"file": str(path), "rows": p.to_list()} for path, p in results],
+            }
+        )
+        return
+    k = min(top_k, results[0][1].classes.shape[1])
+    table = Table()
+    table.add_column("file")
+    table.add_column("row", justify="right")
+    for rank in range(1, k + 1):
+        table.add_column(f"#{rank}")
+        table.add_column("p", justify="right")
+    shown = total = 0
+    for path, prediction in results:
+        for row, (names, scores) in enumerate(
+            zip(prediction.names, prediction.scores, strict=True)
+        ):
+            total += 1
+            if shown < rows:
+                shown += 1
+                cells = [
+                    c
+                    for name, s in zip(names, scores, strict=True)
+                    for c in (escape(name), f"{s:.4f}")
+                ]
+                table.add_row(escape(path.name), str(row), *cells)
+    console.print(table)
+    if total > shown:
+        console.print(f"[dim]{total - shown} more rows; use --rows N or --json to see them[/]")
+    if show is not None:
+        console.print(f"guesses drawn to {escape(str(show))}")
+
+
+def _show_guesses(model: Any, digits: Any, path: Path) -> None:
+    """Draw the digit pictures with the model's best guess and its probability."""
+    from purenet.modelfile.evaluation import predict_inputs
+    from purenet.plots.common import save_figure
+    from purenet.plots.digits import plot_digits
+
+    best = predict_inputs(model, digits, 1, source="pictures")
+    figure = plot_digits(
+        digits,
+        predicted=best.classes[:, 0],
+        confidence=best.scores[:, 0],
+        label_names=model.labels,
+        count=len(digits),
+    )
+    save_figure(figure, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# info
+
+
+@app.command()
+def info(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""
+    from purenet.modelfile.io import describe_model, load_model
+
+    with _user_errors():
+        summary = describe_model(load_model(model_path))
+    if as_json:
+        _print_json(summary)
+        return
+    arch = summary["architecture"]
+    console.print(
+        f"[bold]{escape(str(model_path))}[/]  purenet {summary['purenet_version']}  "
+        f"created {summary['created']}  format {summary['format_version']}"
+    )
+    console.print(
+        f"sizes {arch['sizes']}  hidden {arch['hidden']}  output {arch['output']}  "
+        f"loss {arch['loss']}  dtype {summary['dtype']}"
+    )
+    layers = Table(title="layers")
+    for name in ("layer", "weights", "biases", "activation", "parameters"):
+        layers.add_column(name, justify="right" if name == "parameters" else "left")
+    for layer in summary["layers"]:
+        layers.add_row(
+            str(layer["index"]),
+            " x ".join(map(str, layer["w_shape"])),
+            " x ".join(map(str, layer["b_shape"])),
+            layer["activation"],
+            f"{layer['parameters']:,}",
+        )
+    layers.add_row("", "", "", "[bold]total[/]", f"[bold]{summary['parameters']:,}[/]")
+    console.print(layers)
+    steps = [step["text"] for step in summary["preprocess"]] or ["none"]
+    console.print("preprocessing: " + escape(" -> ".join(steps)))
+    console.print("labels: " + escape(", ".join(summary["labels"])))
+    if summary["metrics"]:
+        metrics = Table(title="metrics")
+        metrics.add_column("metric")
+        metrics.add_column("value", justify="right")
+        for name, value in summary["metrics"].items():
+            metrics.add_row(name, _fmt(value))
+        console.print(metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# plot and show
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote.")],
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Draw only this figure (repeatable): {', '.join(FIGURES)}."),
+    ] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write SVG files.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder to look for named data sets in first.")
+    ] = None,
+) -> None:
+    """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
+    from purenet.run.plot import plot_run
+
+    with _user_errors():
+        written = plot_run(run_dir, names=only or None, svg=svg, data_dir=data_dir)
+    for path in written:
+        console.print(escape(str(path)))
+
+
+@app.command()
+def show(
+    data: Annotated[Path, typer.Argument(help="An IDX (or NPY) file of images.")],
+    index: Annotated[int, typer.Option(help="The first image to draw.")] = 0,
+    count: Annotated[int, typer.Option(min=1, help="How many images to draw.")] = 1,
+    labels: Annotated[
+        Path | None, typer.Option(help="An IDX labels file, to title the images.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="The PNG to write.")] = Path("digit.png"),
+) -> None:
+    """Draw one digit from its numbers (or a grid of several) from an image data set."""
+    from purenet.data.inputs import read_inputs
+    from purenet.plots.common import save_figure
+    from purenet.plots.digits import show_digits
+
+    with _user_errors():
+        images = read_inputs(data)
+        names = read_inputs(labels) if labels is not None else None
+        try:
+            figure = show_digits(images, labels=names, index=index, count=count)
+        except ValueError as exc:
+            raise PurenetError(f"{data}: {exc}") from None
+        save_figure(figure, out)
+    console.print(escape(str(out)))
+
+
+# ---------------------------------------------------------------------------------------------
+# fetch
+
+
+@app.command()
+def fetch(
+    name: Annotated[str, typer.Argument(help="Data set: mnist, fashion-mnist or microchips.")],
+    mirror: Annotated[
+        str | None, typer.Option(help="Base URL to download from ({name} is replaced).")
+    ] = None,
+) -> None:
+    """Download a data set into the cache, verified against its SHA-256 sums."""
+    from purenet.data.fetch import fetch_dataset
+
+    def on_file(file: str, status: str) -> None:
+        errors.print(f"{escape(file)}: {status}")
+
+    with _user_errors():
+        folder = fetch_dataset(name, mirror=mirror, on_file=on_file)
+    console.print(f"{name}: {escape(str(folder))}")
+
+
+app.command("bench")(bench_command)

@@ -1,0 +1,3 @@
+"""Foundations every stage uses: trees, atomic files, JSON I/O, the exact array codec and the
+strict converter.
+"""

@@ -1,0 +1,109 @@
+"""Reading raw inputs for a model (IDX, NPY, CSV) and labelled evaluation files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from purenet.data.csv import read_csv
+from purenet.data.dataset import Dataset
+from purenet.data.files import _GZIP_MAGIC
+from purenet.data.idx import read_idx
+from purenet.errors import DataFormatError
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_inputs(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read raw model inputs from an IDX, NPY (no pickle) or CSV file (features only).
+
+    The format is told by the file's first bytes (IDX: two zero bytes, also inside gzip;
+    NPY: its magic), else by the name (`.csv`, `.txt`: comma-separated numbers, one
+    sample per row, an optional header line).
+
+    Args:
+        path: the file.
+
+    Returns:
+        (n, ...) array: IDX and NPY as stored (a single sample of NPY gets a leading axis
+        only if it is 1-D), CSV as (rows, columns) float64.
+
+    Raises:
+        DataFormatError: a missing or malformed file, an object array in an NPY file, an
+            unknown format, or a file without values (`no rows`).
+    """
+    file = Path(path)
+    array = _read_input_file(file)
+    if array.size == 0:
+        problem = "no rows" if len(array) == 0 else "rows without values"
+        raise DataFormatError(f"{file}: {problem} (an array of shape {array.shape})")
+    return array
+
+
+def _read_input_file(file: Path) -> np.ndarray:
+    if not file.exists():
+        raise DataFormatError(f"{file}: no such file")
+    if not file.is_file():
+        raise DataFormatError(f"{file}: not a regular file")
+    with file.open("rb") as stream:
+        head = stream.read(6)
+    if head.startswith(_NPY_MAGIC):
+        try:
+            array = np.load(file, allow_pickle=False)
+        except ValueError as exc:
+            raise DataFormatError(f"{file}: cannot read NPY without pickle ({exc})") from None
+        if array.dtype.kind not in "iufb":
+            raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")
+        # A 1-D array is one sample, unless it is empty (then it is no rows, not one).
+        return array[None] if array.ndim == 1 and array.size else array
+    if head[:2] == _GZIP_MAGIC:
+        try:
+            with gzip.open(file, "rb") as stream:
+                head = stream.read(2)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataFormatError(f"{file}: corrupt or truncated gzip data ({exc})") from None
+    if head[:2] == b"\x00\x00":
+        return read_idx(file)
+    suffixes = "".join(file.suffixes).lower()
+    if suffixes.endswith((".csv", ".txt", ".csv.gz", ".txt.gz")):
+        return _read_feature_rows(file)
+    raise DataFormatError(
+        f"{file}: unknown input format; expected IDX, NPY (.npy) or CSV (.csv, .txt)"
+    )
+
+
+def _read_feature_rows(file: Path) -> np.ndarray:
+    """A CSV of features only: read it as a table whose 'label' is a dummy column."""
+    table = read_csv(file, label="first", header=None)
+    # read_csv splits off a label column; put it back: here every column is a feature.
+    first = table.y.astype(np.float64)[:, None]
+    return np.hstack([first, table.x.astype(np.float64)])
+
+
+def read_labelled(
+    images: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    csv: str | os.PathLike[str] | None = None,
+    *,
+    label: str = "first",
+) -> Dataset:
+    """Read a labelled evaluation set: an IDX images/labels pair, or a CSV with a label column.
+
+    Raises:
+        DataFormatError: missing or malformed files, or counts that differ.
+        ValueError: neither or both of (images and labels) and csv.
+    """
+    if csv is not None:
+        if images is not None or labels is not None:
+            raise ValueError("give either images and labels, or csv, not both")
+        return read_csv(csv, label=label)
+    if images is None or labels is None:
+        raise ValueError("give both images and labels (or a csv)")
+    x, y = read_idx(images), read_idx(labels)
+    if len(x) != len(y):
+        raise DataFormatError(f"{labels}: {len(y)} labels for {len(x)} images in {images}")
+    return Dataset(x, y)

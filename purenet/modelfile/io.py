@@ -1,0 +1,364 @@
+"""Exact JSON encoding of arrays and trees, the model file, and atomic JSON files.
+
+An array is written as `{"dtype": "float32", "shape": [2, 3], "data": [...]}`: `data` is the
+flat row-major list of values, each float the shortest decimal that reads back (as a float64,
+then cast to the array's dtype) to the same value, so a reader in any language gets the exact
+numbers. NaN and Inf are refused on both sides.
+
+`converter` is the one cattrs converter configured with these array hooks, strict scalar
+types, the preprocessing steps' tagged union and the model file's layout; the model file and
+checkpoints are built on it. A model file is one JSON object:
+
+    {"format": "purenet.model", "format_version": 1,
+     "architecture": {"sizes": [784, 128, 10], "hidden": "relu", "output": "softmax",
+                      "loss": "cross_entropy"},
+     "layers": [{"w": {"dtype": "float32", "shape": [784, 128], "data": [...]},
+                 "b": {"dtype": "float32", "shape": [128], "data": [...]}}, ...],
+     "preprocess": [{"kind": "scale", "low": 0.0, "high": 1.0, "max_value": 255.0},
+                    {"kind": "flatten", "input_shape": [28, 28]}],
+     "labels": ["0", "1", ...],
+     "meta": {"purenet_version": "0.1.0", "created": "2024-05-01T12:00:00Z",
+              "recipe": {...}, "metrics": {"test_accuracy": 0.97}}}
+
+Example:
+    >>> import numpy as np, purenet as pn
+    >>> from purenet.pipeline.steps import Flatten, Scale, apply_preprocess
+    >>> arch = pn.Architecture((4, 8, 3))
+    >>> model = Model(arch, pn.init(arch, seed=0), (Scale(), Flatten((2, 2))), ("a", "b", "c"))
+    >>> save_model("model.json", model)  # doctest: +SKIP
+    >>> model = load_model("model.json")  # doctest: +SKIP
+    >>> raw = np.zeros((5, 2, 2), np.uint8)
+    >>> pn.predict(model.arch, model.params, apply_preprocess(model.preprocess, raw)).shape
+    (5,)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+import numpy as np
+
+from purenet.core.arrays import _type_name
+from purenet.core.convert import _summarize, describe_structure_error, make_converter
+from purenet.core.jsonio import read_json, write_json_atomic
+from purenet.errors import ModelFormatError
+from purenet.modelfile.model import Model, ModelMeta
+from purenet.nn.model import Architecture, Dense
+from purenet.pipeline.steps import (
+    PREPROCESS_STEPS,
+    Flatten,
+    PreprocessStep,
+    Scale,
+    register_steps,
+)
+
+
+def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
+    for i, layer in enumerate(model.params):
+        for name in ("w", "b"):
+            if not np.isfinite(getattr(layer, name)).all():
+                raise ValueError(f"$.layers[{i}].{name}: holds NaN or Inf")
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": conv.unstructure(model.arch),
+        "layers": [conv.unstructure(layer) for layer in model.params],
+        "preprocess": [conv.unstructure(step) for step in model.preprocess],
+        "labels": list(model.labels),
+        "meta": conv.unstructure(model.meta),
+    }
+
+
+def _check_keys(value: Any, keys: Iterable[str], path: str) -> None:
+    """Refuse an object that is not a dict or lacks a key (the file is always written whole)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected an object, found {_type_name(value)}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise ValueError(f"{path}: missing key {', '.join(map(repr, missing))}")
+
+
+def _fields(cl: type) -> list[str]:
+    return [field.name for field in attrs.fields(cl)]
+
+
+def _check_format(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"$: expected a model object, found {_type_name(data)}")
+    if data.get("format") != FORMAT:
+        found = repr(data["format"]) if "format" in data else "no format key"
+        raise ValueError(f"$.format: expected {FORMAT!r}, found {found}; not a purenet model file")
+    version = data.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"$.format_version: expected an integer, found {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"$.format_version: the file has format version {version}, this purenet reads "
+            f"up to {FORMAT_VERSION}; upgrade purenet to read it"
+        )
+    if version < 1:
+        raise ValueError(f"$.format_version: unknown format version {version}")
+    unknown = sorted(set(data) - set(_MODEL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"$: unknown key {', '.join(map(repr, unknown))}; expected keys: "
+            f"{', '.join(_MODEL_KEYS)}"
+        )
+    _check_keys(data, _MODEL_KEYS, "$")
+    _check_keys(data["architecture"], _fields(Architecture), "$.architecture")
+    _check_keys(data["meta"], _fields(ModelMeta), "$.meta")
+    for name in ("layers", "preprocess"):
+        if not isinstance(data[name], list):
+            raise ValueError(f"$.{name}: expected a list, found {_type_name(data[name])}")
+    for i, step in enumerate(data["preprocess"]):
+        if isinstance(step, dict) and step.get("kind") in PREPROCESS_STEPS:
+            _check_keys(step, _fields(PREPROCESS_STEPS[step["kind"]]), f"$.preprocess[{i}]")
+
+
+def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
+    _check_format(data)
+    lines: list[str] = []
+    parts: dict[str, Any] = {}
+    for key, cl in _MODEL_PARTS.items():
+        try:
+            parts[key] = conv.structure(data[key], cl)
+        except Exception as exc:
+            lines.extend(describe_structure_error(exc, f"$.{key}"))
+    if lines:
+        raise ValueError(_summarize(lines))
+    return Model(
+        parts["architecture"], parts["layers"], parts["preprocess"], parts["labels"], parts["meta"]
+    )
+
+
+FORMAT = "purenet.model"
+"""The `format` value of every model file."""
+
+FORMAT_VERSION = 1
+"""The model file version this purenet writes; it reads this version and older ones."""
+
+_MODEL_PARTS: dict[str, Any] = {
+    "architecture": Architecture,
+    "layers": tuple[Dense, ...],
+    "preprocess": tuple[PreprocessStep, ...],
+    "labels": tuple[str, ...],
+    "meta": ModelMeta,
+}
+
+_MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model files
+
+
+def make_model_converter() -> cattrs.Converter:
+    """The strict converter (`make_converter`) plus preprocessing steps and the model file."""
+    conv = make_converter()
+    register_steps(conv)
+    conv.register_unstructure_hook(Model, lambda model: _unstructure_model(conv, model))
+    conv.register_structure_hook(Model, lambda value, _: _structure_model(conv, value))
+    return conv
+
+
+converter = make_model_converter()
+"""The model file's converter: attrs trees with arrays and steps <-> JSON-ready data."""
+
+
+def model_to_data(model: Model) -> dict[str, Any]:
+    """The model file's content as JSON-ready data (dicts, lists, strings, numbers).
+
+    Args:
+        model: the model.
+
+    Returns:
+        `{"format", "format_version", "architecture", "layers", "preprocess", "labels",
+        "meta"}`; each array is `{"dtype", "shape", "data"}` with exact shortest decimals.
+
+    Raises:
+        ValueError: a weight or bias holds NaN or Inf (the message names its JSON path).
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((2, 1), output="sigmoid")
+        >>> data = model_to_data(Model(arch, pn.init(arch, seed=0)))
+        >>> data["format"], data["layers"][0]["w"]["shape"], data["labels"]
+        ('purenet.model', [2, 1], ['0', '1'])
+    """
+    data: dict[str, Any] = converter.unstructure(model, Model)
+    return data
+
+
+def model_from_data(data: Any, *, source: str = "model data") -> Model:
+    """Build a `Model` from parsed model-file JSON, checking every key, shape and value.
+
+    Args:
+        data: the parsed JSON object.
+        source: a name for messages, usually the file path.
+
+    Returns:
+        The model, with read-only arrays of the stored dtypes, bit-exact.
+
+    Raises:
+        ModelFormatError: `"{source}: $.path: problem"`, for the first faults found: not a
+            purenet model, a newer format version, unknown or missing keys, wrong types,
+            unknown dtypes or step kinds, shapes that do not match their value counts or
+            `architecture.sizes`, non-numeric or non-finite data, labels that do not match
+            the outputs.
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((2, 3))
+        >>> model = Model(arch, pn.init(arch, seed=0))
+        >>> model_from_data(model_to_data(model)).arch.sizes
+        (2, 3)
+    """
+    try:
+        model: Model = converter.structure(data, Model)
+    except Exception as exc:
+        raise ModelFormatError(f"{source}: {_summarize(describe_structure_error(exc))}") from None
+    return model
+
+
+def save_model(path: str | os.PathLike[str], model: Model) -> None:
+    """Write `model` to a JSON file atomically: the file is either the old one or the new one.
+
+    Args:
+        path: the file to write, conventionally `*.json`.
+        model: the model.
+
+    Raises:
+        ModelFormatError: a weight holds NaN or Inf (nothing is written).
+        OSError: the folder cannot be written.
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((784, 128, 10))
+        >>> save_model("model.json", Model(arch, pn.init(arch, seed=0)))  # doctest: +SKIP
+    """
+    try:
+        data = model_to_data(model)
+    except ValueError as exc:
+        raise ModelFormatError(f"{os.fspath(path)}: {exc}; refusing to save") from None
+    write_json_atomic(path, data)
+
+
+def load_model(path: str | os.PathLike[str]) -> Model:
+    """Read a model file written by `save_model` (or by any program following the format).
+
+    Args:
+        path: the model file.
+
+    Returns:
+        The model; weights are bit-identical to those saved.
+
+    Raises:
+        ModelFormatError: the file is missing, not JSON (line and column given; a `.toml`
+            file is said to be no model file), or does not match the format (a JSON file
+            without `"format": "purenet.model"` is said to be no model file); the message
+            starts with the file name and the JSON path, e.g.
+            `model.json: $.layers[1].w: shape [128, 10] needs 1280 values, got 1279`.
+
+    Example:
+        >>> model = load_model("model.json")  # doctest: +SKIP
+        >>> model.arch.sizes, model.labels[:3]  # doctest: +SKIP
+        ((784, 128, 10), ('0', '1', '2'))
+    """
+    source = os.fspath(path)
+    try:
+        data = read_json(path, error=ModelFormatError)
+    except ModelFormatError:
+        # `purenet info recipes/mnist.toml` is an easy slip; "not valid JSON" would not say so.
+        if Path(path).suffix.lower() == ".toml" and Path(path).is_file():
+            raise ModelFormatError(
+                f"{source}: not a purenet model file: a TOML file (a recipe? train it with "
+                f"purenet run and give the model.json of its run folder)"
+            ) from None
+        raise
+    return model_from_data(data, source=source)
+
+
+def _describe_step(step: PreprocessStep) -> dict[str, Any]:
+    if isinstance(step, Scale):
+        text = f"scale [0, {step.max_value:g}] to [{step.low:g}, {step.high:g}]"
+        return {
+            "kind": step.kind,
+            "text": text,
+            "low": step.low,
+            "high": step.high,
+            "max_value": step.max_value,
+        }
+    if isinstance(step, Flatten):
+        shape = None if step.input_shape is None else list(step.input_shape)
+        text = "flatten" if shape is None else f"flatten {shape} to [{math.prod(shape)}]"
+        return {"kind": step.kind, "text": text, "input_shape": shape}
+    shape = [] if step.mean is None else list(step.mean.shape)
+    where = "per feature" if shape else "over all values"
+    return {
+        "kind": step.kind,
+        "text": f"standardize {where}",
+        "shape": shape,
+        "per_feature": step.per_feature,
+    }
+
+
+def describe_model(model: Model) -> dict[str, Any]:
+    """Summarize a model for display (`purenet info`): JSON-ready data, nothing rendered.
+
+    Args:
+        model: the model.
+
+    Returns:
+        A dict with `architecture` (sizes, hidden, output, loss), `dtype`, `layers` (one
+        dict per layer: `index`, `w_shape`, `b_shape`, `activation`, `parameters`),
+        `parameters` (the total), `input_shape` (the raw per-sample shape when the steps fix
+        it, else None), `preprocess` (one dict per step with `kind` and a one-line `text`),
+        `labels`, `metrics`, `purenet_version`, `created`, `format_version` and `recipe`.
+
+    Example:
+        >>> import purenet as pn
+        >>> arch = pn.Architecture((784, 128, 10))
+        >>> describe_model(Model(arch, pn.init(arch, seed=0)))["parameters"]
+        101770
+    """
+    arch = model.arch
+    layers = []
+    for i, layer in enumerate(model.params):
+        last = i == len(model.params) - 1
+        layers.append(
+            {
+                "index": i,
+                "w_shape": list(layer.w.shape),
+                "b_shape": list(layer.b.shape),
+                "activation": arch.output if last else arch.hidden,
+                "parameters": int(layer.w.size + layer.b.size),
+            }
+        )
+    input_shape = next(
+        (
+            list(step.input_shape)
+            for step in model.preprocess
+            if isinstance(step, Flatten) and step.input_shape is not None
+        ),
+        None,
+    )
+    return {
+        "format_version": FORMAT_VERSION,
+        "architecture": converter.unstructure(arch),
+        "dtype": model.params[0].w.dtype.name,
+        "layers": layers,
+        "parameters": sum(layer["parameters"] for layer in layers),
+        "input_shape": input_shape,
+        "preprocess": [_describe_step(step) for step in model.preprocess],
+        "labels": list(model.labels),
+        "metrics": dict(model.meta.metrics),
+        "purenet_version": model.meta.purenet_version,
+        "created": model.meta.created,
+        "recipe": model.meta.recipe,
+    }

@@ -1,0 +1,207 @@
+"""The `Model` record (architecture, params, fitted preprocessing, labels, metadata) and its
+consistency checks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenet.core.arrays import _type_name
+from purenet.nn.model import Architecture, Dense, Params
+from purenet.pipeline.steps import (
+    PREPROCESS_STEPS,
+    Flatten,
+    PreprocessStep,
+    Scale,
+    Standardize,
+    output_shape,
+)
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+def _current_version() -> str:
+    from purenet import __version__
+
+    return __version__
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_data(value: Any, path: str) -> Any:
+    """A deep copy of `value` as plain JSON data (tuples become lists); faults name the path."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: {value} is not valid JSON (NaN or Inf)")
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_data(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{path}: key {key!r} is not a string")
+            result[key] = _json_data(item, f"{path}.{key}")
+        return result
+    raise ValueError(f"{path}: {type(value).__name__} {value!r} is not JSON data")
+
+
+def _recipe_data(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"$.meta.recipe: expected an object or None, found {_type_name(value)}")
+    result: dict[str, Any] | None = _json_data(value, "$.meta.recipe")
+    return result
+
+
+def _metrics_data(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"$.meta.metrics: expected an object, found {_type_name(value)}")
+    metrics = {}
+    for key, number in value.items():
+        where = f"$.meta.metrics.{key}"
+        if not isinstance(key, str):
+            raise ValueError(f"$.meta.metrics: key {key!r} is not a string")
+        if isinstance(number, bool) or not isinstance(number, int | float | np.number):
+            raise ValueError(f"{where}: expected a number, found {_type_name(number)}")
+        if not math.isfinite(float(number)):
+            raise ValueError(f"{where}: {float(number)} is not a finite number")
+        metrics[key] = float(number)
+    return metrics
+
+
+@attrs.frozen
+class ModelMeta:
+    """Facts about how a model was made; stored under `meta` in the model file.
+
+    Attributes:
+        purenet_version: the purenet that made the model (default: this one).
+        created: UTC time of creation, ISO 8601 (`2024-05-01T12:00:00Z`; default: now).
+        recipe: the resolved recipe as plain JSON data, or None.
+        metrics: final metrics by name, finite floats (`{"test_accuracy": 0.97}`).
+
+    Raises:
+        ValueError: a recipe that is not JSON data, or a metric that is not a finite number.
+    """
+
+    purenet_version: str = attrs.field(factory=_current_version)
+    created: str = attrs.field(factory=_now)
+    recipe: dict[str, Any] | None = attrs.field(default=None, converter=_recipe_data)
+    metrics: dict[str, float] = attrs.field(factory=dict, converter=_metrics_data)
+
+
+def _default_labels(model: Model) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(n_classes(model.arch)))
+
+
+def n_classes(arch: Architecture) -> int:
+    """The number of classes `predict` tells apart: `sizes[-1]`, or 2 for a single output unit."""
+    return 2 if arch.sizes[-1] == 1 else arch.sizes[-1]
+
+
+@attrs.frozen(eq=False)
+class Model:
+    """A trained network with everything `predict` on raw inputs needs; one model file.
+
+    Attributes:
+        arch: the architecture.
+        params: one `Dense` per layer, all float32 or all float64, shaped by `arch.sizes`.
+        preprocess: fitted steps turning raw inputs into model input (see
+            `purenet.pipeline.steps.fit_preprocess`); their output width must be `sizes[0]`
+            where the steps fix it.
+        labels: a name per class: `sizes[-1]` names, or 2 (for outputs 0 and 1) when the
+            network has a single output unit. Default: `"0"`, `"1"`, ...
+        meta: `ModelMeta` (purenet version, creation time, recipe, metrics).
+
+    Raises:
+        ValueError: the parts do not fit together; the message gives the model file's JSON
+            path, e.g. `$.layers[1].w: shape [128, 11]; architecture.sizes needs [128, 10]`.
+
+    Example:
+        >>> import purenet as pn
+        >>> from purenet.pipeline.steps import Flatten, Scale
+        >>> arch = pn.Architecture((4, 3))
+        >>> model = Model(arch, pn.init(arch, seed=0), (Scale(), Flatten((2, 2))))
+        >>> model.labels
+        ('0', '1', '2')
+    """
+
+    arch: Architecture
+    params: Params = attrs.field(converter=tuple)
+    preprocess: tuple[PreprocessStep, ...] = attrs.field(default=(), converter=tuple)
+    labels: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(_default_labels, takes_self=True), converter=tuple
+    )
+    meta: ModelMeta = attrs.field(factory=ModelMeta)
+
+    def __attrs_post_init__(self) -> None:
+        _check_model(self)
+
+
+def _check_model(model: Model) -> None:
+    if not isinstance(model.arch, Architecture):
+        raise ValueError(f"$.architecture: expected an Architecture, found {model.arch!r}")
+    sizes = list(model.arch.sizes)
+    if len(model.params) != len(sizes) - 1:
+        raise ValueError(
+            f"$.layers: {len(model.params)} layers; architecture.sizes {sizes} "
+            f"needs {len(sizes) - 1}"
+        )
+    dtype: np.dtype | None = None
+    for i, layer in enumerate(model.params):
+        if not isinstance(layer, Dense):
+            raise ValueError(f"$.layers[{i}]: expected a Dense layer, found {layer!r}")
+        for name, expected in (("w", [sizes[i], sizes[i + 1]]), ("b", [sizes[i + 1]])):
+            array = getattr(layer, name)
+            where = f"$.layers[{i}].{name}"
+            if list(array.shape) != expected:
+                raise ValueError(
+                    f"{where}: shape {list(array.shape)}; architecture.sizes {sizes} "
+                    f"needs {expected}"
+                )
+            if dtype is None:
+                if array.dtype.name not in ("float32", "float64"):
+                    raise ValueError(f"{where}: dtype {array.dtype}; expected float32 or float64")
+                dtype = array.dtype
+            elif array.dtype != dtype:
+                raise ValueError(f"{where}: dtype {array.dtype}, expected {dtype} like the rest")
+    for i, step in enumerate(model.preprocess):
+        if not isinstance(step, Scale | Flatten | Standardize):
+            kinds = ", ".join(sorted(PREPROCESS_STEPS))
+            raise ValueError(f"$.preprocess[{i}]: expected a step ({kinds}), found {step!r}")
+        if isinstance(step, Standardize) and not step.is_fitted:
+            raise ValueError(
+                f"$.preprocess[{i}]: standardize has no statistics; fit it with fit_preprocess"
+            )
+    try:
+        shape = output_shape(model.preprocess)
+    except ValueError as exc:
+        raise ValueError(f"$.preprocess{exc}") from None
+    if shape is not None and list(shape) != sizes[:1]:
+        raise ValueError(
+            f"$.preprocess: the steps give samples of shape {list(shape)}; architecture.sizes "
+            f"{sizes} needs [{sizes[0]}]"
+        )
+    expected_labels = n_classes(model.arch)
+    if len(model.labels) != expected_labels:
+        unit = " (2 for a single output unit)" if sizes[-1] == 1 else ""
+        raise ValueError(
+            f"$.labels: {len(model.labels)} names; {expected_labels} classes need "
+            f"{expected_labels}{unit}"
+        )
+    for i, label in enumerate(model.labels):
+        if not isinstance(label, str):
+            raise ValueError(f"$.labels[{i}]: expected a string, found {label!r}")
+        if label in model.labels[:i]:
+            raise ValueError(f"$.labels[{i}]: {label!r} names two classes")
+    if not isinstance(model.meta, ModelMeta):
+        raise ValueError(f"$.meta: expected a ModelMeta, found {model.meta!r}")

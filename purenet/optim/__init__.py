@@ -1,0 +1,53 @@
+"""Optimizers as frozen specs with pure `init` / `update` pairs, and learning-rate schedules."""
+
+from purenet.optim.optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    AdamState,
+    AdamW,
+    Optimizer,
+    OptState,
+    RMSProp,
+    RMSPropState,
+    SGDState,
+    apply_updates,
+    init,
+    sgd_step,
+    update,
+)
+from purenet.optim.schedules import (
+    SCHEDULES,
+    Constant,
+    CosineDecay,
+    ExponentialDecay,
+    InverseTimeDecay,
+    Schedule,
+    StepDecay,
+    learning_rate,
+)
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "Adam",
+    "AdamState",
+    "AdamW",
+    "Constant",
+    "CosineDecay",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "OptState",
+    "Optimizer",
+    "RMSProp",
+    "RMSPropState",
+    "SGDState",
+    "Schedule",
+    "StepDecay",
+    "apply_updates",
+    "init",
+    "learning_rate",
+    "sgd_step",
+    "update",
+]

@@ -1,0 +1,1 @@
+"""Raw arrays to model input: transforms, fitted preprocessing steps, and image augmentation."""

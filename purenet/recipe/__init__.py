@@ -1,0 +1,3 @@
+"""Recipes: the frozen schema, loading TOML/JSON with path-qualified errors, `--set` overrides,
+writing TOML.
+"""

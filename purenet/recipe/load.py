@@ -1,0 +1,497 @@
+"""Recipes: one TOML (or JSON) file that says what to train, on what data, and how.
+
+A recipe is structured by one strict cattrs converter into the frozen `Recipe` tree. Every
+fault names its JSON path: unknown or misspelled keys (with a suggestion when one is close),
+wrong types (with the expected type) and invalid values. Tagged unions pick a class by its
+`kind`: pipeline steps, augmentations, optimizers, learning-rate schedules and file sources.
+`dump_recipe` turns a `Recipe` back into the same plain data (tables, lists, numbers, strings),
+and `to_toml` writes that data as TOML.
+
+Example:
+    >>> from purenet.recipe import recipe_from_data
+    >>> recipe = recipe_from_data({
+    ...     "data": {"train": "mnist:train", "test": "mnist:test"},
+    ...     "pipeline": {"steps": [{"kind": "scale"}, {"kind": "flatten"}]},
+    ...     "model": {"sizes": [784, 128, 10]},
+    ...     "optimizer": {"kind": "adam", "learning_rate": 0.001},
+    ...     "train": {"epochs": 3, "batch_size": 64},
+    ... })
+    >>> recipe.optimizer.kind, recipe.train.epochs
+    ('adam', 3)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import override as field_override
+
+from purenet.core.arrays import describe_found
+from purenet.core.convert import make_converter
+from purenet.errors import RecipeError
+from purenet.optim.optimizers import OPTIMIZERS, Optimizer
+from purenet.optim.schedules import SCHEDULES, Schedule
+from purenet.pipeline.steps import (
+    PREPROCESS_STEPS,
+    PreprocessStep,
+)
+from purenet.recipe.schema import (
+    _FITTED,
+    Affine,
+    Augmentation,
+    CsvSource,
+    DatasetSource,
+    IdxSource,
+    Recipe,
+    Rotate,
+    Shift,
+    Source,
+    _FieldError,
+    _suggest,
+)
+
+# ---------------------------------------------------------------------------------------------
+# The converter
+
+_TAGGED: dict[Any, dict[str, type]] = {
+    PreprocessStep: dict(PREPROCESS_STEPS),
+    Augmentation: {cls.kind: cls for cls in (Rotate, Shift, Affine)},
+    Optimizer: dict(OPTIMIZERS),
+    Schedule: dict(SCHEDULES),
+}
+
+S = TypeVar("S", bound="Source | None")
+
+_FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource}
+
+_LEARNING_RATE = float | Schedule
+
+_BATCH_SIZE = int | Literal["full"]
+
+
+TOML_TYPE_NAMES = {
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    list: "array",
+    dict: "table",
+    type(None): "null",
+}
+"""How recipe messages name the types of found values: TOML's words."""
+
+
+def _found(value: Any) -> str:
+    return describe_found(value, TOML_TYPE_NAMES)
+
+
+def _make_converter() -> cattrs.Converter:
+    # The package's strict converter (scalars, tuples, attrs classes), in TOML's words,
+    # plus the recipe's own tagged unions, sources, learning rates and batch sizes.
+    conv = make_converter(type_names=TOML_TYPE_NAMES)
+
+    def structure_tagged(value: Any, cl: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table with a 'kind' key, found {_found(value)}")
+        registry = _TAGGED[cl]
+        if "kind" not in value:
+            raise _FieldError("kind", f"missing; expected one of: {', '.join(registry)}")
+        kind = value["kind"]
+        if kind not in registry:
+            raise _FieldError("kind", f"unknown kind {kind!r}{_suggest(str(kind), list(registry))}")
+        for name in getattr(registry[kind], "fitted_fields", ()):
+            if name in value:
+                raise _FieldError(name, _FITTED)
+        rest = {k: v for k, v in value.items() if k != "kind"}
+        return conv.structure(rest, registry[kind])
+
+    def is_tagged(cl: Any) -> bool:
+        return any(cl == union for union in _TAGGED)
+
+    conv.register_structure_hook_func(is_tagged, structure_tagged)
+
+    def structure_source(value: Any, _: Any) -> Source:
+        if isinstance(value, str):
+            name, colon, split = value.partition(":")
+            if not colon or not name or not split:
+                raise ValueError(
+                    f"expected 'name:split' (e.g. 'mnist:train') or a table with kind = "
+                    f"'idx' or 'csv', found {value!r}"
+                )
+            return conv.structure({"name": name, "split": split}, DatasetSource)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected 'name:split' or a table, found {_found(value)}")
+        kind = value.get("kind")
+        if kind not in _FILE_SOURCES:
+            found = "missing" if kind is None else f"unknown kind {kind!r}"
+            raise _FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
+        rest = {k: v for k, v in value.items() if k != "kind"}
+        file_source: IdxSource | CsvSource = conv.structure(rest, _FILE_SOURCES[kind])
+        return file_source
+
+    conv.register_structure_hook_func(lambda t: t == Source, structure_source)
+    conv.register_structure_hook_func(
+        lambda t: t == Source | None,
+        lambda value, _: None if value is None else structure_source(value, Source),
+    )
+
+    def structure_rate(value: Any, _: Any) -> float | Schedule:
+        if isinstance(value, dict):
+            schedule: Schedule = conv.structure(value, Schedule)  # type: ignore[arg-type]
+            return schedule
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number or a schedule table, found {_found(value)}")
+        return float(value)
+
+    conv.register_structure_hook_func(lambda t: t == _LEARNING_RATE, structure_rate)
+
+    def structure_batch(value: Any, _: Any) -> int | str:
+        if value == "full" or (isinstance(value, int) and not isinstance(value, bool)):
+            batch: int | str = value
+            return batch
+        raise TypeError(f'expected an integer or "full", found {_found(value)}')
+
+    conv.register_structure_hook_func(lambda t: t == _BATCH_SIZE, structure_batch)
+
+    def unstructure_attrs(obj: Any) -> Any:
+        if isinstance(obj, DatasetSource):
+            return f"{obj.name}:{obj.split}"
+        out: dict[str, Any] = {}
+        kind = getattr(type(obj), "kind", None)
+        if isinstance(kind, str):
+            out["kind"] = kind
+        for field in attrs.fields(type(obj)):
+            if field.metadata.get("recipe_key") is False:
+                continue
+            value = getattr(obj, field.name)
+            # TOML has no null: an absent key means "not set".
+            if value is not None:
+                out[field.name] = conv.unstructure(value)
+        return out
+
+    conv.register_unstructure_hook_func(attrs.has, unstructure_attrs)
+    structure_recipe_fields = make_dict_structure_fn(
+        Recipe, conv, _cattrs_forbid_extra_keys=True, source=field_override(omit=True)
+    )
+
+    def structure_recipe(value: Any, _: Any) -> Recipe:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table of sections, found {_found(value)}")
+        recipe: Recipe = structure_recipe_fields(value, Recipe)
+        return recipe
+
+    conv.register_structure_hook(Recipe, structure_recipe)
+    # The model file's step hooks write every field; a recipe writes only those set.
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, unstructure_attrs)
+    conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
+    return conv
+
+
+_converter = _make_converter()
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+def _error_lines(exc: BaseException, path: str) -> list[str]:
+    """Flatten a cattrs error tree into `"$.path: message"` lines."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        fitted = getattr(exc.cl, "fitted_fields", ())
+        known = [f.name for f in attrs.fields(exc.cl) if f.name not in fitted] if exc.cl else []
+        return [
+            f"{path}.{key}: unknown key{_suggest(key, known)}" for key in sorted(exc.extra_fields)
+        ]
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        lines: list[str] = []
+        for sub in exc.exceptions:
+            sub_path = path
+            for note in getattr(sub, "__notes__", ()):
+                if isinstance(note, AttributeValidationNote):
+                    sub_path = f"{path}.{note.name}"
+                elif isinstance(note, IterableValidationNote):
+                    sub_path = f"{path}[{note.index}]"
+            if isinstance(sub, KeyError) and not isinstance(sub, ForbiddenExtraKeysError):
+                lines.append(f"{sub_path}: required key missing")
+            elif (field := _field_named(sub, exc)) is not None:
+                # The class refused one of its fields and said so by name, without its class
+                # ("learning_rate must be a finite number > 0"): point at the field.
+                problem = str(sub).removeprefix(field).lstrip()
+                lines.append(f"{path}.{field}: {problem}")
+            else:
+                lines.extend(_error_lines(sub, sub_path))
+        return lines
+    if isinstance(exc, _FieldError):
+        return [f"{path}.{exc.field}: {exc}"]
+    message = str(exc)
+    # Specs name their field as "Class.field must ..." (optimizers, schedules) or
+    # "Class.field: problem" (preprocessing steps); point at it.
+    match = re.match(r"^[A-Z]\w*\.(\w+)(:?) ", message)
+    if match:
+        problem = message[match.end() :] if match.group(2) else message
+        return [f"{path}.{match.group(1)}: {problem}"]
+    return [f"{path}: {message}"]
+
+
+def _field_named(sub: BaseException, parent: BaseException) -> str | None:
+    """The field of `parent.cl` that a plain error of its constructor starts with, if any."""
+    cl = getattr(parent, "cl", None)
+    if getattr(sub, "__notes__", ()) or not isinstance(sub, ValueError | TypeError):
+        return None
+    if isinstance(sub, _FieldError) or cl is None or not attrs.has(cl):
+        return None
+    word = str(sub).partition(" ")[0]
+    return word if word in {f.name for f in attrs.fields(cl)} else None
+
+
+def _raise_recipe_error(source: str, exc: BaseException) -> None:
+    lines = _error_lines(exc, "$")
+    # A misspelled key also shows up as a missing one; the spelling is the useful line.
+    lines.sort(key=lambda line: "unknown key" not in line)
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    raise RecipeError(f"{source}: {lines[0]}{more}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and dumping
+
+
+def recipe_from_data(
+    data: Any, *, source: str | None = None, base_dir: Path | None = None
+) -> Recipe:
+    """Structure plain recipe data (parsed TOML or JSON) into a `Recipe`.
+
+    Args:
+        data: a dict of sections (`data`, `pipeline`, `model`, `optimizer`, `train`, `output`).
+        source: a name for error messages, usually the file path; kept as `Recipe.source`.
+            None: messages say `recipe`.
+        base_dir: folder against which relative file paths of data sources are resolved;
+            None leaves them as written.
+
+    Returns:
+        The frozen `Recipe`.
+
+    Raises:
+        RecipeError: `"{source}: $.path: problem"` for the first fault (unknown key with a
+            suggestion, missing key, wrong type with the expected type, invalid value), with
+            a count of further faults.
+
+    Example:
+        >>> r = recipe_from_data({"data": {"train": "microchips:train"},
+        ...     "model": {"sizes": [2, 10, 1], "hidden": "sigmoid", "output": "sigmoid"},
+        ...     "optimizer": {"kind": "sgd", "learning_rate": 1.0},
+        ...     "train": {"epochs": 10, "batch_size": "full"}})
+        >>> r.model.sizes
+        (2, 10, 1)
+    """
+    where = source or "recipe"
+    if not isinstance(data, dict):
+        raise RecipeError(f"{where}: $: expected a table of sections, found {_found(data)}")
+    try:
+        recipe = _converter.structure(data, Recipe)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        _raise_recipe_error(where, exc)
+    if source is not None:
+        recipe = attrs.evolve(recipe, source=source)
+    if base_dir is not None:
+        recipe = _resolve_paths(recipe, base_dir)
+    return recipe
+
+
+def source_from_data(value: Any, *, source: str = "source") -> Source:
+    """Structure one data source: `"name:split"` or a table with `kind = "idx"` / `"csv"`.
+
+    Raises:
+        RecipeError: `"{source}: $...: problem"`, as `recipe_from_data`.
+
+    Example:
+        >>> source_from_data("mnist:test")
+        DatasetSource(name='mnist', split='test')
+    """
+    try:
+        structured: Source = _converter.structure(value, Source)  # type: ignore[arg-type]
+        return structured
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        _raise_recipe_error(source, exc)
+        raise
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else base_dir / expanded)
+
+
+def _resolve_source(source: S, base_dir: Path) -> S:
+    if isinstance(source, IdxSource):
+        return IdxSource(_resolve(source.images, base_dir), _resolve(source.labels, base_dir))  # type: ignore[return-value]
+    if isinstance(source, CsvSource):
+        return attrs.evolve(source, path=_resolve(source.path, base_dir))
+    return source
+
+
+def _resolve_paths(recipe: Recipe, base_dir: Path) -> Recipe:
+    data = attrs.evolve(
+        recipe.data,
+        train=_resolve_source(recipe.data.train, base_dir),
+        test=_resolve_source(recipe.data.test, base_dir),
+    )
+    return attrs.evolve(recipe, data=data)
+
+
+def _parse_value(text: str) -> Any:
+    """A `--set` value: a TOML value (`5`, `0.1`, `true`, `[784, 10]`, `{kind = "sgd"}`), or
+    else the text itself as a string (so `--set data.train=mnist:test` needs no quotes)."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `key=value` overrides to raw recipe data, returning a new dict.
+
+    Keys are dotted paths (`train.epochs`, `optimizer.learning_rate.initial`); a number
+    indexes an array (`pipeline.augment.0.max_degrees`). Missing tables are created. Values
+    are TOML values, or plain strings when they do not parse as TOML.
+
+    Args:
+        data: the parsed recipe (not modified).
+        overrides: `"key=value"` strings.
+
+    Returns:
+        A new dict with the overrides applied.
+
+    Raises:
+        RecipeError: an override without `=`, or a path through a value that is not a
+            table or an array.
+
+    Example:
+        >>> apply_overrides({"train": {"epochs": 40}}, ["train.epochs=2"])
+        {'train': {'epochs': 2}}
+    """
+    result: dict[str, Any] = json.loads(json.dumps(data))
+    for override in overrides:
+        key, eq, text = override.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise RecipeError(f"--set {override!r}: expected key=value, e.g. train.epochs=5")
+        parts = key.split(".")
+        node: Any = result
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise RecipeError(
+                        f"--set {override!r}: {where}: expected an index below {len(node)}"
+                    )
+                index = int(part)
+                if last:
+                    node[index] = _parse_value(text)
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = _parse_value(text)
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                parent = ".".join(parts[:depth])
+                raise RecipeError(
+                    f"--set {override!r}: {parent} is {_found(node)}, not a table or an array"
+                )
+    return result
+
+
+def read_recipe_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a recipe file (`.toml`, or `.json`) into plain data, without structuring it.
+
+    Raises:
+        RecipeError: the file is missing, unreadable, or not valid TOML/JSON.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{file}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{file}: cannot read ({exc})") from None
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RecipeError(
+                f"{file}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"{file}: $: expected a table of sections, found {_found(data)}")
+        return data
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{file}: not valid TOML: {exc}") from None
+
+
+def load_recipe(path: str | os.PathLike[str], *, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe file (TOML, or JSON with the same schema) into a `Recipe`.
+
+    Relative paths of file data sources resolve against the recipe's folder. When
+    `[output] dir` is absent it becomes `runs/<file stem>` (relative to the working directory).
+
+    Args:
+        path: a `.toml` or `.json` recipe.
+        overrides: `"key=value"` strings applied before structuring (see `apply_overrides`).
+
+    Returns:
+        The frozen `Recipe`.
+
+    Raises:
+        RecipeError: an unreadable file, invalid TOML/JSON, or a schema fault; the message
+            names the file and the JSON path: `mnist.toml: $.model.hiden: unknown key; did
+            you mean 'hidden'?`.
+
+    Example:
+        >>> recipe = load_recipe("recipes/mnist.toml", overrides=["train.epochs=2"])
+        >>> recipe.train.epochs
+        2
+    """
+    file = Path(path)
+    data = apply_overrides(read_recipe_data(file), overrides)
+    recipe = recipe_from_data(data, source=str(file), base_dir=file.resolve().parent)
+    if recipe.output.dir is None:
+        output = attrs.evolve(recipe.output, dir=str(Path("runs") / file.stem))
+        recipe = attrs.evolve(recipe, output=output)
+    return recipe
+
+
+def dump_recipe(recipe: Recipe) -> dict[str, Any]:
+    """Turn a `Recipe` into plain data (dicts, lists, numbers, strings) that loads back equal.
+
+    Unset optional values are left out (TOML has no null); tagged classes carry their `kind`.
+
+    Example:
+        >>> from purenet.recipe import recipe_from_data
+        >>> data = {"data": {"train": "mnist:train"}, "model": {"sizes": [784, 10]},
+        ...         "optimizer": {"kind": "sgd", "learning_rate": 0.1}, "train": {"epochs": 1}}
+        >>> recipe_from_data(dump_recipe(recipe_from_data(data))) == recipe_from_data(data)
+        True
+    """
+    data: dict[str, Any] = _converter.unstructure(recipe)
+    return data

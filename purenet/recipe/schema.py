@@ -1,0 +1,385 @@
+"""The recipe's frozen attrs schema: data sources, pipeline, model, optimizer, training and output
+sections.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+import attrs
+
+from purenet.data.registry import DATASETS
+from purenet.nn.activations import ACTIVATIONS, OUTPUTS
+from purenet.nn.losses import LOSSES
+from purenet.nn.model import INIT_SCHEMES, Architecture
+from purenet.optim.optimizers import Optimizer
+from purenet.pipeline.steps import (
+    PreprocessStep,
+    is_fitted,
+)
+from purenet.plots.common import FIGURES
+from purenet.training.reports import EarlyStopping, Track, locate_tracked
+
+PLOTS = FIGURES
+"""Plot names accepted in `[output] plots`: the figures of `purenet.run.plot.plot_run`."""
+
+DATASET_NAMES = tuple(DATASETS)
+
+_FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
+
+
+class _FieldError(ValueError):
+    """A bad value of one field; the error path gets `.field` appended."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of: {', '.join(choices)}"
+
+
+def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise _FieldError(
+                attribute.name,
+                f"unknown {what} {value!r}; {hint}supported: {', '.join(sorted(choices))}",
+            )
+
+    return check
+
+
+def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not math.isfinite(value) or value < low:
+            raise _FieldError(attribute.name, f"expected a value >= {low}, found {value!r}")
+
+    return check
+
+
+def _in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not (math.isfinite(value) and low <= value < high):
+            raise _FieldError(
+                attribute.name, f"expected a number in [{low}, {high}), found {value!r}"
+            )
+
+    return check
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sources
+
+
+@attrs.frozen
+class DatasetSource:
+    """A named data set split, written `"name:split"` (e.g. `"mnist:train"`).
+
+    Attributes:
+        name: `mnist`, `fashion-mnist` or `microchips`.
+        split: a split of that data set (`train`, `train10k`, `test`).
+    """
+
+    kind: ClassVar[str] = "dataset"
+    name: str = attrs.field(validator=_one_of(DATASET_NAMES, "data set"))
+    split: str = attrs.field()
+
+    @split.validator
+    def _check_split(self, attribute: attrs.Attribute[Any], value: str) -> None:
+        # Attrs runs validators in field order: an unknown name has been refused already.
+        splits = DATASETS[self.name].splits
+        if value not in splits:
+            raise _FieldError(
+                "split", f"unknown split {value!r} of {self.name}; known: {', '.join(splits)}"
+            )
+
+
+@attrs.frozen
+class IdxSource:
+    """A pair of IDX files (gzip or raw): images `(n, h, w)` and labels `(n,)`.
+
+    Attributes:
+        images: path of the images file; relative paths resolve against the recipe's folder.
+        labels: path of the labels file; same rule.
+    """
+
+    kind: ClassVar[str] = "idx"
+    images: str
+    labels: str
+
+
+@attrs.frozen
+class CsvSource:
+    """A numeric table with one label column (see `purenet.data.csv.read_csv`).
+
+    Attributes:
+        path: the file; relative paths resolve against the recipe's folder.
+        label: `"first"`, `"last"` or a column name.
+        header: whether the first line is a header; absent: detected.
+        delimiter: the field separator.
+    """
+
+    kind: ClassVar[str] = "csv"
+    path: str
+    label: str = "first"
+    header: bool | None = None
+    delimiter: str = ","
+
+
+Source = DatasetSource | IdxSource | CsvSource
+"""Where a data set comes from."""
+
+
+@attrs.frozen
+class DataSpec:
+    """`[data]`: the training and test sets.
+
+    Attributes:
+        train: the training source.
+        test: the test source, evaluated after training; absent: no test evaluation.
+        valid_fraction: share of the training set held out for validation, in [0, 1).
+        labels: display names of the classes, in class order; absent: "0", "1", ...
+    """
+
+    train: Source
+    test: Source | None = None
+    valid_fraction: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
+    labels: tuple[str, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline
+
+
+@attrs.frozen
+class Rotate:
+    """Random rotations of up to `max_degrees` either way.
+
+    `copies = 0` draws fresh rotations for every batch of every epoch; `copies = k` instead
+    appends k rotated copies of each training image once, before training (the classic
+    tutorials' expanded data set).
+    """
+
+    kind: ClassVar[str] = "rotate"
+    max_degrees: float = attrs.field(validator=_at_least(0.0))
+    copies: int = attrs.field(default=0, validator=_at_least(0))
+
+
+@attrs.frozen
+class Shift:
+    """Random whole-pixel shifts of up to `max_pixels` along each axis (`copies` as `Rotate`)."""
+
+    kind: ClassVar[str] = "shift"
+    max_pixels: int = attrs.field(validator=_at_least(0))
+    copies: int = attrs.field(default=0, validator=_at_least(0))
+
+
+@attrs.frozen
+class Affine:
+    """Random rotation, zoom and fractional shift in one resampling (`copies` as `Rotate`)."""
+
+    kind: ClassVar[str] = "affine"
+    max_degrees: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    max_shift: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    max_zoom: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
+    copies: int = attrs.field(default=0, validator=_at_least(0))
+
+
+Augmentation = Rotate | Shift | Affine
+"""An image augmentation; needs image data `(n, h, w)`."""
+
+
+@attrs.frozen
+class Targets:
+    """One-hot targets with `on` for the true class and `off` elsewhere (0.99 / 0.01)."""
+
+    on: float = 1.0
+    off: float = 0.0
+
+
+@attrs.frozen
+class PipelineSpec:
+    """`[pipeline]`: how raw data becomes model input.
+
+    The steps are the specs of `purenet.pipeline.steps` (`Scale`, `Standardize`, `Flatten`),
+    unfitted: a recipe says what to fit, `fit_preprocess` fits it on the training inputs and
+    the model file keeps the fitted steps. So a recipe refuses the fitted fields
+    (`Standardize.mean` / `std`, `Flatten.input_shape`): written in the file, they are a
+    path-qualified `RecipeError` (`$.pipeline.steps[1].input_shape: ...`); given to the
+    constructor, fitted steps raise too, so a dumped recipe never holds arrays or nulls.
+
+    Attributes:
+        steps: preprocessing steps, applied in order.
+        targets: one-hot targets; absent: integer labels (the loss one-hot encodes them).
+        augment: image augmentations of the training set.
+    """
+
+    steps: tuple[PreprocessStep, ...] = attrs.field(default=())
+    targets: Targets | None = None
+    augment: tuple[Augmentation, ...] = ()
+
+    @steps.validator
+    def _check_steps(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+        for i, step in enumerate(value):
+            if is_fitted(step):
+                fields = ", ".join(step.fitted_fields)
+                raise _FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {_FITTED}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model, training, output
+
+
+@attrs.frozen
+class ModelSpec:
+    """`[model]`: the `purenet.Architecture` fields plus the initialization scheme.
+
+    Attributes:
+        sizes: layer widths, input first.
+        hidden: hidden activation, a key of `purenet.ACTIVATIONS`.
+        output: `softmax`, `sigmoid` or `identity`.
+        loss: `cross_entropy` or `mse`.
+        init: `he`, `glorot`, `normal` or `small`; absent: He for ReLU-like, else Glorot.
+    """
+
+    sizes: tuple[int, ...] = attrs.field()
+    hidden: str = attrs.field(default="relu", validator=_one_of(tuple(ACTIVATIONS), "activation"))
+    output: str = attrs.field(
+        default="softmax", validator=_one_of(tuple(OUTPUTS), "output activation")
+    )
+    loss: str = "cross_entropy"
+    init: str | None = attrs.field(default=None)
+
+    @sizes.validator
+    def _check_sizes(self, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
+        if len(value) < 2 or min(value) < 1:
+            raise _FieldError(
+                "sizes", f"expected at least two positive layer widths, found {list(value)}"
+            )
+
+    @init.validator
+    def _check_init(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None:
+            _one_of(INIT_SCHEMES, "init scheme")(self, attribute, value)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.output, self.loss) not in LOSSES:
+            pairs = ", ".join(f"{o} x {loss}" for o, loss in LOSSES)
+            raise _FieldError(
+                "loss",
+                f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
+            )
+
+    def architecture(self) -> Architecture:
+        """The `purenet.Architecture` this section describes."""
+        return Architecture(self.sizes, self.hidden, self.output, self.loss)
+
+
+@attrs.frozen
+class TrainSpec:
+    """`[train]`: the training loop.
+
+    Attributes:
+        epochs: passes over the training set, >= 1.
+        batch_size: samples per step, >= 1, or `"full"` for full-batch gradient descent.
+        seed: seeds initialization, shuffling, the validation split and augmentation.
+        l2: L2 coefficient (`l2 / 2 * sum ||w||^2` added to the loss).
+        early_stopping: `purenet.training.reports.EarlyStopping` (patience, min_delta, monitor); a
+            `valid_*` monitor needs `[data] valid_fraction > 0`.
+        checkpoint_every: epochs between checkpoints, >= 1.
+        dtype: `float32` or `float64`.
+        schedule_per: advance a learning-rate schedule per `epoch` or per `batch`.
+        track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
+            `tracked.jsonl` for the convergence plot).
+        track_every: record the tracked scalars every `epoch` or every `step`.
+    """
+
+    epochs: int = attrs.field(validator=_at_least(1))
+    batch_size: int | Literal["full"] = attrs.field(default=32)
+    seed: int = 0
+    l2: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    early_stopping: EarlyStopping | None = None
+    checkpoint_every: int = attrs.field(default=1, validator=_at_least(1))
+    dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float64"), "dtype"))
+    schedule_per: str = attrs.field(
+        default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
+    )
+    track: tuple[str, ...] = attrs.field(default=())
+    track_every: str = attrs.field(
+        default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
+    )
+
+    @track.validator
+    def _check_track(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        if value:
+            try:
+                Track(value, self.track_every)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise _FieldError("track", str(exc)) from None
+
+    @batch_size.validator
+    def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
+        if value != "full" and (not isinstance(value, int) or value < 1):
+            raise _FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
+
+
+@attrs.frozen
+class OutputSpec:
+    """`[output]`: where the run folder goes and which plots to draw.
+
+    Attributes:
+        dir: the run folder, relative to the working directory; `load_recipe` defaults it
+            to `runs/<recipe file stem>`.
+        plots: names from `PLOTS`.
+    """
+
+    dir: str | None = None
+    plots: tuple[str, ...] = attrs.field(default=())
+
+    @plots.validator
+    def _check_plots(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        for i, name in enumerate(value):
+            if name not in PLOTS:
+                raise _FieldError(f"plots[{i}]", f"unknown plot {name!r}{_suggest(name, PLOTS)}")
+
+
+@attrs.frozen
+class Recipe:
+    """A whole recipe: data, pipeline, model, optimizer, training and output.
+
+    Attributes:
+        source: the file the recipe was loaded from (`load_recipe`), or the `source` given to
+            `recipe_from_data`; None for a recipe built in code. Not part of the recipe's
+            data: it is left out of `==`, of `dump_recipe` and of the keys a file may hold,
+            and it serves the messages of faults found later (`purenet.run.runner`).
+    """
+
+    data: DataSpec
+    model: ModelSpec
+    optimizer: Optimizer
+    train: TrainSpec
+    pipeline: PipelineSpec = PipelineSpec()
+    output: OutputSpec = OutputSpec()
+    source: str | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True, metadata={"recipe_key": False}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # Tracked scalars must exist in the model [model] describes: check them here, where
+        # the message can name the file and the entry, not when training starts.
+        arch = self.model.architecture()
+        for i, path in enumerate(self.train.track):
+            try:
+                locate_tracked(path, arch)
+            except ValueError as exc:
+                raise _FieldError(f"train.track[{i}]", str(exc)) from None

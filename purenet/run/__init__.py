@@ -1,0 +1,3 @@
+"""Run folders: their layout, data sources, data preparation, the runner and reading and plotting
+finished runs.
+"""

@@ -1,0 +1,315 @@
+"""Running a recipe: load and prepare the data, train, evaluate, write the run folder.
+
+`run_recipe` is the library function behind `purenet run`. It never prints: progress goes to
+the `on_epoch` / `on_batch` callbacks. The run folder holds
+
+    recipe.toml       the resolved recipe (absolute data paths), written first
+    checkpoint.json   training state, rewritten atomically every `checkpoint_every` epochs
+    metrics.jsonl     one JSON object per epoch (an `EpochReport`), rewritten atomically
+    tracked.jsonl     tracked parameter scalars, when `[train] track` names some
+    model.json        the trained model with its preprocessing, labels, recipe and metrics
+
+On Ctrl-C (`KeyboardInterrupt`) the last checkpoint stays on disk and `RunInterrupted` (a
+`KeyboardInterrupt`) is raised; `run_recipe(..., resume=True)` continues from it and ends
+with the same parameters as an uninterrupted run.
+
+Example:
+    >>> from purenet.recipe import load_recipe
+    >>> from purenet.run.runner import run_recipe
+    >>> result = run_recipe(load_recipe("recipes/microchips.toml"))  # doctest: +SKIP
+    >>> result.metrics["train_accuracy"] > 0.8  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from purenet.core.atomic import write_text_atomic
+from purenet.core.jsonio import read_json
+from purenet.errors import ModelFormatError, PurenetError, RecipeError
+from purenet.modelfile.evaluation import Evaluation, evaluate_model
+from purenet.modelfile.io import save_model
+from purenet.modelfile.model import Model, ModelMeta
+from purenet.nn.model import init
+from purenet.recipe.load import dump_recipe, read_recipe_data, recipe_from_data
+from purenet.recipe.schema import Recipe
+from purenet.recipe.toml import to_toml
+from purenet.run.layout import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RECIPE_FILE,
+    RUN_FILES,
+    TRACKED_FILE,
+)
+from purenet.run.prepare import _where, prepare_data
+from purenet.run.sources import source_name
+from purenet.training.checkpoint import Checkpoint
+from purenet.training.loop import train
+from purenet.training.reports import BatchReport, EpochReport, Track, TrainResult
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; the last checkpoint is on disk and `resume=True` continues it.
+
+    Attributes:
+        out_dir: the run folder.
+        epoch: epochs completed and saved in the checkpoint (0: none yet).
+        checkpoint: the checkpoint file, or None if no epoch was saved yet.
+    """
+
+    def __init__(self, out_dir: Path, epoch: int, checkpoint: Path | None) -> None:
+        saved = f"checkpoint of epoch {epoch} in {checkpoint}" if checkpoint else "no checkpoint"
+        super().__init__(f"interrupted; {saved}")
+        self.out_dir = out_dir
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+
+
+@attrs.frozen(eq=False)
+class RunResult:
+    """What `run_recipe` returns.
+
+    Attributes:
+        out_dir: the run folder.
+        model: the trained model (as saved in `model.json`).
+        history: one `EpochReport` per epoch, including epochs before a resume.
+        metrics: final metrics (`train_loss`, `train_accuracy`, `valid_*`, `test_*`, `epochs`,
+            `seconds`), as stored in the model's meta.
+        test: the test-set evaluation, or None without a test set.
+        stopped_early: early stopping ended training before `epochs`.
+    """
+
+    out_dir: Path
+    model: Model
+    history: tuple[EpochReport, ...]
+    metrics: dict[str, float]
+    test: Evaluation | None
+    stopped_early: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+
+
+def _report_row(report: EpochReport) -> dict[str, Any]:
+    return attrs.asdict(report)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise PurenetError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+    return rows
+
+
+def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+    """Recipe data without the keys a resume may change (epochs, output)."""
+    copy = json.loads(json.dumps(data))
+    copy.get("train", {}).pop("epochs", None)
+    copy.pop("output", None)
+    return copy
+
+
+def _check_resumable(out: Path, recipe: Recipe) -> int:
+    """The epoch of the folder's checkpoint, once it is sure the recipe may continue it."""
+    checkpoint = out / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        raise PurenetError(f"{checkpoint}: no checkpoint to resume from")
+    data = read_json(checkpoint, error=ModelFormatError)
+    epoch = data.get("epoch") if isinstance(data, dict) else None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ModelFormatError(f"{checkpoint}: $.epoch: expected an integer >= 0, found {epoch!r}")
+    if epoch > recipe.train.epochs:
+        # Training would stop at once and report the longer run as if it were this one.
+        raise RecipeError(
+            f"{checkpoint}: the checkpoint is at epoch {epoch}, more than the "
+            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {_where(recipe)}); "
+            f"resume with train.epochs >= {epoch}, or start afresh"
+        )
+    saved_file = out / RECIPE_FILE
+    if saved_file.is_file():
+        saved = recipe_from_data(read_recipe_data(saved_file), source=str(saved_file))
+        before, now = _comparable(dump_recipe(saved)), _comparable(dump_recipe(recipe))
+        if before != now:
+            keys = sorted(
+                f"{section}.{key}"
+                for section in set(before) | set(now)
+                for key in set(before.get(section, {})) | set(now.get(section, {}))
+                if before.get(section, {}).get(key) != now.get(section, {}).get(key)
+            )
+            raise RecipeError(
+                f"{saved_file}: the run was started with a different recipe "
+                f"({', '.join(keys)} differ); only train.epochs may change on --resume"
+            )
+    return epoch
+
+
+def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
+    best = result.history[result.best_epoch - 1]
+    metrics: dict[str, float] = {
+        "epochs": float(len(result.history)),
+        "best_epoch": float(result.best_epoch),
+        "train_loss": best.train_loss,
+        "train_accuracy": best.train_accuracy,
+        "seconds": float(sum(r.seconds for r in result.history)),
+    }
+    if best.valid_loss is not None and best.valid_accuracy is not None:
+        metrics["valid_loss"] = best.valid_loss
+        metrics["valid_accuracy"] = best.valid_accuracy
+    if test is not None:
+        metrics["test_loss"] = test.loss
+        metrics["test_accuracy"] = test.accuracy
+    return metrics
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> RunResult:
+    """Run a recipe end to end and write its run folder.
+
+    Args:
+        recipe: the recipe (from `load_recipe`).
+        out_dir: the run folder; default `recipe.output.dir`, else `runs/run`. A fresh run
+            replaces the files of an earlier run in that folder: once the data are loaded
+            and fit the recipe, it removes `RUN_FILES` (checkpoint, metrics, tracked values,
+            model, the figures of `purenet.plots.FIGURES` as .png and .svg); other files in
+            the folder are left alone.
+        resume: continue from the folder's checkpoint (the recipe may change only
+            `train.epochs`, and not below the checkpoint's epoch); the result equals an
+            uninterrupted run's.
+        limit: use only the first `limit` training and test rows (for smoke tests).
+        data_dir: a folder to look for named data sets in first.
+        on_epoch: called with each `EpochReport` after its checkpoint and metrics line are
+            written.
+        on_batch: called with a `BatchReport` after each optimizer step.
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        RecipeError: the recipe does not fit its data, or `resume` with a changed recipe or
+            fewer epochs than the checkpoint holds.
+        PurenetError: unreadable data, no checkpoint to resume, a diverged run
+            (`DivergenceError`, the last good checkpoint kept).
+        RunInterrupted: Ctrl-C; the last checkpoint is kept for `resume=True`.
+
+    Example:
+        >>> from purenet.recipe import load_recipe
+        >>> result = run_recipe(load_recipe("recipes/mnist.toml"), limit=1000)  # doctest: +SKIP
+        >>> sorted(p.name for p in result.out_dir.iterdir())  # doctest: +SKIP
+        ['checkpoint.json', 'metrics.jsonl', 'model.json', 'recipe.toml']
+    """
+    if limit is not None and limit < 2:
+        raise ValueError(f"limit must be >= 2, found {limit}")
+    out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
+    saved_epoch = _check_resumable(out, recipe) if resume else 0
+    prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        # Only now that the data fit the recipe: a recipe that fails leaves the folder as
+        # it was. An earlier run's figures, tracked values or model must not outlive it.
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    recipe_data = dump_recipe(recipe)
+    write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
+
+    spec, model_spec = recipe.train, recipe.model
+    arch = model_spec.architecture()
+    params = init(arch, seed=spec.seed, scheme=model_spec.init, dtype=spec.dtype)
+    batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
+    checkpoint_path = out / CHECKPOINT_FILE
+    metrics_path = out / METRICS_FILE
+    # Keep the lines of the epochs the checkpoint holds; later ones are redone.
+    rows = [r for r in _read_metrics(metrics_path) if r.get("epoch", 0) <= saved_epoch]
+    rows = rows if resume else []
+    write_text_atomic(metrics_path, _jsonl(rows))
+
+    def epoch_done(report: EpochReport) -> None:
+        nonlocal saved_epoch
+        # One line per epoch, appended: rewriting the file would cost O(epochs^2).
+        with metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(_jsonl([_report_row(report)]))
+        if report.epoch % spec.checkpoint_every == 0 or report.epoch == spec.epochs:
+            saved_epoch = report.epoch
+        if on_epoch is not None:
+            on_epoch(report)
+
+    track = Track(spec.track, spec.track_every) if spec.track else None  # type: ignore[arg-type]
+    try:
+        result = train(
+            arch,
+            params,
+            recipe.optimizer,
+            prepared.train,
+            epochs=spec.epochs,
+            batch_size=batch_size,
+            seed=spec.seed,
+            l2=spec.l2,
+            valid=prepared.valid,
+            augment=prepared.augment,
+            early_stopping=spec.early_stopping,
+            checkpoint=Checkpoint(checkpoint_path, spec.checkpoint_every),
+            on_epoch=epoch_done,
+            on_batch=on_batch,
+            track=track,
+            schedule_per=spec.schedule_per,  # type: ignore[arg-type]
+            resume=checkpoint_path if resume else None,
+        )
+    except KeyboardInterrupt:
+        kept = checkpoint_path if checkpoint_path.is_file() else None
+        raise RunInterrupted(out, saved_epoch, kept) from None
+    except ValueError as exc:
+        raise RecipeError(f"{_where(recipe)}: $.train: {exc}") from None
+
+    if result.tracked is not None:
+        tracked = result.tracked
+        tracked_rows = [
+            {
+                "epoch": float(e),
+                "step": int(s),
+                **dict(zip(tracked.paths, map(float, v), strict=True)),
+            }
+            for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
+        ]
+        write_text_atomic(out / TRACKED_FILE, _jsonl(tracked_rows))
+
+    # Model's fields convert with tuple(), which mypy cannot see through.
+    model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
+    test = None
+    if prepared.test_raw is not None:
+        test = evaluate_model(
+            model, prepared.test_raw.x, prepared.test_raw.y, source=source_name(recipe.data.test)
+        )
+    metrics = _final_metrics(result, test)
+    model = attrs.evolve(model, meta=ModelMeta(recipe=recipe_data, metrics=metrics))
+    save_model(out / MODEL_FILE, model)
+    if recipe.output.plots:
+        from purenet.run.plot import plot_run
+
+        plot_run(out, names=recipe.output.plots, data_dir=data_dir)
+    return RunResult(out, model, result.history, metrics, test, result.stopped_early)

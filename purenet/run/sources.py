@@ -1,0 +1,79 @@
+"""Reading data for a model: recipe data sources, labelled evaluation sets and raw input files.
+
+Example:
+    >>> from purenet.run.sources import read_inputs
+    >>> images = read_inputs("t10k-images-idx3-ubyte.gz")  # doctest: +SKIP
+    >>> images.shape  # doctest: +SKIP
+    (10000, 28, 28)
+"""
+
+from __future__ import annotations
+
+import os
+
+from purenet.data.csv import read_csv
+from purenet.data.dataset import Dataset
+from purenet.data.idx import read_idx
+from purenet.data.load import check_data_dir, load_dataset
+from purenet.errors import DataFormatError, ModelFormatError
+from purenet.modelfile.model import Model
+from purenet.recipe.load import recipe_from_data
+from purenet.recipe.schema import CsvSource, DatasetSource, IdxSource, Source
+
+
+def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """Load a recipe data source as raw arrays (`Dataset(x, y)`).
+
+    Args:
+        source: a named data set split or a file source.
+        data_dir: an existing folder to look for named data sets in first (checked for
+            every source, so a wrong folder is never ignored silently).
+
+    Raises:
+        PurenetError: a `data_dir` that is not an existing folder, a data set that is
+            nowhere on disk and cannot be fetched, or a malformed file (`DataFormatError`
+            naming the file).
+    """
+    check_data_dir(data_dir)
+    if isinstance(source, DatasetSource):
+        return load_dataset(source.name, source.split, data_dir=data_dir)
+    if isinstance(source, IdxSource):
+        x, y = read_idx(source.images), read_idx(source.labels)
+        if len(x) != len(y):
+            raise DataFormatError(
+                f"{source.labels}: {len(y)} labels for {len(x)} images in {source.images}"
+            )
+        return Dataset(x, y)
+    return read_csv(
+        source.path,
+        label=source.label,
+        header=source.header,
+        delimiter=source.delimiter,
+    )
+
+
+def source_name(source: Source | None) -> str:
+    """A short name of a source for messages: `mnist:test` or the file path."""
+    if isinstance(source, DatasetSource):
+        return f"{source.name}:{source.split}"
+    if isinstance(source, IdxSource):
+        return source.images
+    if isinstance(source, CsvSource):
+        return source.path
+    return "test data"
+
+
+def recipe_test_source(model: Model, *, source: str = "model") -> Source:
+    """The test source (else the training source) of the recipe stored in a model's meta.
+
+    Raises:
+        ModelFormatError: the model holds no recipe.
+        RecipeError: the stored recipe is invalid.
+    """
+    recipe_data = model.meta.recipe
+    if recipe_data is None:
+        raise ModelFormatError(
+            f"{source}: $.meta.recipe: the model holds no recipe; name the data to use"
+        )
+    recipe = recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
+    return recipe.data.test if recipe.data.test is not None else recipe.data.train

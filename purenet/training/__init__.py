@@ -1,0 +1,1 @@
+"""Training: reports and options, the fused step, checkpoints and the loop that drives them."""

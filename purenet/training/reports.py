@@ -1,0 +1,203 @@
+"""What training reports and accepts: per-epoch and per-batch reports, early stopping, tracked
+parameters, the result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+
+from purenet.core.tree import readonly
+from purenet.nn.model import Architecture, Params
+
+Augment = Callable[..., np.ndarray]
+"""`augment(x_batch, *, seed) -> x_batch`; `seed` is the tuple `(seed, epoch, batch)`."""
+
+
+@attrs.frozen
+class EpochReport:
+    """Metrics of one epoch, as passed to `on_epoch` and kept in the history.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        train_loss: mean over the epoch's samples of the loss each batch had before its step
+            (including the `l2` penalty).
+        train_accuracy: fraction of the epoch's samples classified right by that same forward
+            pass (no second pass over the data).
+        valid_loss: loss (including the `l2` penalty) of the epoch's final params on the
+            validation set, or None without one.
+        valid_accuracy: their accuracy on the validation set, or None.
+        learning_rate: the rate at the epoch's first step.
+        seconds: wall time of the epoch's steps and validation.
+    """
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    valid_loss: float | None
+    valid_accuracy: float | None
+    learning_rate: float
+    seconds: float
+
+
+@attrs.frozen
+class BatchReport:
+    """Progress of one optimizer step, as passed to `on_batch` (floats only, nothing shared).
+
+    Attributes:
+        epoch: 1-based epoch number.
+        batch: 0-based batch index within the epoch.
+        batches: batches per epoch.
+        loss: the batch's loss before the step.
+        learning_rate: the rate used by the step.
+    """
+
+    epoch: int
+    batch: int
+    batches: int
+    loss: float
+    learning_rate: float
+
+
+_MONITORS: dict[str, Literal["min", "max"]] = {
+    "valid_loss": "min",
+    "valid_accuracy": "max",
+    "train_loss": "min",
+    "train_accuracy": "max",
+}
+
+
+@attrs.frozen
+class EarlyStopping:
+    """Stop when a metric has not improved for `patience` epochs; return the best params.
+
+    An epoch improves on the best so far when its metric is lower (losses) or higher
+    (accuracies) by more than `min_delta`. With early stopping, `train` returns the params
+    and optimizer state of the best epoch, whether or not it stopped early.
+
+    Args:
+        patience: epochs without improvement before stopping, >= 1.
+        min_delta: the smallest change that counts as an improvement, >= 0.
+        monitor: `valid_loss` (default), `valid_accuracy`, `train_loss` or `train_accuracy`.
+    """
+
+    patience: int = 5
+    min_delta: float = attrs.field(default=0.0, converter=float)
+    monitor: str = "valid_loss"
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int):
+            raise ValueError(f"EarlyStopping.patience must be an int, got {self.patience!r}")
+        if self.patience < 1:
+            raise ValueError(f"EarlyStopping.patience must be >= 1, got {self.patience}")
+        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"EarlyStopping.min_delta must be >= 0, got {self.min_delta}")
+        if self.monitor not in _MONITORS:
+            raise ValueError(
+                f"EarlyStopping.monitor: unknown metric {self.monitor!r}; "
+                f"supported: {', '.join(_MONITORS)}"
+            )
+
+
+_TRACK_PATH = re.compile(r"^(?:layers)?\[(\d+)\]\.([A-Za-z_]\w*)\[(\d+(?:\s*,\s*\d+)*)\]$")
+
+
+@attrs.frozen
+class Track:
+    """Which parameter scalars to record during training, and how often.
+
+    Args:
+        paths: scalars as `layers[i].field[j, k]` (or `[i].field[j, k]`), e.g.
+            `("layers[0].w[3, 2]", "layers[1].b[0]")`.
+        every: `"epoch"` records after each epoch, `"step"` after each optimizer step; both
+            also record the starting values.
+    """
+
+    paths: tuple[str, ...] = attrs.field(converter=tuple)
+    every: Literal["epoch", "step"] = "epoch"
+
+    def __attrs_post_init__(self) -> None:
+        if not self.paths:
+            raise ValueError("Track.paths is empty")
+        for path in self.paths:
+            if not _TRACK_PATH.match(path):
+                raise ValueError(f"Track: cannot parse {path!r}; expected e.g. 'layers[0].w[3, 2]'")
+        if self.every not in ("epoch", "step"):
+            raise ValueError(f"Track.every must be 'epoch' or 'step', got {self.every!r}")
+
+
+@attrs.frozen(eq=False)
+class Tracked:
+    """Recorded parameter values: one row per record, one column per tracked path.
+
+    Attributes:
+        paths: the tracked paths, in column order.
+        steps: (n,) int64, optimizer steps taken when each row was recorded (0: start).
+        epochs: (n,) float64, training progress in epochs at each row.
+        values: (n, len(paths)) float64, the parameter values.
+    """
+
+    paths: tuple[str, ...]
+    steps: np.ndarray = attrs.field(converter=readonly)
+    epochs: np.ndarray = attrs.field(converter=readonly)
+    values: np.ndarray = attrs.field(converter=readonly)
+
+
+@attrs.frozen(eq=False)
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        params: the trained parameters (of `best_epoch` with early stopping, else the last).
+        opt_state: the optimizer state that goes with `params` (to continue training).
+        history: one `EpochReport` per epoch run, in order.
+        best_epoch: the epoch whose params are returned.
+        stopped_early: early stopping ended the run before `epochs`.
+        tracked: the tracked parameter values, or None without `track`.
+    """
+
+    params: Params
+    opt_state: Any
+    history: tuple[EpochReport, ...]
+    best_epoch: int
+    stopped_early: bool
+    tracked: Tracked | None
+
+
+def locate_tracked(path: str, arch: Architecture) -> tuple[int, str, tuple[int, ...]]:
+    """Parse a tracked-scalar path and check that it names a parameter of `arch`.
+
+    Args:
+        path: `layers[i].w[r, c]` or `layers[i].b[c]` (the `layers` prefix is optional).
+        arch: the architecture whose parameters are tracked.
+
+    Returns:
+        `(layer, field, index)`, e.g. `(0, "w", (3, 2))`.
+
+    Raises:
+        ValueError: a path that does not parse, or names no parameter of `arch`.
+
+    Example:
+        >>> locate_tracked("layers[1].b[0]", Architecture((4, 3, 2)))
+        (1, 'b', (0,))
+    """
+    match = _TRACK_PATH.match(path)
+    if match is None:
+        raise ValueError(f"track: cannot parse {path!r}; write e.g. 'layers[0].w[3, 2]'")
+    layer, field = int(match[1]), match[2]
+    index = tuple(int(i) for i in match[3].split(","))
+    if layer >= len(arch.layer_shapes):
+        raise ValueError(f"track {path!r}: there are {len(arch.layer_shapes)} layers")
+    fan_in, fan_out = arch.layer_shapes[layer]
+    shapes = {"w": (fan_in, fan_out), "b": (fan_out,)}
+    if field not in shapes:
+        raise ValueError(f"track {path!r}: no field {field!r}; fields: w, b")
+    shape = shapes[field]
+    if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape, strict=True)):
+        raise ValueError(f"track {path!r}: index {index} outside shape {shape}")
+    return layer, field, index
