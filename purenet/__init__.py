@@ -5,6 +5,7 @@ a data pipeline of pure steps, recipes as data and one JSON file per trained mod
 """
 
 from purenet import optim
+from purenet.core.checks import package_version as _package_version
 from purenet.core.tree import tree_allclose, tree_equal, tree_leaves, tree_map
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset, batches, map_labels, one_hot, shuffle, split
@@ -70,7 +71,7 @@ from purenet.training.reports import (
     TrainResult,
 )
 
-__version__ = "0.1.0"
+__version__ = _package_version()
 
 __all__ = [
     "ACTIVATIONS",

@@ -14,16 +14,12 @@ from typer.testing import CliRunner
 
 import purenet as pn
 from purenet import optim
-from purenet.cli.bench import (
+from purenet.cli.bench import _load_job_data, _synthetic, bench_command, render_bench, run_bench
+from purenet.cli.contenders import (
     CONTENDERS,
-    _load_job_data,
     _per_sample_backprop,
     _per_sample_train,
     _reference_epoch,
-    _synthetic,
-    bench_command,
-    render_bench,
-    run_bench,
 )
 from purenet.data.dataset import Dataset
 from purenet.errors import PurenetError
@@ -214,7 +210,7 @@ def test_per_sample_backprop_is_the_gradient_of_one_sample():
 
 def test_torch_does_the_same_job_as_purenet():
     torch = pytest.importorskip("torch")
-    from purenet.cli.bench import _torch_epoch, _torch_model
+    from purenet.cli.contenders import _torch_epoch, _torch_model
 
     arch, params, data = _small_job()
     order = np.random.default_rng(0).permutation(len(data))

@@ -352,7 +352,7 @@ def test_scale() -> None:
     np.testing.assert_array_equal(scale(pixels), scale(pixels))
     with pytest.raises(ValueError, match="low < high"):
         scale(pixels, 1.0, 0.0)
-    with pytest.raises(ValueError, match="float type"):
+    with pytest.raises(ValueError, match="float32 or float64"):
         scale(pixels, dtype=np.int32)
 
 

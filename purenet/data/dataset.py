@@ -22,8 +22,8 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from purenet.core.checks import float_dtype
 from purenet.core.tree import readonly
-from purenet.pipeline.transforms import _float_dtype
 
 Seed = int | Sequence[int]
 
@@ -114,7 +114,7 @@ def one_hot(
             raise ValueError(
                 f"one_hot: label {values[first]} at index {first} is outside [0, {n_classes})"
             )
-    out = np.full((len(values), int(n_classes)), off, dtype=_float_dtype(dtype))
+    out = np.full((len(values), int(n_classes)), off, dtype=float_dtype(dtype))
     out[np.arange(len(values)), values] = on
     return out
 

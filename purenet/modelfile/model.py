@@ -12,6 +12,7 @@ import attrs
 import numpy as np
 
 from purenet.core.arrays import _type_name
+from purenet.core.checks import package_version
 from purenet.nn.model import Architecture, Dense, Params
 from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
@@ -27,9 +28,7 @@ from purenet.pipeline.steps import (
 
 
 def _current_version() -> str:
-    from purenet import __version__
-
-    return __version__
+    return package_version()
 
 
 def _now() -> str:

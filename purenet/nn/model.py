@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 from numpy.typing import DTypeLike
 
+from purenet.core.checks import float_dtype
 from purenet.core.tree import readonly
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS, RELU_LIKE
 from purenet.nn.losses import LOSSES, supported_pairs
@@ -114,13 +115,6 @@ Params = tuple[Dense, ...]
 """A network's parameters (and gradients): one `Dense` per layer, input side first."""
 
 
-def _float_dtype(dtype: DTypeLike) -> np.dtype:
-    resolved = np.dtype(dtype)
-    if resolved not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, found {resolved}")
-    return resolved
-
-
 def init(
     arch: Architecture, *, seed: int, scheme: str | None = None, dtype: DTypeLike = "float32"
 ) -> Params:
@@ -144,7 +138,7 @@ def init(
         >>> params[0].w.shape, params[0].w.dtype
         ((784, 128), dtype('float32'))
     """
-    resolved = _float_dtype(dtype)
+    resolved = float_dtype(dtype)
     if scheme is None:
         scheme = "he" if arch.hidden in RELU_LIKE else "glorot"
     if scheme not in INIT_SCHEMES:

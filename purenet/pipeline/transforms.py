@@ -10,17 +10,11 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from purenet.core.checks import float_dtype
 from purenet.core.tree import readonly
 
 # ---------------------------------------------------------------------------------------------
 # Steps
-
-
-def _float_dtype(dtype: DTypeLike) -> np.dtype:
-    result = np.dtype(dtype)
-    if not np.issubdtype(result, np.floating):
-        raise ValueError(f"dtype must be a float type; got {result}")
-    return result
 
 
 def scale(
@@ -52,7 +46,7 @@ def scale(
         >>> scale(np.array([0, 255], np.uint8), 0.01, 1.0)
         array([0.01, 1.  ], dtype=float32)
     """
-    out_dtype = _float_dtype(dtype)
+    out_dtype = float_dtype(dtype)
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"scale needs finite low < high; got low={low}, high={high}")
     if not (math.isfinite(max_value) and max_value > 0):
@@ -111,7 +105,7 @@ def fit_standardizer(
     mean = values.mean(axis=axis)
     std = values.std(axis=axis)
     std = np.where(std > 0, std, 1.0)
-    out = _float_dtype(dtype)
+    out = float_dtype(dtype)
     return Standardizer(np.asarray(mean, dtype=out), np.asarray(std, dtype=out))
 
 
@@ -137,7 +131,7 @@ def standardize(
         >>> standardize(np.array([[2.0]]), Standardizer(np.array([1.0]), np.array([2.0])))
         array([[0.5]], dtype=float32)
     """
-    out = _float_dtype(dtype)
+    out = float_dtype(dtype)
     values = np.asarray(x)
     mean, std = standardizer.mean, standardizer.std
     if mean.shape and values.shape[1:] != mean.shape:

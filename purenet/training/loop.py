@@ -288,7 +288,7 @@ def train(
     elif tracker is not None:
         tracker.record(params, 0, 0.0)
 
-    # The fused step when the optimizer has one, else the pure functions (see purenet.training.step).
+    # The fused step when the optimizer has one, else the pure functions (training.step).
     step = make_step(
         arch, optimizer, batch_size=min(batch_size, n), dtype=params[0].w.dtype, l2=float(l2)
     )
