@@ -47,13 +47,8 @@ def _to_sizes(value: Iterable[Any]) -> tuple[int, ...]:
     return sizes
 
 
-def _one_or_each(value: Any) -> Any:
-    """A list becomes a tuple; a non-empty tuple of equal entries becomes that entry."""
-    if isinstance(value, list | tuple):
-        value = tuple(value)
-        if value and all(item == value[0] and type(item) is type(value[0]) for item in value):
-            return value[0]
-    return value
+def _to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _choices(names: Iterable[str]) -> str:
@@ -102,11 +97,11 @@ class Architecture:
     """
 
     sizes: tuple[int, ...] = attrs.field(converter=_to_sizes)
-    hidden: str | tuple[str, ...] = attrs.field(default="relu", converter=_one_or_each)
+    hidden: str | tuple[str, ...] = attrs.field(default="relu", converter=_to_tuple)
     output: str = "softmax"
     loss: str = "cross_entropy"
-    bias: bool | tuple[bool, ...] = attrs.field(default=True, converter=_one_or_each)
-    dropout: float | tuple[float, ...] = attrs.field(default=0.0, converter=_one_or_each)
+    bias: bool | tuple[bool, ...] = attrs.field(default=True, converter=_to_tuple)
+    dropout: float | tuple[float, ...] = attrs.field(default=0.0, converter=_to_tuple)
     input_dropout: float = 0.0
     huber_delta: float = 1.0
 
@@ -134,6 +129,13 @@ class Architecture:
                 "dropped, 0 <= rate < 1"
             )
         self._check_output()
+        for field in ("hidden", "bias", "dropout"):
+            value = getattr(self, field)
+            # One network, one spelling: equal per-layer values are stored as one value.
+            if isinstance(value, tuple) and value and all(
+                item == value[0] and type(item) is type(value[0]) for item in value
+            ):
+                object.__setattr__(self, field, value[0])
 
     def _check_output(self) -> None:
         if self.output not in OUTPUTS:
