@@ -100,10 +100,12 @@ class Architecture:
     hidden: str | tuple[str, ...] = attrs.field(default="relu", converter=_to_tuple)
     output: str = "softmax"
     loss: str = "cross_entropy"
-    bias: bool | tuple[bool, ...] = attrs.field(default=True, converter=_to_tuple)
-    dropout: float | tuple[float, ...] = attrs.field(default=0.0, converter=_to_tuple)
-    input_dropout: float = 0.0
-    huber_delta: float = 1.0
+    bias: bool | tuple[bool, ...] = attrs.field(default=True, converter=_to_tuple, kw_only=True)
+    dropout: float | tuple[float, ...] = attrs.field(
+        default=0.0, converter=_to_tuple, kw_only=True
+    )
+    input_dropout: float = attrs.field(default=0.0, kw_only=True)
+    huber_delta: float = attrs.field(default=1.0, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         n_hidden = len(self.sizes) - 2
