@@ -44,6 +44,7 @@ from purenet.nn.model import (
     forward,
     grad,
     init,
+    l2_penalty,
     labels_of,
     loss,
     loss_grad_and_output,
@@ -71,10 +72,12 @@ from purenet.training.reports import (
     BatchReport,
     EarlyStopping,
     EpochReport,
+    KeepBest,
     Track,
     Tracked,
     TrainResult,
 )
+from purenet.training.rules import ReduceOnPlateau, clip_by_global_norm
 
 __version__ = _package_version()
 
@@ -98,6 +101,7 @@ __all__ = [
     "Flatten",
     "Glorot",
     "He",
+    "KeepBest",
     "MissingExtraError",
     "Model",
     "ModelFormatError",
@@ -108,6 +112,7 @@ __all__ = [
     "PurenetError",
     "Recipe",
     "RecipeError",
+    "ReduceOnPlateau",
     "RunInterrupted",
     "RunResult",
     "Scale",
@@ -121,6 +126,7 @@ __all__ = [
     "affine",
     "apply_preprocess",
     "batches",
+    "clip_by_global_norm",
     "describe_model",
     "dropout_masks",
     "dump_recipe",
@@ -132,6 +138,7 @@ __all__ = [
     "forward",
     "grad",
     "init",
+    "l2_penalty",
     "labels_of",
     "load_dataset",
     "load_images",

@@ -168,9 +168,10 @@ def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, fl
         "epochs": float(len(result.history)),
         "best_epoch": float(result.best_epoch),
         "train_loss": best.train_loss,
-        "train_accuracy": best.train_accuracy,
         "seconds": float(sum(r.seconds for r in result.history)),
     }
+    if best.train_accuracy is not None:
+        metrics["train_accuracy"] = best.train_accuracy
     if best.valid_loss is not None and best.valid_accuracy is not None:
         metrics["valid_loss"] = best.valid_loss
         metrics["valid_accuracy"] = best.valid_accuracy
