@@ -17,6 +17,7 @@ from purenet import optim
 from purenet.core.tree import tree_allclose, tree_equal, tree_leaves, tree_map
 from purenet.data.dataset import Dataset
 from purenet.nn.dropout import dropout_masks
+from purenet.plots.curves import plot_curves
 from purenet.training.checkpoint import Checkpoint
 from purenet.training.loop import train
 from purenet.training.reports import EarlyStopping, EpochReport, KeepBest
@@ -311,6 +312,12 @@ def test_a_test_set_is_reported_and_never_decides() -> None:
     assert with_test.history[-1].test_loss == last.loss
     assert with_test.history[-1].test_accuracy == last.accuracy
     assert all(r.test_loss is None for r in without.history)
+    loss_axis, accuracy_axis = plot_curves(with_test.history).axes
+    assert [line.get_label() for line in loss_axis.get_lines()] == [
+        "train loss", "validation loss", "test loss"
+    ]  # fmt: skip
+    test_line = accuracy_axis.get_lines()[2]
+    assert test_line.get_ydata().tolist() == [r.test_accuracy for r in with_test.history]
 
 
 # --- the L2 penalty apart, regression reports ---------------------------------------------------
