@@ -50,7 +50,8 @@ _HIDDEN_OPS: dict[str, tuple[str, dict[str, float]]] = {
     "softplus": ("Softplus", {}),
     "elu": ("Elu", {"alpha": 1.0}),
 }
-"""Hidden activations with one ONNX operator (identity has none; silu is x * Sigmoid(x))."""
+"""Hidden activations with one ONNX operator (identity has none; silu is x * Sigmoid(x); float64
+models use `_COMPOSED`)."""
 
 TOLERANCE = 1e-5
 """Largest difference between onnxruntime's and purenet's outputs `export_onnx` accepts."""
@@ -97,9 +98,13 @@ def _preprocess_nodes(graph: _Graph, model: Model, x: str) -> str:
     for i, step in enumerate(model.preprocess):
         if isinstance(step, Scale):
             # The same two roundings as purenet.pipeline.transforms.scale: x * factor + low.
-            factor = graph.constant(f"scale{i}_factor", dtype((step.high - step.low) / step.max_value))
-            low = graph.constant(f"scale{i}_low", dtype(step.low))
-            x = graph.node("Add", [graph.node("Mul", [x, factor], f"scale{i}_mul"), low], f"scale{i}")
+            factor = dtype((step.high - step.low) / step.max_value)
+            scaled = graph.node(
+                "Mul", [x, graph.constant(f"scale{i}_factor", factor)], f"scale{i}_mul"
+            )
+            x = graph.node(
+                "Add", [scaled, graph.constant(f"scale{i}_low", dtype(step.low))], f"scale{i}"
+            )
         elif isinstance(step, Standardize):
             if step.mean is None or step.std is None:
                 raise ModelFormatError(f"$.preprocess[{i}]: standardize has no statistics")
@@ -120,13 +125,43 @@ def _layer_nodes(graph: _Graph, model: Model, x: str) -> str:
         x = graph.node("Gemm", [x, w, b], f"layers{i}_z")
         if i == len(model.params) - 1:
             break
-        if arch.hidden in _HIDDEN_OPS:
+        name = f"layers{i}_a"
+        if arch.hidden in _COMPOSED and graph.dtype == np.float64:
+            x = _COMPOSED[arch.hidden](graph, x, name)
+        elif arch.hidden in _HIDDEN_OPS:
             op, attributes = _HIDDEN_OPS[arch.hidden]
-            x = graph.node(op, [x], f"layers{i}_a", **attributes)
+            x = graph.node(op, [x], name, **attributes)
         elif arch.hidden in ("silu", "swish"):
-            gate = graph.node("Sigmoid", [x], f"layers{i}_gate")
-            x = graph.node("Mul", [x, gate], f"layers{i}_a")
+            x = graph.node("Mul", [x, graph.node("Sigmoid", [x], f"{name}_gate")], name)
     return x
+
+
+def _leaky_relu(graph: _Graph, z: str, name: str) -> str:
+    slope = graph.constant(f"{name}_slope", np.array(0.01))
+    return graph.node("Max", [z, graph.node("Mul", [z, slope], f"{name}_mul")], name)
+
+
+def _softplus(graph: _Graph, z: str, name: str) -> str:
+    # max(z, 0) + log(1 + exp(-|z|)): never overflows.
+    zero = graph.constant(f"{name}_zero", np.array(0.0))
+    one = graph.constant(f"{name}_one", np.array(1.0))
+    negative = graph.node("Neg", [graph.node("Abs", [z], f"{name}_abs")], f"{name}_neg")
+    tail = graph.node("Add", [one, graph.node("Exp", [negative], f"{name}_exp")], f"{name}_sum")
+    log = graph.node("Log", [tail], f"{name}_log")
+    return graph.node("Add", [graph.node("Max", [z, zero], f"{name}_pos"), log], name)
+
+
+def _elu(graph: _Graph, z: str, name: str) -> str:
+    zero = graph.constant(f"{name}_zero", np.array(0.0))
+    one = graph.constant(f"{name}_one", np.array(1.0))
+    exp = graph.node("Exp", [graph.node("Min", [z, zero], f"{name}_min")], f"{name}_exp")
+    below = graph.node("Sub", [exp, one], f"{name}_below")
+    above = graph.node("Greater", [z, zero], f"{name}_above")
+    return graph.node("Where", [above, z, below], name)
+
+
+_COMPOSED = {"leaky_relu": _leaky_relu, "softplus": _softplus, "elu": _elu}
+"""Float64 versions from basic operators: onnxruntime has no double LeakyRelu, Softplus or Elu."""
 
 
 def model_to_onnx(model: Model) -> Any:
@@ -162,9 +197,7 @@ def model_to_onnx(model: Model) -> Any:
             flat = graph.node("Flatten", [above], "above_half_flat", axis=0)
             graph.node("Cast", [flat], "label_2d", to=onnx.TensorProto.INT64)
             shape = "label_shape"
-            graph.initializers.append(
-                onnx.numpy_helper.from_array(np.array([-1], np.int64), shape)
-            )
+            graph.initializers.append(onnx.numpy_helper.from_array(np.array([-1], np.int64), shape))
             graph.node("Reshape", ["label_2d", shape], "label")
         else:
             graph.node("ArgMax", [output], "label", axis=1, keepdims=0)
@@ -224,7 +257,7 @@ def run_onnx(proto: Any, x_raw: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(names, values, strict=True))
 
 
-def export_onnx(path: str | os.PathLike[str], model: Model, *, verify: bool = True) -> None:
+def export_onnx(path: str | os.PathLike[str], model: Model, *, verify: bool = True) -> float | None:
     """Write the model as an ONNX file atomically, verified in onnxruntime first.
 
     Args:
@@ -238,6 +271,7 @@ def export_onnx(path: str | os.PathLike[str], model: Model, *, verify: bool = Tr
         ModelFormatError: the graph's outputs differ from purenet's (nothing is written).
     """
     proto = model_to_onnx(model)
+    gap = None
     if verify:
         x_raw = sample_inputs(model)
         x = apply_preprocess(model.preprocess, x_raw, dtype=model.params[0].w.dtype)
@@ -251,3 +285,4 @@ def export_onnx(path: str | os.PathLike[str], model: Model, *, verify: bool = Tr
             )
     with atomic_write(path, binary=True) as file:
         file.write(proto.SerializeToString())
+    return gap

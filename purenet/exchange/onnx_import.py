@@ -206,7 +206,7 @@ def _architecture(reader: _Reader, binary: bool) -> tuple[Architecture, tuple[De
     if not reader.layers:
         raise ModelFormatError(f"{reader.source}: the graph has no dense layer; {SUPPORTED}")
     dtype = np.dtype(np.float64 if reader.layers[0].w.dtype == np.float64 else np.float32)
-    params = []
+    params: list[Dense] = []
     for i, layer in enumerate(reader.layers):
         w = np.asarray(layer.w, dtype)
         b = np.asarray(layer.b if layer.b is not None else np.zeros(w.shape[-1]), dtype)
@@ -301,15 +301,13 @@ def model_from_onnx(
     names = tuple(labels) if labels is not None else _classes(graph, reader)
     try:
         if names is None:
-            return Model(arch, params, _preprocess(proto, reader, metadata))
-        return Model(arch, params, _preprocess(proto, reader, metadata), names)
+            return Model(arch, params, _preprocess(proto, reader, metadata))  # type: ignore[arg-type]
+        return Model(arch, params, _preprocess(proto, reader, metadata), names)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ModelFormatError(f"{source}: {exc}") from None
 
 
-def import_onnx(
-    path: str | os.PathLike[str], *, labels: Sequence[str] | None = None
-) -> Model:
+def import_onnx(path: str | os.PathLike[str], *, labels: Sequence[str] | None = None) -> Model:
     """Read an ONNX file holding a plain MLP (see `model_from_onnx`).
 
     Raises:

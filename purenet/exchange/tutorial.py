@@ -9,7 +9,8 @@ Neural Network" convention `W @ x + b`) is read too, transposed.
 
 `model_to_tutorial` writes the layout back. A tutorial's script feeds raw inputs straight to the
 first layer, so purenet's preprocessing (`scale`, `standardize`, `flatten`: all affine per
-feature) is folded into the first layer, in float64: `(x * a + c) @ W + b = x @ (a * W) + (c @ W + b)`.
+feature) is folded into the first layer, in float64:
+`(x * a + c) @ W + b = x @ (a * W) + (c @ W + b)`.
 The written network gives, on raw inputs, purenet's outputs up to rounding (about 1e-7).
 
 Example:
@@ -65,9 +66,7 @@ def _layer(w: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     if column or (w.shape[1] != n and w.shape[0] == n):
         w = w.T
     if w.shape[1] != n:
-        raise ValueError(
-            f"$.weights{k}: shape {list(w.shape)} does not fit bias{k} of {n} values"
-        )
+        raise ValueError(f"$.weights{k}: shape {list(w.shape)} does not fit bias{k} of {n} values")
     return w, b.reshape(-1)
 
 
@@ -108,14 +107,13 @@ def model_from_tutorial(
         found.setdefault(int(match.group(2)), {})[match.group(1)] = value
     if not found or sorted(found) != list(range(1, len(found) + 1)):
         raise ValueError(f"$: layers numbered {sorted(found)}; expected 1, 2, ... without gaps")
-    params = []
+    params: list[Dense] = []
     for k in range(1, len(found) + 1):
         for part in ("weights", "bias"):
             if part not in found[k]:
                 raise ValueError(f"$: missing key '{part}{k}'")
-        w, b = _layer(
-            _matrix(found[k]["weights"], f"$.weights{k}"), _matrix(found[k]["bias"], f"$.bias{k}"), k
-        )
+        weights = _matrix(found[k]["weights"], f"$.weights{k}")
+        w, b = _layer(weights, _matrix(found[k]["bias"], f"$.bias{k}"), k)
         if params and params[-1].w.shape[1] != w.shape[0]:
             raise ValueError(
                 f"$.weights{k}: takes {w.shape[0]} inputs, layer {k - 1} gives "
@@ -126,8 +124,8 @@ def model_from_tutorial(
     loss = loss or ("mse" if output == "identity" else "cross_entropy")
     arch = Architecture(sizes, hidden, output, loss)
     if labels is None:
-        return Model(arch, tuple(params))
-    return Model(arch, tuple(params), (), tuple(labels))
+        return Model(arch, tuple(params))  # type: ignore[arg-type]
+    return Model(arch, tuple(params), (), tuple(labels))  # type: ignore[arg-type]
 
 
 def _affine_preprocess(model: Model) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The browser page and the JavaScript reader, shipped with the package, and a local server for them.
+"""The browser page and the JavaScript reader (package data), and a local server for them.
 
 `WEB_DIR` holds `purenet.mjs` (the dependency-free ES module that reads a model file, applies
 its preprocessing and runs it; also usable from Node.js), `predict.mjs` (a Node.js command over

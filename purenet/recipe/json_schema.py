@@ -17,8 +17,8 @@ from purenet.nn.model import INIT_SCHEMES
 from purenet.recipe.schema import (
     PLOTS,
     Affine,
-    DataSpec,
     DatasetSource,
+    DataSpec,
     ModelSpec,
     OutputSpec,
     Recipe,
