@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from purenet.errors import PurenetError
 
@@ -73,7 +74,7 @@ def export_command(
         else:
             write_tutorial(target, model)
             note = "weightsK (fan_in, fan_out) and biasK (1, fan_out); preprocessing folded in"
-    console.print(f"{target}: {target.stat().st_size:,} bytes; {note}")
+    console.print(escape(f"{target}: {target.stat().st_size:,} bytes; {note}"), soft_wrap=True)
 
 
 def _format_of(path: Path) -> ExportFormat:
@@ -123,10 +124,11 @@ def import_command(
     summary = describe_model(model)
     arch = summary["architecture"]
     steps = " -> ".join(step["text"] for step in summary["preprocess"]) or "none"
-    console.print(
+    text = (
         f"{out}: sizes {arch['sizes']}, {arch['hidden']} / {arch['output']}, "
         f"{summary['dtype']}, preprocessing: {steps}, labels: {', '.join(model.labels)}"
     )
+    console.print(escape(text), soft_wrap=True)
 
 
 def serve_command(
@@ -144,7 +146,10 @@ def serve_command(
         except OSError as exc:
             raise PurenetError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     address, bound = server.server_address[:2]
-    console.print(f"serving {model_path} at http://{address!s}:{bound}/  (Ctrl-C stops)")
+    console.print(
+        escape(f"serving {model_path} at http://{address!s}:{bound}/  (Ctrl-C stops)"),
+        soft_wrap=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
