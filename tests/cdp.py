@@ -7,11 +7,13 @@ without Playwright or a downloaded browser.
 """
 
 import base64
+import fcntl
 import json
 import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -47,25 +49,40 @@ class Browser:
         self.profile = tempfile.TemporaryDirectory(prefix="purenet-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # The shell puts the pipe ends on fds 3 and 4, where --remote-debugging-pipe wants them.
-        command = " ".join(
-            [
-                "exec",
-                executable,
-                *FLAGS,
-                f"--user-data-dir={self.profile.name}",
-                f"--window-size={width},{height}",
-                "about:blank",
-                f"3<&{to_browser_r}",
-                f"4>&{from_browser_w}",
-            ]
+        # Above 9, so putting one end on fd 3 or 4 cannot overwrite the other before it is used.
+        for fd in (to_browser_r, from_browser_w):
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+            os.close(fd)
+            if fd == to_browser_r:
+                to_browser_r = high
+            else:
+                from_browser_w = high
+        # A small Python launcher puts the pipe ends on fds 3 and 4, where
+        # --remote-debugging-pipe wants them, then becomes Chromium.
+        launcher = (
+            "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+            "os.execv(sys.argv[3], sys.argv[3:])"
         )
-        self.process = subprocess.Popen(
-            ["sh", "-c", command],
-            pass_fds=(to_browser_r, from_browser_w),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command = [
+            sys.executable,
+            "-c",
+            launcher,
+            str(to_browser_r),
+            str(from_browser_w),
+            executable,
+            *FLAGS,
+            f"--user-data-dir={self.profile.name}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
+        self.log = Path(self.profile.name) / "chromium.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                pass_fds=(to_browser_r, from_browser_w),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -99,6 +116,9 @@ class Browser:
         os.close(self._from_browser)
         self.profile.cleanup()
 
+    def _log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:]
+
     def _read_message(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buffer:
             remaining = deadline - time.monotonic()
@@ -107,7 +127,7 @@ class Browser:
                 raise TimeoutError("no reply from Chromium")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise RuntimeError("Chromium closed the pipe")
+                raise RuntimeError(f"Chromium closed the pipe: {self._log_tail()}")
             self._buffer += chunk
         message, _, self._buffer = self._buffer.partition(b"\0")
         result: dict[str, Any] = json.loads(message)
@@ -126,7 +146,10 @@ class Browser:
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            raise RuntimeError(f"Chromium is gone: {self._log_tail()}") from None
         deadline = time.monotonic() + timeout
         while True:
             reply = self._read_message(deadline)
