@@ -20,10 +20,11 @@ Each command parses its arguments, calls one library function and renders the re
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -549,7 +550,23 @@ def fetch(
 
 
 app.command("bench")(bench_command)
-app.command("schema")(schema_command)
-app.command("export")(export_command)
-app.command("import")(import_command)
-app.command("serve")(serve_command)
+
+
+def _reporting_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` with its `PurenetError`s shown as one red line and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with _user_errors():
+            command(*args, **kwargs)
+
+    return run
+
+
+for _name, _command in (
+    ("schema", schema_command),
+    ("export", export_command),
+    ("import", import_command),
+    ("serve", serve_command),
+):
+    app.command(_name)(_reporting_errors(_command))

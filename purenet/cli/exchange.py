@@ -1,4 +1,7 @@
-"""The model-exchange commands: `schema`, `export`, `import` and `serve` (registered in `app`).
+"""The model-exchange commands: `schema`, `export`, `import` and `serve`.
+
+`purenet.cli.app` registers them, turning the `PurenetError`s they raise into one red line and
+exit code 1 like every other command's.
 
 purenet schema model > model.schema.json
 purenet export runs/mnist/model.json --onnx mnist.onnx
@@ -11,13 +14,18 @@ purenet serve runs/mnist/model.json
 from __future__ import annotations
 
 import enum
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from purenet.errors import PurenetError
+
+console = Console(highlight=False, emoji=False)
 
 
 class SchemaName(enum.StrEnum):
@@ -34,11 +42,11 @@ def schema_command(
     name: Annotated[SchemaName, typer.Argument(help="Which schema: model or recipe.")],
 ) -> None:
     """Print the JSON Schema (draft 2020-12) of model files or of recipes."""
-    from purenet.cli.app import _print_json
     from purenet.exchange.schemas import model_json_schema
     from purenet.recipe.json_schema import recipe_json_schema
 
-    _print_json(model_json_schema() if name is SchemaName.model else recipe_json_schema())
+    schema = model_json_schema() if name is SchemaName.model else recipe_json_schema()
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
 
 
 def export_command(
@@ -54,27 +62,29 @@ def export_command(
 ) -> None:
     """Write a model as an ONNX graph (raw inputs -> probabilities, labels) or as the tutorials'
     weights1/bias1 JSON (preprocessing folded into the first layer)."""
-    from purenet.cli.app import _user_errors, console
     from purenet.exchange.onnx_export import export_onnx
     from purenet.exchange.tutorial import write_tutorial
     from purenet.modelfile.io import load_model
 
-    with _user_errors():
-        if (onnx is None) == (out is None):
-            raise PurenetError("give --onnx OUT, or --format onnx|tutorial-json with -o OUT")
-        if onnx is not None and format not in (None, ExportFormat.onnx):
-            raise PurenetError(f"--onnx writes ONNX; --format {format} needs -o instead")
-        target = onnx if onnx is not None else out
-        assert target is not None
-        kind = ExportFormat.onnx if onnx is not None else format or _format_of(target)
-        model = load_model(model_path)
-        if kind is ExportFormat.onnx:
-            gap = export_onnx(target, model)
-            note = f"verified in onnxruntime: largest difference {gap:.2g}"
-        else:
-            write_tutorial(target, model)
-            note = "weightsK (fan_in, fan_out) and biasK (1, fan_out); preprocessing folded in"
+    target, kind = _export_target(onnx, format, out)
+    model = load_model(model_path)
+    if kind is ExportFormat.onnx:
+        gap = export_onnx(target, model)
+        note = f"verified in onnxruntime: largest difference {gap:.2g}"
+    else:
+        write_tutorial(target, model)
+        note = "weightsK (fan_in, fan_out) and biasK (1, fan_out); preprocessing folded in"
     console.print(escape(f"{target}: {target.stat().st_size:,} bytes; {note}"), soft_wrap=True)
+
+
+def _export_target(
+    onnx: Path | None, format: ExportFormat | None, out: Path | None
+) -> tuple[Path, ExportFormat]:
+    if onnx is not None and out is None and format in (None, ExportFormat.onnx):
+        return onnx, ExportFormat.onnx
+    if onnx is None and out is not None:
+        return out, format or _format_of(out)
+    raise PurenetError("give --onnx OUT, or --format onnx|tutorial-json with -o OUT")
 
 
 def _format_of(path: Path) -> ExportFormat:
@@ -102,25 +112,23 @@ def import_command(
     ] = None,
 ) -> None:
     """Turn a plain MLP from ONNX, or the tutorials' weights1/bias1 JSON, into a model.json."""
-    from purenet.cli.app import _user_errors, console
     from purenet.exchange.onnx_import import import_onnx
     from purenet.exchange.tutorial import read_tutorial
     from purenet.modelfile.io import describe_model, save_model
 
     names = [name.strip() for name in labels.split(",")] if labels else None
-    with _user_errors():
-        if (format or _format_of(source)) is ExportFormat.onnx:
-            if hidden or output:
-                raise PurenetError("--hidden and --output are for tutorial JSON, not ONNX")
-            model = import_onnx(source, labels=names)
-        else:
-            if not (hidden and output):
-                raise PurenetError(
-                    f"{source}: the tutorials' JSON holds no activations; give --hidden and "
-                    f"--output (e.g. --hidden sigmoid --output sigmoid)"
-                )
-            model = read_tutorial(source, hidden=hidden, output=output, loss=loss, labels=names)
-        save_model(out, model)
+    if (format or _format_of(source)) is ExportFormat.onnx:
+        if hidden or output:
+            raise PurenetError("--hidden and --output are for tutorial JSON, not ONNX")
+        model = import_onnx(source, labels=names)
+    else:
+        if not (hidden and output):
+            raise PurenetError(
+                f"{source}: the tutorials' JSON holds no activations; give --hidden and "
+                f"--output (e.g. --hidden sigmoid --output sigmoid)"
+            )
+        model = read_tutorial(source, hidden=hidden, output=output, loss=loss, labels=names)
+    save_model(out, model)
     summary = describe_model(model)
     arch = summary["architecture"]
     steps = " -> ".join(step["text"] for step in summary["preprocess"]) or "none"
@@ -137,14 +145,12 @@ def serve_command(
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
 ) -> None:
     """Show the drawing page with this model on localhost: draw a digit, see the top 3."""
-    from purenet.cli.app import _user_errors, console
     from purenet.exchange.web import make_server
 
-    with _user_errors():
-        try:
-            server = make_server(model_path, host=host, port=port)
-        except OSError as exc:
-            raise PurenetError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        server = make_server(model_path, host=host, port=port)
+    except OSError as exc:
+        raise PurenetError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     address, bound = server.server_address[:2]
     console.print(
         escape(f"serving {model_path} at http://{address!s}:{bound}/  (Ctrl-C stops)"),
