@@ -125,3 +125,23 @@ def test_the_server_refuses_a_broken_model_before_serving(tmp_path: Path) -> Non
     path.write_text('{"format": "purenet.model"}')
     with pytest.raises(ModelFormatError, match=r"model\.json"):
         make_server(path, port=0)
+
+
+def test_serve_refuses_a_broken_model_and_a_taken_port_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from purenet.cli.app import app
+
+    path = tmp_path / "model.json"
+    path.write_text("{}")
+    result = CliRunner().invoke(app, ["serve", str(path), "--port", "0"])
+    assert result.exit_code == 1 and "not a purenet model file" in result.output
+    arch = pn.Architecture((784, 10))
+    pn.save_model(path, pn.Model(arch, pn.init(arch, seed=0), (pn.Scale(), pn.Flatten((28, 28)))))
+    taken = make_server(path, port=0)
+    try:
+        port = str(taken.server_address[1])
+        result = CliRunner().invoke(app, ["serve", str(path), "--port", port])
+        assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    finally:
+        taken.server_close()
