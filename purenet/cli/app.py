@@ -20,14 +20,11 @@ Each command parses its arguments, calls one library function and renders the re
 
 from __future__ import annotations
 
-import functools
 import json
 import shlex
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,6 +40,9 @@ from rich.progress import (
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
+from purenet.cli.common import errors
+from purenet.cli.common import fail as _fail
+from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
@@ -58,25 +58,8 @@ app = typer.Typer(
 # No emoji codes: a message such as "microchips:train:" must print as written.
 console = Console(highlight=False, emoji=False)
 
-errors = Console(stderr=True, highlight=False, emoji=False)
-
-
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] [red]{escape(message)}[/]", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the library's user errors into one red line and exit code 1."""
-    try:
-        yield
-    except PurenetError as exc:
-        _fail(str(exc))
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -551,22 +534,7 @@ def fetch(
 
 app.command("bench")(bench_command)
 
-
-def _reporting_errors(command: Callable[..., None]) -> Callable[..., None]:
-    """`command` with its `PurenetError`s shown as one red line and exit code 1."""
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        with _user_errors():
-            command(*args, **kwargs)
-
-    return run
-
-
-for _name, _command in (
-    ("schema", schema_command),
-    ("export", export_command),
-    ("import", import_command),
-    ("serve", serve_command),
-):
-    app.command(_name)(_reporting_errors(_command))
+app.command("schema")(schema_command)
+app.command("export")(export_command)
+app.command("import")(import_command)
+app.command("serve")(serve_command)

@@ -1,7 +1,6 @@
 """The model-exchange commands: `schema`, `export`, `import` and `serve`.
 
-`purenet.cli.app` registers them, turning the `PurenetError`s they raise into one red line and
-exit code 1 like every other command's.
+`purenet.cli.app` registers them; user errors go through `purenet.cli.common.user_errors`.
 
 purenet schema model > model.schema.json
 purenet export runs/mnist/model.json --onnx mnist.onnx
@@ -23,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from purenet.cli.common import user_errors
 from purenet.errors import PurenetError
 
 console = Console(highlight=False, emoji=False)
@@ -66,14 +66,15 @@ def export_command(
     from purenet.exchange.tutorial import write_tutorial
     from purenet.modelfile.io import load_model
 
-    target, kind = _export_target(onnx, format, out)
-    model = load_model(model_path)
-    if kind is ExportFormat.onnx:
-        gap = export_onnx(target, model)
-        note = f"verified in onnxruntime: largest difference {gap:.2g}"
-    else:
-        write_tutorial(target, model)
-        note = "weightsK (fan_in, fan_out) and biasK (1, fan_out); preprocessing folded in"
+    with user_errors():
+        target, kind = _export_target(onnx, format, out)
+        model = load_model(model_path)
+        if kind is ExportFormat.onnx:
+            gap = export_onnx(target, model)
+            note = f"verified in onnxruntime: largest difference {gap:.2g}"
+        else:
+            write_tutorial(target, model)
+            note = "weightsK (fan_in, fan_out) and biasK (1, fan_out); preprocessing folded in"
     console.print(escape(f"{target}: {target.stat().st_size:,} bytes; {note}"), soft_wrap=True)
 
 
@@ -117,18 +118,19 @@ def import_command(
     from purenet.modelfile.io import describe_model, save_model
 
     names = [name.strip() for name in labels.split(",")] if labels else None
-    if (format or _format_of(source)) is ExportFormat.onnx:
-        if hidden or output:
-            raise PurenetError("--hidden and --output are for tutorial JSON, not ONNX")
-        model = import_onnx(source, labels=names)
-    else:
-        if not (hidden and output):
-            raise PurenetError(
-                f"{source}: the tutorials' JSON holds no activations; give --hidden and "
-                f"--output (e.g. --hidden sigmoid --output sigmoid)"
-            )
-        model = read_tutorial(source, hidden=hidden, output=output, loss=loss, labels=names)
-    save_model(out, model)
+    with user_errors():
+        if (format or _format_of(source)) is ExportFormat.onnx:
+            if hidden or output:
+                raise PurenetError("--hidden and --output are for tutorial JSON, not ONNX")
+            model = import_onnx(source, labels=names)
+        else:
+            if not (hidden and output):
+                raise PurenetError(
+                    f"{source}: the tutorials' JSON holds no activations; give --hidden and "
+                    f"--output (e.g. --hidden sigmoid --output sigmoid)"
+                )
+            model = read_tutorial(source, hidden=hidden, output=output, loss=loss, labels=names)
+        save_model(out, model)
     summary = describe_model(model)
     arch = summary["architecture"]
     steps = " -> ".join(step["text"] for step in summary["preprocess"]) or "none"
@@ -147,10 +149,11 @@ def serve_command(
     """Show the drawing page with this model on localhost: draw a digit, see the top 3."""
     from purenet.exchange.web import make_server
 
-    try:
-        server = make_server(model_path, host=host, port=port)
-    except OSError as exc:
-        raise PurenetError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    with user_errors():
+        try:
+            server = make_server(model_path, host=host, port=port)
+        except OSError as exc:
+            raise PurenetError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     address, bound = server.server_address[:2]
     console.print(
         escape(f"serving {model_path} at http://{address!s}:{bound}/  (Ctrl-C stops)"),
