@@ -307,7 +307,8 @@ def test_export_and_import_commands_round_trip(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     back, original = pn.load_model(tmp_path / "back.json"), pn.load_model(tmp_path / "model.json")
     assert back.labels == ("a", "b", "c") and back.preprocess == original.preprocess
-    assert pn.tree_equal(back.params, original.params)
+    assert pn.tree_equal(back.params, original.params) and back.meta == original.meta
+    assert (tmp_path / "back.json").read_bytes() == (tmp_path / "model.json").read_bytes()
 
 
 def test_the_commands_refuse_bad_arguments_in_one_line(tmp_path: Path) -> None:

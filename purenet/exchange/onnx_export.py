@@ -9,11 +9,12 @@ dense layers (Gemm) with their activations and the output activation, and has tw
 - `label`: `(N,)` int64, the predicted class (argmax, or `p > 0.5` for one sigmoid unit); absent
   for an identity output.
 
-The class names, the architecture and the preprocessing are kept as JSON in the graph's
-`metadata_props` (`purenet.labels`, `purenet.architecture`, `purenet.preprocess`), so
-`purenet import` reads a purenet-made graph back whole. Elementwise steps are computed in the
-model's dtype in the same order as purenet's, so they are bit-identical; the matrix products
-differ from numpy's only by summation order (about 1e-7 relative in float32).
+The class names, the architecture, the preprocessing and the metadata are kept as JSON in the
+graph's `metadata_props` (`purenet.labels`, `purenet.architecture`, `purenet.preprocess`,
+`purenet.meta`), so `purenet import` reads a purenet-made graph back whole. Element-wise steps
+are computed in the model's dtype in the same order as purenet's, so they are bit-identical;
+the matrix products differ from numpy's only by summation order (about 1e-7 relative in
+float32).
 
 Example:
     >>> from purenet.exchange.onnx_export import export_onnx
@@ -215,6 +216,7 @@ def model_to_onnx(model: Model) -> Any:
         "purenet.labels": list(model.labels),
         "purenet.architecture": converter.unstructure(model.arch),
         "purenet.preprocess": [converter.unstructure(step) for step in model.preprocess],
+        "purenet.meta": converter.unstructure(model.meta),
     }
     helper.set_model_props(proto, {key: json.dumps(value) for key, value in metadata.items()})
     onnx.checker.check_model(proto)

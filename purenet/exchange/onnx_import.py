@@ -32,7 +32,7 @@ import numpy as np
 
 from purenet.errors import ModelFormatError, require_extra
 from purenet.modelfile.io import converter
-from purenet.modelfile.model import Model
+from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.activations import LEAKY_SLOPE
 from purenet.nn.model import Architecture, Dense
 from purenet.pipeline.steps import Flatten, PreprocessStep
@@ -278,8 +278,8 @@ def model_from_onnx(
 
     Returns:
         The model: weights bit-identical to the graph's (float64 stays float64, other float
-        types become float32), the preprocessing a purenet export stored (or a flatten of a
-        leading Flatten/Reshape), and labels.
+        types become float32), the preprocessing and metadata a purenet export stored (or a
+        flatten of a leading Flatten/Reshape), and labels.
 
     Raises:
         MissingExtraError: `onnx` is not installed.
@@ -299,10 +299,11 @@ def model_from_onnx(
     if labels is None and "purenet.labels" in metadata:
         labels = json.loads(metadata["purenet.labels"])
     names = tuple(labels) if labels is not None else _classes(graph, reader)
+    parts: dict[str, Any] = {} if names is None else {"labels": names}
+    if "purenet.meta" in metadata:
+        parts["meta"] = converter.structure(json.loads(metadata["purenet.meta"]), ModelMeta)
     try:
-        if names is None:
-            return Model(arch, params, _preprocess(proto, reader, metadata))  # type: ignore[arg-type]
-        return Model(arch, params, _preprocess(proto, reader, metadata), names)  # type: ignore[arg-type]
+        return Model(arch, params, _preprocess(proto, reader, metadata), **parts)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ModelFormatError(f"{source}: {exc}") from None
 
