@@ -42,6 +42,14 @@ def find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
+def _above_nine(fd: int) -> int:
+    """A copy of `fd` numbered 10 or more (and `fd` closed), so that putting one pipe end on
+    fd 3 or 4 in the child cannot overwrite the other before it is used."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
 class Browser:
     """One headless Chromium with one page; use as a context manager."""
 
@@ -49,14 +57,7 @@ class Browser:
         self.profile = tempfile.TemporaryDirectory(prefix="purenet-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # Above 9, so putting one end on fd 3 or 4 cannot overwrite the other before it is used.
-        for fd in (to_browser_r, from_browser_w):
-            high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
-            os.close(fd)
-            if fd == to_browser_r:
-                to_browser_r = high
-            else:
-                from_browser_w = high
+        to_browser_r, from_browser_w = _above_nine(to_browser_r), _above_nine(from_browser_w)
         # A small Python launcher puts the pipe ends on fds 3 and 4, where
         # --remote-debugging-pipe wants them, then becomes Chromium.
         launcher = (

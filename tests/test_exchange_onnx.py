@@ -325,3 +325,17 @@ def test_the_commands_refuse_bad_arguments_in_one_line(tmp_path: Path) -> None:
         app, ["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.json")]
     )
     assert result.exit_code == 1 and "not an ONNX model" in result.output
+
+
+def test_weights_transposed_by_a_node_are_folded_like_torchs_export() -> None:
+    nodes = [
+        helper.make_node("Transpose", ["W1T"], ["W1_t"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "W1_t"], ["m1"]),
+        helper.make_node("Add", ["m1", "B1"], ["z1"]),
+        helper.make_node("Relu", ["z1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "W2", "B2"], ["y"]),
+    ]
+    model = model_from_onnx(graph(nodes))
+    assert np.array_equal(model.params[0].w, W1) and model.arch.output == "identity"
+    expected = numpy_mlp(lambda z: np.maximum(z, 0), lambda z: z)
+    assert np.abs(pn.forward(model.arch, model.params, X) - expected).max() <= 1e-5

@@ -94,12 +94,20 @@ def _attributes(node: Any) -> dict[str, Any]:
 
 
 def _constants(graph: Any) -> dict[str, np.ndarray]:
+    """Initializers, Constant nodes, and Transpose or Identity of a constant (exporters such as
+    torch's write `MatMul(x, Transpose(weight))`), folded in graph order."""
     from onnx import numpy_helper
 
     values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     for node in graph.node:
-        if node.op_type == "Constant" and "value" in _attributes(node):
-            values[node.output[0]] = numpy_helper.to_array(_attributes(node)["value"])
+        attributes = _attributes(node)
+        if node.op_type == "Constant" and "value" in attributes:
+            values[node.output[0]] = numpy_helper.to_array(attributes["value"])
+        elif node.op_type in ("Transpose", "Identity") and node.input[0] in values:
+            value = values[node.input[0]]
+            if node.op_type == "Transpose":
+                value = np.transpose(value, attributes.get("perm"))
+            values[node.output[0]] = value
     return values
 
 

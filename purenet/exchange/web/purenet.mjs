@@ -109,6 +109,9 @@ export function parseModel(source) {
   if (!(arch.hidden in HIDDEN)) fail("$.architecture.hidden", `unknown activation '${arch.hidden}'`);
   if (!OUTPUTS.includes(arch.output)) fail("$.architecture.output", `unknown output '${arch.output}'`);
   const sizes = arch.sizes;
+  if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every((n) => Number.isInteger(n) && n >= 1)) {
+    fail("$.architecture.sizes", "expected at least two positive layer widths");
+  }
   if (!Array.isArray(data.layers) || data.layers.length !== sizes.length - 1) {
     fail("$.layers", `expected ${sizes.length - 1} layers`);
   }
@@ -123,7 +126,10 @@ export function parseModel(source) {
   });
   const dtype = data.layers[0].w.dtype;
   const classes = sizes[sizes.length - 1] === 1 ? 2 : sizes[sizes.length - 1];
-  if (!Array.isArray(data.labels) || data.labels.length !== classes) fail("$.labels", `expected ${classes} names`);
+  if (!Array.isArray(data.labels) || data.labels.length !== classes || !data.labels.every((l) => typeof l === "string")) {
+    fail("$.labels", `expected ${classes} names`);
+  }
+  if (!Array.isArray(data.preprocess)) fail("$.preprocess", "expected a list of steps");
   const preprocess = data.preprocess.map((step, i) => parseStep(step, `$.preprocess[${i}]`));
   return { sizes: sizes.slice(), hidden: arch.hidden, output: arch.output, loss: arch.loss, dtype, layers, preprocess, labels: data.labels.slice(), meta: data.meta };
 }
