@@ -339,3 +339,56 @@ def test_weights_transposed_by_a_node_are_folded_like_torchs_export() -> None:
     assert np.array_equal(model.params[0].w, W1) and model.arch.output == "identity"
     expected = numpy_mlp(lambda z: np.maximum(z, 0), lambda z: z)
     assert np.abs(pn.forward(model.arch, model.params, X) - expected).max() <= 1e-5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_per_layer_activations_layers_without_bias_and_dropout_export_and_return(
+    dtype: str,
+) -> None:
+    from purenet.modelfile.io import model_to_data
+
+    rng = np.random.default_rng(4)
+    x_raw = rng.normal(size=(40, 5))
+    steps = pn.fit_preprocess([pn.Standardize()], x_raw)
+    arch = pn.Architecture(
+        (5, 7, 6, 3),
+        hidden=("relu", "tanh"),
+        output="identity",
+        loss="huber",
+        bias=(True, False, True),
+        dropout=(0.5, 0.2),
+        huber_delta=0.5,
+    )
+    model = pn.Model(arch, pn.init(arch, seed=0, dtype=dtype), steps)
+    proto = model_to_onnx(model)
+    gemms = [node for node in proto.graph.node if node.op_type == "Gemm"]
+    assert [len(node.input) for node in gemms] == [3, 2, 3]  # the middle layer has no bias
+    found = run_onnx(proto, x_raw)["outputs"]
+    expected = purenet_outputs(model, x_raw)  # dropout acts in training only
+    assert np.abs(found - expected).max() <= (1e-5 if dtype == "float32" else 1e-12)
+    assert model_to_data(model_from_onnx(proto)) == model_to_data(model)
+
+
+def test_a_graph_without_biases_and_with_mixed_activations_imports_as_such() -> None:
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["z1"]),
+        helper.make_node("Tanh", ["z1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "W2"], ["z2"]),
+        helper.make_node("Sigmoid", ["z2"], ["y"]),
+    ]
+    model = model_from_onnx(graph(nodes))
+    assert model.arch.has_bias == (False, False) and model.params[0].b.shape == (0,)
+    expected = sigmoid(np.tanh(X.astype(np.float64) @ W1) @ W2)
+    assert np.abs(pn.forward(model.arch, model.params, X) - expected).max() <= 1e-5
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "B1"], ["z1"]),
+        helper.make_node("Relu", ["z1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "W2", "B2"], ["z2"]),
+        helper.make_node("Tanh", ["z2"], ["a2"]),
+        helper.make_node("Gemm", ["a2", "W3", "B3"], ["z3"]),
+        helper.make_node("Softmax", ["z3"], ["y"]),
+    ]
+    w3, b3 = RNG.normal(size=(3, 3)).astype(np.float32), np.zeros(3, np.float32)
+    extra = (numpy_helper.from_array(w3, "W3"), numpy_helper.from_array(b3, "B3"))
+    model = model_from_onnx(graph(nodes, extra=extra))
+    assert model.arch.activations == ("relu", "tanh") and model.arch.output == "softmax"

@@ -226,3 +226,35 @@ def test_the_generator_describes_plain_attrs_classes() -> None:
         {"count": 1, "table": {"a": "b"}},
     ):
         assert errors(validator, bad), bad
+
+
+def test_the_architectures_later_options_meet_the_schema_and_bad_ones_do_not() -> None:
+    from purenet.errors import ModelFormatError
+    from purenet.modelfile.io import model_from_data
+
+    arch = pn.Architecture(
+        (4, 5, 3, 2),
+        hidden=("relu", "tanh"),
+        output="identity",
+        loss="huber",
+        bias=(True, False, True),
+        dropout=(0.5, 0.1),
+        input_dropout=0.2,
+        huber_delta=2.0,
+    )
+    data = model_to_data(pn.Model(arch, pn.init(arch, seed=0)))
+    assert data["layers"][1]["b"]["shape"] == [0]
+    assert errors(MODEL, data) == []
+    for key, value in [
+        ("dropout", 1.5),
+        ("dropout", [0.5, "x"]),
+        ("hidden", ["relu", "rellu"]),
+        ("input_dropout", -0.1),
+        ("huber_delta", 0),
+        ("bias", "yes"),
+    ]:
+        bad = json.loads(json.dumps(data))
+        bad["architecture"][key] = value
+        with pytest.raises(ModelFormatError):
+            model_from_data(bad)
+        assert errors(MODEL, bad), (key, value)

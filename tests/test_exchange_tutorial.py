@@ -191,3 +191,24 @@ def test_import_asks_for_the_activations_the_file_does_not_hold(tmp_path: Path) 
         ],
     )
     assert result.exit_code == 1 and "unknown activation 'rellu'" in result.output
+
+
+def test_layers_without_bias_write_zeros_and_per_layer_activations_read_back(
+    tmp_path: Path,
+) -> None:
+    arch = pn.Architecture((3, 4, 4, 2), hidden=("relu", "tanh"), bias=(True, False, True))
+    x = np.random.default_rng(9).normal(size=(20, 3))
+    steps = pn.fit_preprocess([pn.Standardize()], x)
+    model = pn.Model(arch, pn.init(arch, seed=0, dtype="float64"), steps)
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(model_to_tutorial(model)))
+    assert json.loads(path.read_text())["bias2"] == [[0.0] * 4]
+    runner = CliRunner()
+    out = tmp_path / "model.json"
+    args = ["import", str(path), "-o", str(out), "--hidden", "relu, tanh", "--output", "softmax"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    back = pn.load_model(out)
+    assert back.arch.activations == ("relu", "tanh")
+    expected = pn.forward(arch, model.params, pn.apply_preprocess(steps, x, dtype="float64"))
+    assert np.abs(pn.forward(back.arch, back.params, x) - expected).max() <= 1e-12

@@ -231,3 +231,24 @@ def test_the_reader_refuses_malformed_files_naming_the_path(
     change(data)
     body = "try { pn.parseModel(payload); result = 'accepted'; } catch (e) { result = e.message; }"
     assert run_node(tmp_path, body, data).startswith(message)
+
+
+def test_per_layer_activations_layers_without_bias_and_training_options(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(30, 6))
+    steps = pn.fit_preprocess([pn.Standardize()], raw)
+    models = []
+    for dtype in ("float32", "float64"):
+        arch = pn.Architecture(
+            (6, 5, 4, 4, 3),
+            hidden=("relu", "tanh", "elu"),
+            bias=(True, False, True, False),
+            dropout=(0.5, 0.0, 0.2),
+            input_dropout=0.1,
+        )
+        models.append(pn.Model(arch, pn.init(arch, seed=2, dtype=dtype), steps))
+    payload = {"models": [model_to_data(model) for model in models], "raw": raw.tolist()}
+    for model, found in zip(models, run_node(tmp_path, PREDICT_ALL, payload), strict=True):
+        expected = pn.forward(model.arch, model.params, pn.apply_preprocess(steps, raw))
+        assert np.abs(np.array(found["outputs"]) - expected.ravel()).max() <= 1e-6
+        assert np.array_equal(found["labels"], pn.labels_of(expected))

@@ -96,7 +96,8 @@ def import_command(
     source: Annotated[Path, typer.Argument(metavar="FILE", help="An .onnx file or tutorial JSON.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The model.json to write.")],
     hidden: Annotated[
-        str | None, typer.Option(help="Tutorial JSON: the hidden activation, e.g. sigmoid.")
+        str | None,
+        typer.Option(help="Tutorial JSON: the hidden activation, or one per layer: relu,tanh."),
     ] = None,
     output: Annotated[
         str | None, typer.Option(help="Tutorial JSON: softmax, sigmoid or identity.")
@@ -129,7 +130,11 @@ def import_command(
                     f"{source}: the tutorials' JSON holds no activations; give --hidden and "
                     f"--output (e.g. --hidden sigmoid --output sigmoid)"
                 )
-            model = read_tutorial(source, hidden=hidden, output=output, loss=loss, labels=names)
+            per_layer = [name.strip() for name in hidden.split(",")]
+            activations = per_layer[0] if len(per_layer) == 1 else per_layer
+            model = read_tutorial(
+                source, hidden=activations, output=output, loss=loss, labels=names
+            )
         save_model(out, model)
     summary = describe_model(model)
     arch = summary["architecture"]

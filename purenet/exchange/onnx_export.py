@@ -119,20 +119,23 @@ def _preprocess_nodes(graph: _Graph, model: Model, x: str) -> str:
 
 
 def _layer_nodes(graph: _Graph, model: Model, x: str) -> str:
-    arch = model.arch
-    for i, layer in enumerate(model.params):
-        w = graph.constant(f"layers{i}_w", layer.w)
-        b = graph.constant(f"layers{i}_b", layer.b)
-        x = graph.node("Gemm", [x, w, b], f"layers{i}_z")
+    # Dropout only acts in training (inverted dropout): inference uses the weights as they are.
+    for i, (layer, hidden) in enumerate(
+        zip(model.params, model.arch.layer_activations, strict=True)
+    ):
+        inputs = [x, graph.constant(f"layers{i}_w", layer.w)]
+        if layer.b.size:  # a layer without bias holds b of shape (0,)
+            inputs.append(graph.constant(f"layers{i}_b", layer.b))
+        x = graph.node("Gemm", inputs, f"layers{i}_z")
         if i == len(model.params) - 1:
             break
         name = f"layers{i}_a"
-        if arch.hidden in _COMPOSED and graph.dtype == np.float64:
-            x = _COMPOSED[arch.hidden](graph, x, name)
-        elif arch.hidden in _HIDDEN_OPS:
-            op, attributes = _HIDDEN_OPS[arch.hidden]
+        if hidden in _COMPOSED and graph.dtype == np.float64:
+            x = _COMPOSED[hidden](graph, x, name)
+        elif hidden in _HIDDEN_OPS:
+            op, attributes = _HIDDEN_OPS[hidden]
             x = graph.node(op, [x], name, **attributes)
-        elif arch.hidden in ("silu", "swish"):
+        elif hidden in ("silu", "swish"):
             x = graph.node("Mul", [x, graph.node("Sigmoid", [x], f"{name}_gate")], name)
     return x
 

@@ -3,17 +3,19 @@
 The graph's probabilities output (the output named `probabilities`, else its first float
 output) is traced back to the single graph input. Every node on that path must be part of a
 plain MLP: a dense layer is `Gemm` (alpha = beta = 1, no transposed input) or `MatMul` by a
-constant followed by `Add` of a constant bias; after a layer may come `Relu`, `Sigmoid`, `Tanh`,
-`LeakyRelu` (alpha 0.01, purenet's slope), `Softplus`, `Elu` (alpha 1) or, last, `Softmax`;
-`Identity` and a leading `Cast`, `Flatten` or `Reshape` are passed over. The first node that is
+constant followed by `Add` of a constant bias (a layer without them has no bias); after a
+layer may come `Relu`, `Sigmoid`, `Tanh`, `LeakyRelu` (alpha 0.01, purenet's slope), `Softplus`,
+`Elu` (alpha 1) or, last, `Softmax`, each layer its own; `Identity` and a leading `Cast`,
+`Flatten` or `Reshape` are passed over. The first node that is
 anything else is refused by name. This is what `torch.onnx.export` of an `nn.Sequential` of
 Linear layers and `skl2onnx` of an `MLPClassifier` produce (its two-class graph ends in
 `Concat(1 - p, p)` after one sigmoid unit, read as purenet's single sigmoid unit); nodes that
 only compute other outputs from the probabilities (skl2onnx's label) are not part of the model.
 
-A graph exported by purenet carries its preprocessing, labels and architecture as JSON in its
-metadata; with it, the leading `Mul`, `Add`, `Sub` and `Div` of the preprocessing are read from
-the metadata, so export then import gives the same model.
+A graph exported by purenet carries its preprocessing, labels, architecture and meta as JSON in
+its metadata; with it, the leading `Mul`, `Add`, `Sub` and `Div` of the preprocessing are read
+from the metadata, and the architecture's training options (loss, dropout) are taken from it
+where it agrees with the graph, so export then import gives the same model file.
 
 Example:
     >>> from purenet.exchange.onnx_import import import_onnx
@@ -181,7 +183,7 @@ def _dense(reader: _Reader, node: Any) -> _Layer:
     if attributes.get("transB", 0):
         w = w.T
     b = reader.constant(node, node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    return _Layer(w, b if b is not None else np.zeros(w.shape[-1], w.dtype), node=node.name)
+    return _Layer(w, b, node=node.name)
 
 
 def _read_node(reader: _Reader, node: Any, has_metadata: bool) -> None:
@@ -189,11 +191,9 @@ def _read_node(reader: _Reader, node: Any, has_metadata: bool) -> None:
     last = reader.layers[-1] if reader.layers else None
     if op in ("Gemm", "MatMul"):
         reader.layers.append(_dense(reader, node))
-    elif op == "Add" and last is not None and last.b is None:
+    elif op == "Add" and last is not None and last.b is None and last.activation == "identity":
         last.b = reader.constant(node, next(i for i in node.input if i in reader.constants))
     elif op in _ACTIVATIONS and last is not None and last.activation == "identity":
-        if last.b is None:
-            last.b = np.zeros(last.w.shape[-1], last.w.dtype)
         attributes = reader.attributes[node.output[0]]
         if op == "LeakyRelu" and not np.isclose(attributes.get("alpha", 0.01), LEAKY_SLOPE):
             raise reader.refuse(node, f"alpha {attributes['alpha']:g}; purenet's is {LEAKY_SLOPE}")
@@ -217,8 +217,9 @@ def _architecture(reader: _Reader, binary: bool) -> tuple[Architecture, tuple[De
     params: list[Dense] = []
     for i, layer in enumerate(reader.layers):
         w = np.asarray(layer.w, dtype)
-        b = np.asarray(layer.b if layer.b is not None else np.zeros(w.shape[-1]), dtype)
-        if w.ndim != 2 or b.size != w.shape[1]:
+        # A layer without bias (MatMul alone, Gemm without C) holds b of shape (0,).
+        b = np.asarray(layer.b if layer.b is not None else np.zeros(0), dtype)
+        if w.ndim != 2 or b.size not in (0, w.shape[1]):
             raise ModelFormatError(
                 f"{reader.source}: layer {i} ({layer.node}): weights {list(w.shape)} and bias "
                 f"{list(b.shape)} do not make a dense layer"
@@ -229,12 +230,12 @@ def _architecture(reader: _Reader, binary: bool) -> tuple[Architecture, tuple[De
                 f"layer before gives {params[-1].w.shape[1]}"
             )
         params.append(Dense(w, b.reshape(-1)))
-    hidden = {layer.activation for layer in reader.layers[:-1]}
+    hidden = tuple(layer.activation for layer in reader.layers[:-1])
     output = reader.layers[-1].activation
-    if len(hidden) > 1 or "softmax" in hidden:
+    if "softmax" in hidden:
         raise ModelFormatError(
-            f"{reader.source}: the hidden layers use {', '.join(sorted(hidden))}; a purenet "
-            f"model has one hidden activation and softmax only at the output"
+            f"{reader.source}: layer {hidden.index('softmax')} applies softmax; purenet's "
+            f"softmax is an output activation only"
         )
     if output not in ("softmax", "sigmoid", "identity"):
         raise ModelFormatError(
@@ -245,7 +246,9 @@ def _architecture(reader: _Reader, binary: bool) -> tuple[Architecture, tuple[De
         raise ModelFormatError(f"{reader.source}: Concat(1 - p, p) needs one sigmoid unit")
     sizes = (params[0].w.shape[0], *(p.w.shape[1] for p in params))
     loss = "mse" if output == "identity" else "cross_entropy"
-    return Architecture(sizes, hidden.pop() if hidden else "relu", output, loss), tuple(params)
+    bias = tuple(bool(layer.b.size) for layer in params)
+    arch = Architecture(sizes, hidden or "relu", output, loss, bias=bias)
+    return arch, tuple(params)
 
 
 def _classes(graph: Any, reader: _Reader) -> tuple[str, ...] | None:
@@ -304,6 +307,14 @@ def model_from_onnx(
     for node in chain:
         _read_node(reader, node, "purenet.preprocess" in metadata)
     arch, params = _architecture(reader, binary)
+    if "purenet.architecture" in metadata:
+        stored = converter.structure(json.loads(metadata["purenet.architecture"]), Architecture)
+        if (stored.sizes, stored.layer_activations, stored.has_bias) == (
+            arch.sizes,
+            arch.layer_activations,
+            arch.has_bias,
+        ):
+            arch = stored
     if labels is None and "purenet.labels" in metadata:
         labels = json.loads(metadata["purenet.labels"])
     names = tuple(labels) if labels is not None else _classes(graph, reader)

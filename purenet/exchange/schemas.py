@@ -33,6 +33,7 @@ import attrs
 import numpy as np
 
 from purenet.core.arrays import DTYPES
+from purenet.modelfile.io import _ARCHITECTURE_KEYS as ARCHITECTURE_KEYS
 from purenet.modelfile.io import FORMAT, FORMAT_VERSION
 from purenet.modelfile.model import ModelMeta
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
@@ -201,6 +202,11 @@ def _array_schema(dtypes: tuple[str, ...], item: Mapping[str, Any]) -> dict[str,
     }
 
 
+def _one_or_list(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One value for every layer, or a list of one per layer."""
+    return {"anyOf": [dict(item), {"type": "array", "items": dict(item), "minItems": 1}]}
+
+
 def _loss_pairs() -> dict[str, Any]:
     pairs = [
         {"properties": {"output": {"const": output}, "loss": {"const": loss}}}
@@ -213,10 +219,11 @@ def model_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the model file `save_model` writes.
 
     Returns:
-        The schema as JSON-ready data. It checks the keys (all required, no others), the
-        types, the registries' names (activations, outputs, losses and their supported pairs,
-        step kinds, dtypes), positive sizes and widths, `std > 0`, unique labels and the
-        format version this purenet reads.
+        The schema as JSON-ready data. It checks the keys (all required but the architecture's
+        later options, no others), the types, the registries' names (activations, outputs,
+        losses and their supported pairs, step kinds, dtypes), positive sizes and widths,
+        dropout rates in [0, 1), `std > 0`, unique labels and the format version this purenet
+        reads.
 
     Example:
         >>> sorted(model_json_schema()["required"])
@@ -226,11 +233,15 @@ def model_json_schema() -> dict[str, Any]:
     floats = {"$ref": "#/$defs/FloatArray"}
     positive = {"$ref": "#/$defs/PositiveFloatArray"}
     width = {"type": "integer", "minimum": 1}
+    rate = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
     field_schemas: dict[tuple[type, str], dict[str, Any]] = {
         (Architecture, "sizes"): {"items": width, "minItems": 2},
-        (Architecture, "hidden"): {"enum": sorted(ACTIVATIONS)},
+        (Architecture, "hidden"): _one_or_list({"enum": sorted(ACTIVATIONS)}),
         (Architecture, "output"): {"enum": sorted(OUTPUTS)},
         (Architecture, "loss"): {"enum": sorted({loss for _, loss in LOSSES})},
+        (Architecture, "dropout"): _one_or_list(rate),
+        (Architecture, "input_dropout"): rate,
+        (Architecture, "huber_delta"): {"exclusiveMinimum": 0},
         (Dense, "w"): {"description": "weights (fan_in, fan_out): z = a_in @ w + b"},
         (Dense, "b"): {"description": "biases (fan_out,)"},
         (Scale, "max_value"): {"exclusiveMinimum": 0},
@@ -244,6 +255,8 @@ def model_json_schema() -> dict[str, Any]:
     steps = [{"$ref": f"#/$defs/{cl.__name__}"} for cl in PREPROCESS_STEPS.values()]
     builder = _Builder({np.ndarray: floats}, field_schemas, lambda field: False, True)
     architecture = builder.of(Architecture)
+    # The options added after the first release are written only when set (see modelfile.io).
+    builder.defs["Architecture"]["required"] = list(ARCHITECTURE_KEYS)
     builder.defs["Architecture"] = {"allOf": [builder.defs["Architecture"], _loss_pairs()]}
     layer = builder.of(Dense)
     for cl in PREPROCESS_STEPS.values():

@@ -73,7 +73,7 @@ def _layer(w: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 def model_from_tutorial(
     data: Any,
     *,
-    hidden: str,
+    hidden: str | Sequence[str],
     output: str,
     loss: str | None = None,
     labels: Sequence[str] | None = None,
@@ -83,7 +83,8 @@ def model_from_tutorial(
 
     Args:
         data: the parsed JSON object.
-        hidden: the hidden activation (a key of `purenet.ACTIVATIONS`).
+        hidden: the hidden activation (a key of `purenet.ACTIVATIONS`), or one per hidden
+            layer.
         output: `softmax`, `sigmoid` or `identity`.
         loss: default `cross_entropy` (`mse` for an identity output).
         labels: class names; default `"0"`, `"1"`, ...
@@ -122,7 +123,7 @@ def model_from_tutorial(
         params.append(Dense(w.astype(dtype), b.astype(dtype)))
     sizes = (params[0].w.shape[0], *(layer.w.shape[1] for layer in params))
     loss = loss or ("mse" if output == "identity" else "cross_entropy")
-    arch = Architecture(sizes, hidden, output, loss)
+    arch = Architecture(sizes, hidden if isinstance(hidden, str) else tuple(hidden), output, loss)
     if labels is None:
         return Model(arch, tuple(params))  # type: ignore[arg-type]
     return Model(arch, tuple(params), (), tuple(labels))  # type: ignore[arg-type]
@@ -157,11 +158,12 @@ def model_to_tutorial(model: Model) -> dict[str, list[list[float]]]:
     """
     data: dict[str, list[list[float]]] = {}
     for k, layer in enumerate(model.params, start=1):
-        w, b = layer.w, layer.b
+        # The layout always has a bias: a layer without one writes zeros.
+        w, b = layer.w, layer.b if layer.b.size else np.zeros(layer.w.shape[1], layer.w.dtype)
         if k == 1 and model.preprocess:
             a, c = _affine_preprocess(model)
             w64 = layer.w.astype(np.float64)
-            w, b = a[:, None] * w64, c @ w64 + layer.b.astype(np.float64)
+            w, b = a[:, None] * w64, c @ w64 + b.astype(np.float64)
         rows, cols = w.shape
         data[f"weights{k}"] = np.array(_shortest_float_values(w)).reshape(rows, cols).tolist()
         data[f"bias{k}"] = [_shortest_float_values(b)]
@@ -171,7 +173,7 @@ def model_to_tutorial(model: Model) -> dict[str, list[list[float]]]:
 def read_tutorial(
     path: str | os.PathLike[str],
     *,
-    hidden: str,
+    hidden: str | Sequence[str],
     output: str,
     loss: str | None = None,
     labels: Sequence[str] | None = None,

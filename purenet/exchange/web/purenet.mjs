@@ -27,11 +27,13 @@ function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-function checkKeys(value, keys, path) {
+function checkKeys(value, keys, path, optional = []) {
   if (!isObject(value)) fail(path, "expected an object");
   for (const key of keys) if (!(key in value)) fail(path, `missing key '${key}'`);
   for (const key of Object.keys(value)) {
-    if (!keys.includes(key)) fail(path, `unknown key '${key}'; expected: ${keys.join(", ")}`);
+    if (!keys.includes(key) && !optional.includes(key)) {
+      fail(path, `unknown key '${key}'; expected: ${keys.concat(optional).join(", ")}`);
+    }
   }
 }
 
@@ -105,13 +107,19 @@ export function parseModel(source) {
   }
   checkKeys(data, ["format", "format_version", "architecture", "layers", "preprocess", "labels", "meta"], "$");
   const arch = data.architecture;
-  checkKeys(arch, ["sizes", "hidden", "output", "loss"], "$.architecture");
-  if (!(arch.hidden in HIDDEN)) fail("$.architecture.hidden", `unknown activation '${arch.hidden}'`);
+  // Training-only options (dropout, the Huber threshold) may be present; a reader ignores them.
+  checkKeys(arch, ["sizes", "hidden", "output", "loss"], "$.architecture", ["bias", "dropout", "input_dropout", "huber_delta"]);
   if (!OUTPUTS.includes(arch.output)) fail("$.architecture.output", `unknown output '${arch.output}'`);
   const sizes = arch.sizes;
   if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every((n) => Number.isInteger(n) && n >= 1)) {
     fail("$.architecture.sizes", "expected at least two positive layer widths");
   }
+  // One activation for every hidden layer, or a list of one per hidden layer.
+  const hidden = Array.isArray(arch.hidden) ? arch.hidden : new Array(sizes.length - 2).fill(arch.hidden);
+  if (hidden.length !== sizes.length - 2) fail("$.architecture.hidden", `expected ${sizes.length - 2} activations`);
+  hidden.forEach((name, i) => {
+    if (!(name in HIDDEN)) fail(`$.architecture.hidden`, `unknown activation '${name}' (hidden layer ${i})`);
+  });
   if (!Array.isArray(data.layers) || data.layers.length !== sizes.length - 1) {
     fail("$.layers", `expected ${sizes.length - 1} layers`);
   }
@@ -119,10 +127,12 @@ export function parseModel(source) {
     checkKeys(layer, ["w", "b"], `$.layers[${i}]`);
     const w = decodeArray(layer.w, `$.layers[${i}].w`);
     const b = decodeArray(layer.b, `$.layers[${i}].b`);
-    if (w.shape.join() !== `${sizes[i]},${sizes[i + 1]}` || b.shape.join() !== `${sizes[i + 1]}`) {
-      fail(`$.layers[${i}]`, `shapes [${w.shape}] and [${b.shape}]; sizes need [${sizes[i]}, ${sizes[i + 1]}] and [${sizes[i + 1]}]`);
+    // A layer without bias holds b of shape [0].
+    if (w.shape.join() !== `${sizes[i]},${sizes[i + 1]}` || ![`${sizes[i + 1]}`, "0"].includes(b.shape.join())) {
+      fail(`$.layers[${i}]`, `shapes [${w.shape}] and [${b.shape}]; sizes need [${sizes[i]}, ${sizes[i + 1]}] and [${sizes[i + 1]}] (or [0])`);
     }
-    return { w: w.data, b: b.data, fanIn: sizes[i], fanOut: sizes[i + 1] };
+    const activation = i < sizes.length - 2 ? hidden[i] : arch.output;
+    return { w: w.data, b: b.data, fanIn: sizes[i], fanOut: sizes[i + 1], activation };
   });
   const dtype = data.layers[0].w.dtype;
   const classes = sizes[sizes.length - 1] === 1 ? 2 : sizes[sizes.length - 1];
@@ -131,7 +141,7 @@ export function parseModel(source) {
   }
   if (!Array.isArray(data.preprocess)) fail("$.preprocess", "expected a list of steps");
   const preprocess = data.preprocess.map((step, i) => parseStep(step, `$.preprocess[${i}]`));
-  return { sizes: sizes.slice(), hidden: arch.hidden, output: arch.output, loss: arch.loss, dtype, layers, preprocess, labels: data.labels.slice(), meta: data.meta };
+  return { sizes: sizes.slice(), hidden: hidden.slice(), output: arch.output, loss: arch.loss, dtype, layers, preprocess, labels: data.labels.slice(), meta: data.meta };
 }
 
 /** The per-sample shape of raw inputs the model's steps fix ([28, 28]), else [sizes[0]]. */
@@ -179,15 +189,16 @@ export function preprocess(model, raw, n) {
 export function forward(model, x, n) {
   const r = rounder(model.dtype);
   const Type = FLOAT_ARRAYS[model.dtype];
-  const hidden = HIDDEN[model.hidden];
   let a = x;
   model.layers.forEach((layer, index) => {
     const { w, b, fanIn, fanOut } = layer;
     const last = index === model.layers.length - 1;
+    const hidden = HIDDEN[layer.activation];
     const z = new Type(n * fanOut);
     const acc = new Float64Array(fanOut);
     for (let s = 0; s < n; s++) {
-      acc.set(b);
+      if (b.length) acc.set(b);
+      else acc.fill(0);
       for (let i = 0; i < fanIn; i++) {
         const ai = a[s * fanIn + i];
         if (ai === 0) continue;
