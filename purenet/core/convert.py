@@ -194,7 +194,7 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
         One line per fault, in the order cattrs found them.
 
     Example:
-        >>> from purenet.model import Dense
+        >>> from purenet.nn.model import Dense
         >>> try:
         ...     converter.structure({"w": 1}, Dense)
         ... except Exception as exc:

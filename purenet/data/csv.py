@@ -122,7 +122,7 @@ def read_csv(
         ValueError: a bad `label` argument.
 
     Example:
-        >>> from purenet.data import read_csv
+        >>> from purenet.data.csv import read_csv
         >>> chips = read_csv("ex2data2.txt", label="last")  # doctest: +SKIP
         >>> chips.x.shape, chips.y[:3]  # doctest: +SKIP
         ((118, 2), array([1, 1, 1]))

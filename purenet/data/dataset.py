@@ -7,7 +7,8 @@ functions: they never change their inputs, and the same call gives the same bits
 
 Example:
     >>> import numpy as np
-    >>> from purenet.data import Dataset, batches, flatten, one_hot, scale, shuffle
+    >>> from purenet.data.dataset import Dataset, batches, one_hot, shuffle
+    >>> from purenet.pipeline.transforms import flatten, scale
     >>> images = np.arange(4 * 2 * 2, dtype=np.uint8).reshape(4, 2, 2)
     >>> ds = Dataset(flatten(scale(images, low=0.01, high=1.0)), one_hot(np.arange(4), 4))
     >>> [len(b) for b in batches(shuffle(ds, seed=0), 3)]
@@ -97,7 +98,7 @@ def one_hot(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import one_hot
+        >>> from purenet.data.dataset import one_hot
         >>> one_hot(np.array([2, 0]), 3, on=0.99, off=0.01)
         array([[0.01, 0.01, 0.99],
                [0.99, 0.01, 0.01]], dtype=float32)
@@ -135,7 +136,7 @@ def map_labels(labels: ArrayLike, mapping: Mapping[int, int]) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import map_labels
+        >>> from purenet.data.dataset import map_labels
         >>> map_labels(np.array([10, 1, 10]), {10: 0})
         array([0, 1, 0])
     """
@@ -179,7 +180,7 @@ def split(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Dataset, split
+        >>> from purenet.data.dataset import Dataset, split
         >>> train, valid = split(Dataset(np.arange(10), np.arange(10)), 0.2, seed=0)
         >>> len(train), len(valid)
         (8, 2)
@@ -226,7 +227,7 @@ def shuffle(ds: Dataset, *, seed: Seed) -> Dataset:
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Dataset, shuffle
+        >>> from purenet.data.dataset import Dataset, shuffle
         >>> sorted(shuffle(Dataset(np.arange(5), np.arange(5)), seed=1).y.tolist())
         [0, 1, 2, 3, 4]
     """
@@ -252,7 +253,7 @@ def batches(ds: Dataset, size: int, *, drop_last: bool = False) -> Iterator[Data
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Dataset, batches
+        >>> from purenet.data.dataset import Dataset, batches
         >>> [b.y.tolist() for b in batches(Dataset(np.arange(5), np.arange(5)), 2)]
         [[0, 1], [2, 3], [4]]
     """

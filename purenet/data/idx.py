@@ -143,7 +143,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             file, what was expected and what was found.
 
     Example:
-        >>> from purenet.data import read_idx
+        >>> from purenet.data.idx import read_idx
         >>> labels = read_idx("t10k-labels-idx1-ubyte.gz")  # doctest: +SKIP
         >>> labels.shape, labels.dtype  # doctest: +SKIP
         ((10000,), dtype('uint8'))

@@ -107,7 +107,7 @@ def load_dataset(
             malformed files (`DataFormatError`).
 
     Example:
-        >>> from purenet.data import load_dataset
+        >>> from purenet.data.load import load_dataset
         >>> test = load_dataset("mnist", "test")  # doctest: +SKIP
         >>> test.x.shape, int(test.y[0])  # doctest: +SKIP
         ((10000, 28, 28), 7)

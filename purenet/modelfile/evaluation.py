@@ -10,7 +10,7 @@ scaled inputs would otherwise be scaled twice, silently).
 Example:
     >>> from purenet.modelfile.evaluation import evaluate_model, predict_inputs
     >>> from purenet.modelfile.io import load_model
-    >>> from purenet.data import load_dataset
+    >>> from purenet.data.load import load_dataset
     >>> model = load_model("runs/mnist/model.json")  # doctest: +SKIP
     >>> test = load_dataset("mnist", "test")  # doctest: +SKIP
     >>> round(evaluate_model(model, test.x, test.y).accuracy, 3)  # doctest: +SKIP

@@ -77,7 +77,7 @@ def plot_decision_boundary(
 
     Example:
         >>> import numpy as np, purenet as pn
-        >>> from purenet.plots import plot_decision_boundary
+        >>> from purenet.plots.boundary import plot_decision_boundary
         >>> arch = pn.Architecture((2, 8, 1), hidden="tanh", output="sigmoid")
         >>> x = np.array([[0.0, 0.0], [1.0, 1.0]]); y = np.array([0, 1])
         >>> fig = plot_decision_boundary(arch, pn.init(arch, seed=0), x, y, resolution=50)

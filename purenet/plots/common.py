@@ -67,7 +67,8 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, svg: bool = False)
         The paths written, PNG first. The PNG is `fig.get_size_inches() * fig.dpi` pixels.
 
     Example:
-        >>> from purenet.plots import plot_curves, save_figure
+        >>> from purenet.plots.curves import plot_curves
+        >>> from purenet.plots.common import save_figure
         >>> history = [{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}]
         >>> save_figure(plot_curves(history, metrics=("loss",)), "loss.png")  # doctest: +SKIP
         [PosixPath('loss.png')]

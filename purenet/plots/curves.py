@@ -49,7 +49,7 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
         ValueError: an empty history, an unknown metric, or a metric with no values.
 
     Example:
-        >>> from purenet.plots import plot_curves
+        >>> from purenet.plots.curves import plot_curves
         >>> fig = plot_curves([{"epoch": 1, "train_loss": 0.9, "train_accuracy": 0.7},
         ...                    {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8}])
         >>> len(fig.axes)  # two panels, no learning rate recorded
@@ -120,7 +120,7 @@ def plot_convergence(
         ValueError: no series, or series and steps of different lengths.
 
     Example:
-        >>> from purenet.plots import plot_convergence
+        >>> from purenet.plots.curves import plot_convergence
         >>> fig = plot_convergence({"w[0][0,0]": [0.1, 0.3, 0.35], "b[1][0]": [0.0, -0.2, -0.25]})
     """
     if not series:

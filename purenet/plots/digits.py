@@ -112,7 +112,7 @@ def plot_digits(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.plots import plot_digits
+        >>> from purenet.plots.digits import plot_digits
         >>> images = np.random.default_rng(0).integers(0, 255, (4, 28, 28))
         >>> fig = plot_digits(images, labels=np.array([1, 2, 3, 4]),
         ...                   predicted=np.array([1, 2, 5, 4]), count=4)
@@ -192,7 +192,7 @@ def show_digits(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.plots import show_digits
+        >>> from purenet.plots.digits import show_digits
         >>> fig = show_digits(np.zeros((3, 28, 28), dtype=np.uint8), index=1)
     """
     pictures = _as_images(images)

@@ -40,7 +40,7 @@ def plot_confusion(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.plots import plot_confusion
+        >>> from purenet.plots.matrices import plot_confusion
         >>> fig = plot_confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]))
     """
     truth = np.asarray(truth).astype(np.int64)
@@ -113,7 +113,7 @@ def plot_first_layer(
 
     Example:
         >>> import purenet as pn
-        >>> from purenet.plots import plot_first_layer
+        >>> from purenet.plots.matrices import plot_first_layer
         >>> params = pn.init(pn.Architecture((784, 16, 10)), seed=0)
         >>> fig = plot_first_layer(params[0].w)
     """

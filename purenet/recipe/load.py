@@ -8,7 +8,7 @@ wrong types (with the expected type) and invalid values. Tagged unions pick a cl
 and `to_toml` writes that data as TOML.
 
 Example:
-    >>> from purenet.recipe import recipe_from_data
+    >>> from purenet.recipe.load import recipe_from_data
     >>> recipe = recipe_from_data({
     ...     "data": {"train": "mnist:train", "test": "mnist:test"},
     ...     "pipeline": {"steps": [{"kind": "scale"}, {"kind": "flatten"}]},
@@ -487,7 +487,7 @@ def dump_recipe(recipe: Recipe) -> dict[str, Any]:
     Unset optional values are left out (TOML has no null); tagged classes carry their `kind`.
 
     Example:
-        >>> from purenet.recipe import recipe_from_data
+        >>> from purenet.recipe.load import recipe_from_data
         >>> data = {"data": {"train": "mnist:train"}, "model": {"sizes": [784, 10]},
         ...         "optimizer": {"kind": "sgd", "learning_rate": 0.1}, "train": {"epochs": 1}}
         >>> recipe_from_data(dump_recipe(recipe_from_data(data))) == recipe_from_data(data)

@@ -21,7 +21,8 @@ Figure names (`FIGURES`, the files `plot_run` writes as `<name>.png`):
 
 Example:
     >>> import numpy as np
-    >>> from purenet.plots import plot_confusion, save_figure
+    >>> from purenet.plots.matrices import plot_confusion
+    >>> from purenet.plots.common import save_figure
     >>> fig = plot_confusion(np.array([0, 1, 1]), np.array([0, 1, 0]))
     >>> save_figure(fig, "confusion.png")  # doctest: +SKIP
     [PosixPath('confusion.png')]
@@ -180,7 +181,7 @@ def plot_run(
         MissingExtraError: matplotlib is not installed (names the `plot` extra).
 
     Example:
-        >>> from purenet.plots import plot_run
+        >>> from purenet.run.plot import plot_run
         >>> plot_run("runs/digits", names=["loss", "confusion"])  # doctest: +SKIP
         [PosixPath('runs/digits/loss.png'), PosixPath('runs/digits/confusion.png')]
     """

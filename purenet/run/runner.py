@@ -14,7 +14,7 @@ On Ctrl-C (`KeyboardInterrupt`) the last checkpoint stays on disk and `RunInterr
 with the same parameters as an uninterrupted run.
 
 Example:
-    >>> from purenet.recipe import load_recipe
+    >>> from purenet.recipe.load import load_recipe
     >>> from purenet.run.runner import run_recipe
     >>> result = run_recipe(load_recipe("recipes/microchips.toml"))  # doctest: +SKIP
     >>> result.metrics["train_accuracy"] > 0.8  # doctest: +SKIP
@@ -219,7 +219,7 @@ def run_recipe(
         RunInterrupted: Ctrl-C; the last checkpoint is kept for `resume=True`.
 
     Example:
-        >>> from purenet.recipe import load_recipe
+        >>> from purenet.recipe.load import load_recipe
         >>> result = run_recipe(load_recipe("recipes/mnist.toml"), limit=1000)  # doctest: +SKIP
         >>> sorted(p.name for p in result.out_dir.iterdir())  # doctest: +SKIP
         ['checkpoint.json', 'metrics.jsonl', 'model.json', 'recipe.toml']
