@@ -40,11 +40,10 @@ import numpy as np
 
 from purenet.data.dataset import Dataset
 from purenet.errors import PurenetError, require_extra
+from purenet.modelfile.evaluation import model_inputs
 from purenet.modelfile.model import Model
 from purenet.nn.model import forward, labels_of
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from purenet.pipeline.steps import apply_preprocess
 from purenet.plots.boundary import plot_decision_boundary
 from purenet.plots.common import FIGURES, save_figure
 from purenet.plots.curves import plot_convergence, plot_curves
@@ -52,6 +51,12 @@ from purenet.plots.digits import plot_digits
 from purenet.plots.matrices import plot_confusion, plot_first_layer
 from purenet.run.layout import MODEL_FILE
 from purenet.run.read import RunData, load_run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_DATA = "the run's evaluation data"
+"""How messages name the data a run's figures are drawn from."""
 
 
 def _has_metric(history: Sequence[Mapping[str, Any]], metric: str) -> bool:
@@ -93,9 +98,7 @@ def _why_not(run: RunData, name: str) -> str | None:
 
 def _predictions(model: Model, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(truth, predicted, confidence) of the model on raw data, in one forward pass."""
-    from purenet.pipeline.steps import apply_preprocess
-
-    outputs = forward(model.arch, model.params, apply_preprocess(model.preprocess, data.x))
+    outputs = forward(model.arch, model.params, model_inputs(model, data.x, source=_DATA))
     predicted = labels_of(outputs)
     if outputs.shape[1] == 1:
         confidence = np.where(predicted == 1, outputs[:, 0], 1 - outputs[:, 0])
@@ -130,8 +133,10 @@ def draw_run_figure(run: RunData, name: str) -> Figure:
         raise PurenetError(f"cannot draw {name}: no evaluation data")
     names = list(model.labels)
     if name == "boundary":
-        from purenet.pipeline.steps import apply_preprocess
-
+        # The data are raw inputs and enter the model through model_inputs (finite, in the
+        # scale step's range); the grid is made from them and reaches past their range
+        # by a margin, so only the preprocessing is applied to it.
+        model_inputs(model, data.x, source=_DATA)
         return plot_decision_boundary(
             model.arch,
             model.params,
