@@ -58,3 +58,41 @@ def package_version() -> str:
         return version("purenet")
     except PackageNotFoundError:  # a source tree that was never installed
         return "0+unknown"
+
+
+class FieldError(ValueError):
+    """A bad value of one field, as data: where (`path`) and what is wrong (`problem`).
+
+    Raise it from a spec's validator or constructor; the error walker of
+    `purenet.core.convert.describe_structure_error` reads `path` and `problem` (never the
+    message text) and puts the path after the position of the structured value, so
+    `FieldError("high", "expected low < high, ...")` raised by the first preprocessing step
+    of a model file reads `$.preprocess[0].high: expected low < high, ...`. A layer that
+    checks a nested value prefixes its own position with `within`.
+
+    Attributes:
+        path: the field's path relative to the value that raised, `high`, `steps[1]` or
+            `train.track[0]`; empty for the value itself.
+        problem: what is wrong, without the path.
+
+    Args:
+        path: as the attribute.
+        problem: as the attribute.
+        text: the message a Python caller sees (`str(error)`), e.g. with the class named,
+            `Scale.high: expected low < high, ...`; None: `problem`.
+
+    Example:
+        >>> error = FieldError("high", "expected low < high", text="Scale.high: ...")
+        >>> str(error), error.problem, error.within("steps[0]").path
+        ('Scale.high: ...', 'expected low < high', 'steps[0].high')
+    """
+
+    def __init__(self, path: str, problem: str, *, text: str | None = None) -> None:
+        super().__init__(problem if text is None else text)
+        self.path = path
+        self.problem = problem
+
+    def within(self, outer: str) -> FieldError:
+        """The same error, with its path under the field `outer`."""
+        dot = "." if self.path and not self.path.startswith("[") else ""
+        return FieldError(f"{outer}{dot}{self.path}", self.problem, text=str(self))

@@ -44,8 +44,8 @@ import attrs
 import cattrs
 import numpy as np
 
-from purenet.core.arrays import _type_name
-from purenet.core.convert import _summarize, describe_structure_error, make_converter
+from purenet.core.arrays import type_name
+from purenet.core.convert import describe_structure_error, make_converter, summarize
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
 from purenet.modelfile.model import Model, ModelMeta
@@ -78,7 +78,7 @@ def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
 def _check_keys(value: Any, keys: Iterable[str], path: str) -> None:
     """Refuse an object that is not a dict or lacks a key (the file is always written whole)."""
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected an object, found {_type_name(value)}")
+        raise ValueError(f"{path}: expected an object, found {type_name(value)}")
     missing = [key for key in keys if key not in value]
     if missing:
         raise ValueError(f"{path}: missing key {', '.join(map(repr, missing))}")
@@ -90,7 +90,7 @@ def _fields(cl: type) -> list[str]:
 
 def _check_format(data: Any) -> None:
     if not isinstance(data, dict):
-        raise ValueError(f"$: expected a model object, found {_type_name(data)}")
+        raise ValueError(f"$: expected a model object, found {type_name(data)}")
     if data.get("format") != FORMAT:
         found = repr(data["format"]) if "format" in data else "no format key"
         raise ValueError(f"$.format: expected {FORMAT!r}, found {found}; not a purenet model file")
@@ -115,7 +115,7 @@ def _check_format(data: Any) -> None:
     _check_keys(data["meta"], _fields(ModelMeta), "$.meta")
     for name in ("layers", "preprocess"):
         if not isinstance(data[name], list):
-            raise ValueError(f"$.{name}: expected a list, found {_type_name(data[name])}")
+            raise ValueError(f"$.{name}: expected a list, found {type_name(data[name])}")
     for i, step in enumerate(data["preprocess"]):
         if isinstance(step, dict) and step.get("kind") in PREPROCESS_STEPS:
             _check_keys(step, _fields(PREPROCESS_STEPS[step["kind"]]), f"$.preprocess[{i}]")
@@ -131,7 +131,7 @@ def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
         except Exception as exc:
             lines.extend(describe_structure_error(exc, f"$.{key}"))
     if lines:
-        raise ValueError(_summarize(lines))
+        raise ValueError(summarize(lines))
     return Model(
         parts["architecture"], parts["layers"], parts["preprocess"], parts["labels"], parts["meta"]
     )
@@ -222,7 +222,7 @@ def model_from_data(data: Any, *, source: str = "model data") -> Model:
     try:
         model: Model = converter.structure(data, Model)
     except Exception as exc:
-        raise ModelFormatError(f"{source}: {_summarize(describe_structure_error(exc))}") from None
+        raise ModelFormatError(f"{source}: {summarize(describe_structure_error(exc))}") from None
     return model
 
 

@@ -33,7 +33,8 @@ import numpy as np
 from cattrs.gen import make_dict_unstructure_fn
 from numpy.typing import ArrayLike, DTypeLike
 
-from purenet.core.arrays import _type_name
+from purenet.core.arrays import type_name
+from purenet.core.checks import FieldError
 from purenet.core.tree import readonly
 from purenet.pipeline.transforms import Standardizer, fit_standardizer, flatten, scale, standardize
 
@@ -53,12 +54,12 @@ def register_steps(conv: cattrs.Converter) -> None:
 def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
     supported = ", ".join(sorted(PREPROCESS_STEPS))
     if not isinstance(value, dict):
-        raise TypeError(f"$: expected a step object with a kind, found {_type_name(value)}")
+        raise FieldError("", f"expected a step object with a kind, found {type_name(value)}")
     if "kind" not in value:
-        raise ValueError(f"$: missing key 'kind'; a preprocessing step is one of: {supported}")
+        raise FieldError("", f"missing key 'kind'; a preprocessing step is one of: {supported}")
     kind = value["kind"]
     if kind not in PREPROCESS_STEPS:
-        raise ValueError(f"$.kind: unknown preprocessing step {kind!r}; supported: {supported}")
+        raise FieldError("kind", f"unknown preprocessing step {kind!r}; supported: {supported}")
     fields = {key: item for key, item in value.items() if key != "kind"}
     step: PreprocessStep = conv.structure(fields, PREPROCESS_STEPS[kind])
     return step
@@ -70,11 +71,14 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
+def _field_error(instance: Any, field: str, problem: str) -> FieldError:
+    # Python callers read `Scale.high: problem`; a recipe or model file error points at the field.
+    return FieldError(field, problem, text=f"{type(instance).__name__}.{field}: {problem}")
+
+
 def _finite(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    # "Class.field: problem" lets a recipe error point at the field (see purenet.recipe).
     if not math.isfinite(value):
-        name = f"{type(instance).__name__}.{attribute.name}"
-        raise ValueError(f"{name}: expected a finite number, found {value}")
+        raise _field_error(instance, attribute.name, f"expected a finite number, found {value}")
 
 
 @attrs.frozen
@@ -88,8 +92,9 @@ class Scale:
 
     Raises:
         TypeError: a value that is not a number.
-        ValueError: a value that is not finite, `low >= high` or `max_value <= 0`; the message
-            starts with the field, e.g. `Scale.high: expected low < high, found ...`.
+        FieldError: (a `ValueError`) a value that is not finite, `low >= high` or
+            `max_value <= 0`; the message starts with the field, e.g. `Scale.high: expected
+            low < high, found ...`.
     """
 
     kind: ClassVar[str] = "scale"
@@ -100,11 +105,11 @@ class Scale:
 
     def __attrs_post_init__(self) -> None:
         if not self.low < self.high:
-            raise ValueError(
-                f"Scale.high: expected low < high, found low={self.low}, high={self.high}"
-            )
+            found = f"found low={self.low}, high={self.high}"
+            raise _field_error(self, "high", f"expected low < high, {found}")
         if not self.max_value > 0:
-            raise ValueError(f"Scale.max_value: expected max_value > 0, found {self.max_value}")
+            found = f"found {self.max_value}"
+            raise _field_error(self, "max_value", f"expected max_value > 0, {found}")
 
 
 def _to_shape(value: Any) -> tuple[int, ...] | None:

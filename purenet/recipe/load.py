@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,18 +31,12 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import (
-    AttributeValidationNote,
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-    IterableValidationNote,
-)
 from cattrs.gen import make_dict_structure_fn
 from cattrs.gen import override as field_override
 
 from purenet.core.arrays import describe_found
-from purenet.core.convert import make_converter
+from purenet.core.checks import FieldError
+from purenet.core.convert import ErrorWording, describe_structure_error, make_converter
 from purenet.errors import RecipeError
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
 from purenet.optim.schedules import SCHEDULES, Schedule
@@ -52,7 +45,7 @@ from purenet.pipeline.steps import (
     PreprocessStep,
 )
 from purenet.recipe.schema import (
-    _FITTED,
+    FITTED,
     Affine,
     Augmentation,
     CsvSource,
@@ -62,8 +55,7 @@ from purenet.recipe.schema import (
     Rotate,
     Shift,
     Source,
-    _FieldError,
-    _suggest,
+    suggest,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -111,13 +103,13 @@ def _make_converter() -> cattrs.Converter:
             raise TypeError(f"expected a table with a 'kind' key, found {_found(value)}")
         registry = _TAGGED[cl]
         if "kind" not in value:
-            raise _FieldError("kind", f"missing; expected one of: {', '.join(registry)}")
+            raise FieldError("kind", f"missing; expected one of: {', '.join(registry)}")
         kind = value["kind"]
         if kind not in registry:
-            raise _FieldError("kind", f"unknown kind {kind!r}{_suggest(str(kind), list(registry))}")
+            raise FieldError("kind", f"unknown kind {kind!r}{suggest(str(kind), list(registry))}")
         for name in getattr(registry[kind], "fitted_fields", ()):
             if name in value:
-                raise _FieldError(name, _FITTED)
+                raise FieldError(name, FITTED)
         rest = {k: v for k, v in value.items() if k != "kind"}
         return conv.structure(rest, registry[kind])
 
@@ -140,7 +132,7 @@ def _make_converter() -> cattrs.Converter:
         kind = value.get("kind")
         if kind not in _FILE_SOURCES:
             found = "missing" if kind is None else f"unknown kind {kind!r}"
-            raise _FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
+            raise FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
         rest = {k: v for k, v in value.items() if k != "kind"}
         file_source: IdxSource | CsvSource = conv.structure(rest, _FILE_SOURCES[kind])
         return file_source
@@ -211,58 +203,39 @@ _converter = _make_converter()
 # Errors
 
 
-def _error_lines(exc: BaseException, path: str) -> list[str]:
-    """Flatten a cattrs error tree into `"$.path: message"` lines."""
-    if isinstance(exc, ForbiddenExtraKeysError):
-        fitted = getattr(exc.cl, "fitted_fields", ())
-        known = [f.name for f in attrs.fields(exc.cl) if f.name not in fitted] if exc.cl else []
-        return [
-            f"{path}.{key}: unknown key{_suggest(key, known)}" for key in sorted(exc.extra_fields)
-        ]
-    if isinstance(exc, ClassValidationError | IterableValidationError):
-        lines: list[str] = []
-        for sub in exc.exceptions:
-            sub_path = path
-            for note in getattr(sub, "__notes__", ()):
-                if isinstance(note, AttributeValidationNote):
-                    sub_path = f"{path}.{note.name}"
-                elif isinstance(note, IterableValidationNote):
-                    sub_path = f"{path}[{note.index}]"
-            if isinstance(sub, KeyError) and not isinstance(sub, ForbiddenExtraKeysError):
-                lines.append(f"{sub_path}: required key missing")
-            elif (field := _field_named(sub, exc)) is not None:
-                # The class refused one of its fields and said so by name, without its class
-                # ("learning_rate must be a finite number > 0"): point at the field.
-                problem = str(sub).removeprefix(field).lstrip()
-                lines.append(f"{path}.{field}: {problem}")
-            else:
-                lines.extend(_error_lines(sub, sub_path))
-        return lines
-    if isinstance(exc, _FieldError):
-        return [f"{path}.{exc.field}: {exc}"]
+def _unknown_keys(path: str, cl: type | None, extra: list[str]) -> list[str]:
+    fitted = getattr(cl, "fitted_fields", ())
+    known = [f.name for f in attrs.fields(cl) if f.name not in fitted] if cl else []
+    return [f"{path}.{key}: unknown key{suggest(key, known)}" for key in extra]
+
+
+def _missing_key(path: str, key: str) -> str:
+    return f"{path}.{key}: required key missing"
+
+
+def _field_of(exc: BaseException, cl: type | None) -> FieldError | None:
+    """The field a plain constructor error of `cl` is about, for specs that name their field
+    in the text rather than raise a `FieldError` (optimizers, schedules, early stopping):
+    `learning_rate must be ...` or `SGD.momentum must be ...`."""
+    if not isinstance(exc, ValueError | TypeError) or cl is None or not attrs.has(cl):
+        return None
     message = str(exc)
-    # Specs name their field as "Class.field must ..." (optimizers, schedules) or
-    # "Class.field: problem" (preprocessing steps); point at it.
-    match = re.match(r"^[A-Z]\w*\.(\w+)(:?) ", message)
-    if match:
-        problem = message[match.end() :] if match.group(2) else message
-        return [f"{path}.{match.group(1)}: {problem}"]
-    return [f"{path}: {message}"]
+    word = message.partition(" ")[0]
+    fields = {f.name for f in attrs.fields(cl)}
+    if word in fields:
+        return FieldError(word, message.removeprefix(word).lstrip())
+    owner, dot, field = word.partition(".")
+    if dot and owner == cl.__name__ and field in fields:
+        return FieldError(field, message)
+    return None
 
 
-def _field_named(sub: BaseException, parent: BaseException) -> str | None:
-    """The field of `parent.cl` that a plain error of its constructor starts with, if any."""
-    cl = getattr(parent, "cl", None)
-    if getattr(sub, "__notes__", ()) or not isinstance(sub, ValueError | TypeError):
-        return None
-    if isinstance(sub, _FieldError) or cl is None or not attrs.has(cl):
-        return None
-    word = str(sub).partition(" ")[0]
-    return word if word in {f.name for f in attrs.fields(cl)} else None
+_WORDING = ErrorWording(unknown_keys=_unknown_keys, missing_key=_missing_key, field_of=_field_of)
+"""A recipe's words: `$.model.hiden: unknown key; did you mean 'hidden'?`."""
 
 
 def _raise_recipe_error(source: str, exc: BaseException) -> None:
-    lines = _error_lines(exc, "$")
+    lines = describe_structure_error(exc, wording=_WORDING)
     # A misspelled key also shows up as a missing one; the spelling is the useful line.
     lines.sort(key=lambda line: "unknown key" not in line)
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""

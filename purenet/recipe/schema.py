@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
+from purenet.core.checks import FieldError
 from purenet.data.registry import DATASETS
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES
@@ -28,18 +29,12 @@ PLOTS = FIGURES
 
 DATASET_NAMES = tuple(DATASETS)
 
-_FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
+FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
+"""Why a recipe refuses a fitted field of a preprocessing step."""
 
 
-class _FieldError(ValueError):
-    """A bad value of one field; the error path gets `.field` appended."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """`; did you mean 'x'?` for a close choice, else `; expected one of: ...` (all choices)."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -51,7 +46,7 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute
         if value not in choices:
             close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise _FieldError(
+            raise FieldError(
                 attribute.name,
                 f"unknown {what} {value!r}; {hint}supported: {', '.join(sorted(choices))}",
             )
@@ -62,7 +57,7 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute
 def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not math.isfinite(value) or value < low:
-            raise _FieldError(attribute.name, f"expected a value >= {low}, found {value!r}")
+            raise FieldError(attribute.name, f"expected a value >= {low}, found {value!r}")
 
     return check
 
@@ -70,7 +65,7 @@ def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
 def _in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not (math.isfinite(value) and low <= value < high):
-            raise _FieldError(
+            raise FieldError(
                 attribute.name, f"expected a number in [{low}, {high}), found {value!r}"
             )
 
@@ -99,7 +94,7 @@ class DatasetSource:
         # Attrs runs validators in field order: an unknown name has been refused already.
         splits = DATASETS[self.name].splits
         if value not in splits:
-            raise _FieldError(
+            raise FieldError(
                 "split", f"unknown split {value!r} of {self.name}; known: {', '.join(splits)}"
             )
 
@@ -233,7 +228,7 @@ class PipelineSpec:
         for i, step in enumerate(value):
             if is_fitted(step):
                 fields = ", ".join(step.fitted_fields)
-                raise _FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {_FITTED}")
+                raise FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {FITTED}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +258,7 @@ class ModelSpec:
     @sizes.validator
     def _check_sizes(self, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
         if len(value) < 2 or min(value) < 1:
-            raise _FieldError(
+            raise FieldError(
                 "sizes", f"expected at least two positive layer widths, found {list(value)}"
             )
 
@@ -275,7 +270,7 @@ class ModelSpec:
     def __attrs_post_init__(self) -> None:
         if (self.output, self.loss) not in LOSSES:
             pairs = ", ".join(f"{o} x {loss}" for o, loss in LOSSES)
-            raise _FieldError(
+            raise FieldError(
                 "loss",
                 f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
             )
@@ -325,12 +320,12 @@ class TrainSpec:
             try:
                 Track(value, self.track_every)  # type: ignore[arg-type]
             except ValueError as exc:
-                raise _FieldError("track", str(exc)) from None
+                raise FieldError("track", str(exc)) from None
 
     @batch_size.validator
     def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
         if value != "full" and (not isinstance(value, int) or value < 1):
-            raise _FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
+            raise FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
 
 
 @attrs.frozen
@@ -350,7 +345,7 @@ class OutputSpec:
     def _check_plots(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
         for i, name in enumerate(value):
             if name not in PLOTS:
-                raise _FieldError(f"plots[{i}]", f"unknown plot {name!r}{_suggest(name, PLOTS)}")
+                raise FieldError(f"plots[{i}]", f"unknown plot {name!r}{suggest(name, PLOTS)}")
 
 
 @attrs.frozen
@@ -382,4 +377,4 @@ class Recipe:
             try:
                 locate_tracked(path, arch)
             except ValueError as exc:
-                raise _FieldError(f"train.track[{i}]", str(exc)) from None
+                raise FieldError(f"train.track[{i}]", str(exc)) from None
