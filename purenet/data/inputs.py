@@ -11,7 +11,7 @@ import numpy as np
 
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
-from purenet.data.files import _GZIP_MAGIC
+from purenet.data.files import GZIP_MAGIC
 from purenet.data.idx import read_idx
 from purenet.errors import DataFormatError
 
@@ -60,7 +60,7 @@ def _read_input_file(file: Path) -> np.ndarray:
             raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")
         # A 1-D array is one sample, unless it is empty (then it is no rows, not one).
         return array[None] if array.ndim == 1 and array.size else array
-    if head[:2] == _GZIP_MAGIC:
+    if head[:2] == GZIP_MAGIC:
         try:
             with gzip.open(file, "rb") as stream:
                 head = stream.read(2)

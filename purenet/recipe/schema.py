@@ -369,6 +369,11 @@ class Recipe:
         default=None, eq=False, repr=False, kw_only=True, metadata={"recipe_key": False}
     )
 
+    @property
+    def where(self) -> str:
+        """How messages name the recipe: its file (`source`), else `recipe`."""
+        return self.source or "recipe"
+
     def __attrs_post_init__(self) -> None:
         # Tracked scalars must exist in the model [model] describes: check them here, where
         # the message can name the file and the entry, not when training starts.

@@ -43,11 +43,6 @@ class PreparedData:
 # Data
 
 
-def _where(recipe: Recipe) -> str:
-    """How messages name the recipe: its file (`Recipe.source`), else `recipe`."""
-    return recipe.source or "recipe"
-
-
 def _head(ds: Dataset, limit: int | None) -> Dataset:
     return ds if limit is None or len(ds) <= limit else Dataset(ds.x[:limit], ds.y[:limit])
 
@@ -116,7 +111,7 @@ def prepare_data(
         PurenetError: data that cannot be found or read.
     """
     spec, train_spec = recipe.pipeline, recipe.train
-    where = _where(recipe)
+    where = recipe.where
     dtype = train_spec.dtype
     raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
     labels = _integer_labels(raw, f"{where}: $.data.train ({source_name(recipe.data.train)})")

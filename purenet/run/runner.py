@@ -49,7 +49,7 @@ from purenet.run.layout import (
     RUN_FILES,
     TRACKED_FILE,
 )
-from purenet.run.prepare import _where, prepare_data
+from purenet.run.prepare import prepare_data
 from purenet.run.sources import source_name
 from purenet.training.checkpoint import Checkpoint
 from purenet.training.loop import train
@@ -141,7 +141,7 @@ def _check_resumable(out: Path, recipe: Recipe) -> int:
         # Training would stop at once and report the longer run as if it were this one.
         raise RecipeError(
             f"{checkpoint}: the checkpoint is at epoch {epoch}, more than the "
-            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {_where(recipe)}); "
+            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {recipe.where}); "
             f"resume with train.epochs >= {epoch}, or start afresh"
         )
     saved_file = out / RECIPE_FILE
@@ -284,7 +284,7 @@ def run_recipe(
         kept = checkpoint_path if checkpoint_path.is_file() else None
         raise RunInterrupted(out, saved_epoch, kept) from None
     except ValueError as exc:
-        raise RecipeError(f"{_where(recipe)}: $.train: {exc}") from None
+        raise RecipeError(f"{recipe.where}: $.train: {exc}") from None
 
     if result.tracked is not None:
         tracked = result.tracked
