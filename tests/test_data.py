@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from purenet.core.tree import tree_equal, tree_map
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset, batches, map_labels, one_hot, shuffle, split
-from purenet.data.idx import read_idx
-from purenet.data.load import load_dataset
+from purenet.data.idx import read_idx, read_idx_pair
+from purenet.data.load import load_dataset, locate_dataset
 from purenet.errors import DataFormatError, PurenetError
 from purenet.pipeline.transforms import Standardizer, fit_standardizer, flatten, scale, standardize
 
@@ -312,6 +312,30 @@ def test_load_dataset_refuses_mismatched_files(tmp_path: Path, offline: None) ->
     write(tmp_path / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(4, np.uint8)))
     with pytest.raises(DataFormatError, match="4 labels for 3 images"):
         load_dataset("fashion-mnist", "test", data_dir=tmp_path)
+
+
+def test_read_idx_pair_reads_images_and_labels_or_names_both_files(tmp_path: Path) -> None:
+    images = write(tmp_path / "i.gz", idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 2, 2)))
+    labels = write(tmp_path / "l", idx_bytes(np.array([2, 0, 1], np.uint8)))
+    ds = read_idx_pair(images, labels)
+    assert ds.x[2].tolist() == [[8, 9], [10, 11]] and ds.y.tolist() == [2, 0, 1]
+    short = write(tmp_path / "s", idx_bytes(np.zeros(2, np.uint8)))
+    with pytest.raises(DataFormatError, match=f"^{short}: 2 labels for 3 images in {images}$"):
+        read_idx_pair(images, short)
+
+
+def test_locate_dataset_finds_files_without_fetching(
+    tmp_path: Path, offline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PURENET_DATA_DIR", raising=False)
+    assert locate_dataset("fashion-mnist", "test", data_dir=tmp_path) is None
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    images = write(folder / "t10k-images-idx3-ubyte.gz", idx_bytes(np.zeros((1, 1), np.uint8)))
+    labels = write(folder / "t10k-labels-idx1-ubyte", idx_bytes(np.zeros(1, np.uint8)))
+    assert locate_dataset("fashion-mnist", "test", data_dir=tmp_path) == [images, labels]
+    with pytest.raises(PurenetError, match="unknown split 'valid' of fashion-mnist"):
+        locate_dataset("fashion-mnist", "valid")
 
 
 def test_load_dataset_unknown_names(offline: None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from purenet.data.dataset import Dataset
 from purenet.data.files import Readable, check_file, display_name, is_gzip, read_exact
 from purenet.errors import DataFormatError
 
@@ -158,3 +159,23 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     return array
+
+
+def read_idx_pair(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Dataset:
+    """Read an IDX images file and its labels file into one `Dataset`.
+
+    Args:
+        images: `(n, h, w)` images, e.g. `train-images-idx3-ubyte.gz`.
+        labels: `(n,)` labels, e.g. `train-labels-idx1-ubyte.gz`.
+
+    Returns:
+        `Dataset(x, y)` as stored (uint8 for the MNIST files).
+
+    Raises:
+        DataFormatError: a malformed file (see `read_idx`), or counts that differ
+            (`LABELS: 9 labels for 10 images in IMAGES`).
+    """
+    x, y = read_idx(images), read_idx(labels)
+    if len(x) != len(y):
+        raise DataFormatError(f"{labels}: {len(y)} labels for {len(x)} images in {images}")
+    return Dataset(x, y)

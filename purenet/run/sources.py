@@ -13,9 +13,9 @@ import os
 
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
-from purenet.data.idx import read_idx
+from purenet.data.idx import read_idx_pair
 from purenet.data.load import check_data_dir, load_dataset
-from purenet.errors import DataFormatError, ModelFormatError
+from purenet.errors import ModelFormatError
 from purenet.modelfile.model import Model
 from purenet.recipe.load import recipe_from_data
 from purenet.recipe.schema import CsvSource, DatasetSource, IdxSource, Source
@@ -38,12 +38,7 @@ def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = Non
     if isinstance(source, DatasetSource):
         return load_dataset(source.name, source.split, data_dir=data_dir)
     if isinstance(source, IdxSource):
-        x, y = read_idx(source.images), read_idx(source.labels)
-        if len(x) != len(y):
-            raise DataFormatError(
-                f"{source.labels}: {len(y)} labels for {len(x)} images in {source.images}"
-            )
-        return Dataset(x, y)
+        return read_idx_pair(source.images, source.labels)
     return read_csv(
         source.path,
         label=source.label,
