@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from purenet.core.atomic import write_text_atomic
-from purenet.core.jsonio import read_json
+from purenet.core.jsonio import read_json, read_jsonl, to_jsonl_text
 from purenet.errors import ModelFormatError, PurenetError, RecipeError
 from purenet.modelfile.evaluation import Evaluation, evaluate_model
 from purenet.modelfile.io import save_model
@@ -99,25 +99,8 @@ class RunResult:
 # The run folder
 
 
-def _jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
-
-
 def _report_row(report: EpochReport) -> dict[str, Any]:
     return attrs.asdict(report)
-
-
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise PurenetError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-    return rows
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
@@ -245,15 +228,15 @@ def run_recipe(
     checkpoint_path = out / CHECKPOINT_FILE
     metrics_path = out / METRICS_FILE
     # Keep the lines of the epochs the checkpoint holds; later ones are redone.
-    rows = [r for r in _read_metrics(metrics_path) if r.get("epoch", 0) <= saved_epoch]
-    rows = rows if resume else []
-    write_text_atomic(metrics_path, _jsonl(rows))
+    earlier = read_jsonl(metrics_path) if resume and metrics_path.is_file() else []
+    rows = [r for r in earlier if r.get("epoch", 0) <= saved_epoch]
+    write_text_atomic(metrics_path, to_jsonl_text(rows))
 
     def epoch_done(report: EpochReport) -> None:
         nonlocal saved_epoch
         # One line per epoch, appended: rewriting the file would cost O(epochs^2).
         with metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(_jsonl([_report_row(report)]))
+            handle.write(to_jsonl_text([_report_row(report)]))
         if report.epoch % spec.checkpoint_every == 0 or report.epoch == spec.epochs:
             saved_epoch = report.epoch
         if on_epoch is not None:
@@ -296,7 +279,7 @@ def run_recipe(
             }
             for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
         ]
-        write_text_atomic(out / TRACKED_FILE, _jsonl(tracked_rows))
+        write_text_atomic(out / TRACKED_FILE, to_jsonl_text(tracked_rows))
 
     # Model's fields convert with tuple(), which mypy cannot see through.
     model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
