@@ -11,6 +11,7 @@ import numpy as np
 
 from purenet.data.dataset import Dataset, one_hot, split
 from purenet.errors import DataFormatError, RecipeError
+from purenet.modelfile.model import n_classes
 from purenet.pipeline import augment as augmentation
 from purenet.pipeline import steps as preprocess
 from purenet.recipe.schema import Augmentation, Recipe, Rotate, Shift
@@ -116,17 +117,17 @@ def prepare_data(
     raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
     labels = _integer_labels(raw, f"{where}: $.data.train ({source_name(recipe.data.train)})")
     outputs = recipe.model.sizes[-1]
-    n_classes = 2 if outputs == 1 else outputs
-    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+    classes = n_classes(recipe.model.architecture())
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
         raise RecipeError(
-            f"{where}: $.model.sizes: {outputs} output unit(s) tell {n_classes} classes apart, "
+            f"{where}: $.model.sizes: {outputs} output unit(s) tell {classes} classes apart, "
             f"but the training labels range over [{labels.min()}, {labels.max()}]"
         )
-    if recipe.data.labels is not None and len(recipe.data.labels) != n_classes:
+    if recipe.data.labels is not None and len(recipe.data.labels) != classes:
         raise RecipeError(
-            f"{where}: $.data.labels: {len(recipe.data.labels)} names for {n_classes} classes"
+            f"{where}: $.data.labels: {len(recipe.data.labels)} names for {classes} classes"
         )
-    names = recipe.data.labels or tuple(str(i) for i in range(n_classes))
+    names = recipe.data.labels or tuple(str(i) for i in range(classes))
     raw = Dataset(raw.x, labels)
     valid_raw = None
     if recipe.data.valid_fraction > 0:
