@@ -27,7 +27,7 @@ import numpy as np
 from purenet.errors import DataFormatError
 from purenet.modelfile.model import Model
 from purenet.nn.model import evaluate, forward, labels_of
-from purenet.pipeline.steps import Flatten, apply_preprocess, check_inputs
+from purenet.pipeline.steps import apply_preprocess, check_inputs, flatten_shape
 
 
 @attrs.frozen(eq=False)
@@ -123,10 +123,7 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
     width = model.arch.sizes[0]
     # Rows of pixels (n, 784) from a CSV or NPY file meet a model fitted on (n, 28, 28)
     # images: give them the shape its flatten step was fitted on.
-    shape = next(
-        (s.input_shape for s in model.preprocess if isinstance(s, Flatten) and s.input_shape),
-        None,
-    )
+    shape = flatten_shape(model.preprocess)
     if shape and len(shape) > 1 and raw.ndim == 2 and raw.shape[1] == int(np.prod(shape)):
         raw = raw.reshape(len(raw), *shape)
     elif shape and len(shape) > 1 and tuple(raw.shape[1:]) != shape:

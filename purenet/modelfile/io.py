@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,9 +51,8 @@ from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.model import Architecture, Dense
 from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
-    Flatten,
     PreprocessStep,
-    Scale,
+    flatten_shape,
     register_steps,
 )
 
@@ -284,30 +282,6 @@ def load_model(path: str | os.PathLike[str]) -> Model:
     return model_from_data(data, source=source)
 
 
-def _describe_step(step: PreprocessStep) -> dict[str, Any]:
-    if isinstance(step, Scale):
-        text = f"scale [0, {step.max_value:g}] to [{step.low:g}, {step.high:g}]"
-        return {
-            "kind": step.kind,
-            "text": text,
-            "low": step.low,
-            "high": step.high,
-            "max_value": step.max_value,
-        }
-    if isinstance(step, Flatten):
-        shape = None if step.input_shape is None else list(step.input_shape)
-        text = "flatten" if shape is None else f"flatten {shape} to [{math.prod(shape)}]"
-        return {"kind": step.kind, "text": text, "input_shape": shape}
-    shape = [] if step.mean is None else list(step.mean.shape)
-    where = "per feature" if shape else "over all values"
-    return {
-        "kind": step.kind,
-        "text": f"standardize {where}",
-        "shape": shape,
-        "per_feature": step.per_feature,
-    }
-
-
 def describe_model(model: Model) -> dict[str, Any]:
     """Summarize a model for display (`purenet info`): JSON-ready data, nothing rendered.
 
@@ -340,22 +314,15 @@ def describe_model(model: Model) -> dict[str, Any]:
                 "parameters": int(layer.w.size + layer.b.size),
             }
         )
-    input_shape = next(
-        (
-            list(step.input_shape)
-            for step in model.preprocess
-            if isinstance(step, Flatten) and step.input_shape is not None
-        ),
-        None,
-    )
+    shape = flatten_shape(model.preprocess)
     return {
         "format_version": FORMAT_VERSION,
         "architecture": converter.unstructure(arch),
         "dtype": model.params[0].w.dtype.name,
         "layers": layers,
         "parameters": sum(layer["parameters"] for layer in layers),
-        "input_shape": input_shape,
-        "preprocess": [_describe_step(step) for step in model.preprocess],
+        "input_shape": None if shape is None else list(shape),
+        "preprocess": [step.describe() for step in model.preprocess],
         "labels": list(model.labels),
         "metrics": dict(model.meta.metrics),
         "purenet_version": model.meta.purenet_version,
