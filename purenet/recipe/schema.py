@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
+import numpy as np
 
 from purenet.core.checks import FieldError
 from purenet.data.registry import DATASETS
@@ -17,6 +18,7 @@ from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES
 from purenet.nn.model import INIT_SCHEMES, Architecture
 from purenet.optim.optimizers import Optimizer
+from purenet.pipeline import augment
 from purenet.pipeline.steps import (
     PreprocessStep,
     is_fitted,
@@ -155,6 +157,13 @@ class DataSpec:
 # ---------------------------------------------------------------------------------------------
 # Pipeline
 
+_FILL = 0.0
+# Augmentation runs on raw images, before preprocessing: pixels that come from outside the
+# image are a raw 0, the background, whatever the scaling.
+
+Seed = int | Sequence[int]
+"""An augmentation seed: `(seed, epoch, batch, ...)` streams, as `pipeline.augment` takes."""
+
 
 @attrs.frozen
 class Rotate:
@@ -169,6 +178,10 @@ class Rotate:
     max_degrees: float = attrs.field(validator=_at_least(0.0))
     copies: int = attrs.field(default=0, validator=_at_least(0))
 
+    def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
+        """`pipeline.augment.rotate` of raw `(n, h, w)` images, filling with 0."""
+        return augment.rotate(images, seed=seed, max_degrees=self.max_degrees, fill=_FILL)
+
 
 @attrs.frozen
 class Shift:
@@ -177,6 +190,10 @@ class Shift:
     kind: ClassVar[str] = "shift"
     max_pixels: int = attrs.field(validator=_at_least(0))
     copies: int = attrs.field(default=0, validator=_at_least(0))
+
+    def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
+        """`pipeline.augment.shift` of raw `(n, h, w)` images, filling with 0."""
+        return augment.shift(images, seed=seed, max_pixels=self.max_pixels, fill=_FILL)
 
 
 @attrs.frozen
@@ -188,6 +205,17 @@ class Affine:
     max_shift: float = attrs.field(default=0.0, validator=_at_least(0.0))
     max_zoom: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
     copies: int = attrs.field(default=0, validator=_at_least(0))
+
+    def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
+        """`pipeline.augment.affine` of raw `(n, h, w)` images, filling with 0."""
+        return augment.affine(
+            images,
+            seed=seed,
+            max_degrees=self.max_degrees,
+            max_shift=self.max_shift,
+            max_zoom=self.max_zoom,
+            fill=_FILL,
+        )
 
 
 Augmentation = Rotate | Shift | Affine

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 import numpy as np
@@ -12,9 +11,8 @@ import numpy as np
 from purenet.data.dataset import Dataset, one_hot, split
 from purenet.errors import DataFormatError, RecipeError
 from purenet.modelfile.model import n_classes
-from purenet.pipeline import augment as augmentation
 from purenet.pipeline import steps as preprocess
-from purenet.recipe.schema import Augmentation, Recipe, Rotate, Shift
+from purenet.recipe.schema import Recipe
 from purenet.run.sources import load_source, source_name
 
 
@@ -55,24 +53,6 @@ def _integer_labels(ds: Dataset, where: str) -> np.ndarray:
             f"{where}: expected integer class labels (n,), found {y.dtype} {y.shape}"
         )
     return y.astype(np.int64)
-
-
-def _augment_images(kind: Augmentation, images: np.ndarray, seed: Any) -> np.ndarray:
-    # Augmentation runs on raw images, before preprocessing: pixels that come from outside
-    # the image are a raw 0, the background, whatever the scaling.
-    fill = 0.0
-    if isinstance(kind, Rotate):
-        return augmentation.rotate(images, seed=seed, max_degrees=kind.max_degrees, fill=fill)
-    if isinstance(kind, Shift):
-        return augmentation.shift(images, seed=seed, max_pixels=kind.max_pixels, fill=fill)
-    return augmentation.affine(
-        images,
-        seed=seed,
-        max_degrees=kind.max_degrees,
-        max_shift=kind.max_shift,
-        max_zoom=kind.max_zoom,
-        fill=fill,
-    )
 
 
 def _targets(labels: np.ndarray, recipe: Recipe, dtype: str) -> np.ndarray:
@@ -154,7 +134,7 @@ def prepare_data(
     x_train, y_train = raw.x, raw.y
     for i, kind in enumerate(copies):
         extra = [
-            _augment_images(kind, raw.x, (train_spec.seed, 0, i, c)) for c in range(kind.copies)
+            kind.apply(raw.x, seed=(train_spec.seed, 0, i, c)) for c in range(kind.copies)
         ]
         x_train = np.concatenate([x_train.astype(np.float32), *extra])
         y_train = np.concatenate([y_train] + [raw.y] * kind.copies)
@@ -167,7 +147,7 @@ def prepare_data(
         def batch_augment(x: np.ndarray, *, seed: tuple[int, ...]) -> np.ndarray:
             images = x.reshape(len(x), *image_shape)
             for j, kind in enumerate(per_batch):
-                images = _augment_images(kind, images, (*seed, j))
+                images = kind.apply(images, seed=(*seed, j))
             return preprocess.apply_preprocess(fitted, images, dtype=dtype)
 
     else:
