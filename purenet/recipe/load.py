@@ -27,7 +27,7 @@ import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -68,7 +68,6 @@ _TAGGED: dict[Any, dict[str, type]] = {
     Schedule: dict(SCHEDULES),
 }
 
-S = TypeVar("S", bound="Source | None")
 
 _FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource}
 
@@ -306,24 +305,11 @@ def source_from_data(value: Any, *, source: str = "source") -> Source:
         raise
 
 
-def _resolve(path: str, base_dir: Path) -> str:
-    expanded = Path(path).expanduser()
-    return str(expanded if expanded.is_absolute() else base_dir / expanded)
-
-
-def _resolve_source(source: S, base_dir: Path) -> S:
-    if isinstance(source, IdxSource):
-        return IdxSource(_resolve(source.images, base_dir), _resolve(source.labels, base_dir))  # type: ignore[return-value]
-    if isinstance(source, CsvSource):
-        return attrs.evolve(source, path=_resolve(source.path, base_dir))
-    return source
-
-
 def _resolve_paths(recipe: Recipe, base_dir: Path) -> Recipe:
     data = attrs.evolve(
         recipe.data,
-        train=_resolve_source(recipe.data.train, base_dir),
-        test=_resolve_source(recipe.data.test, base_dir),
+        train=recipe.data.train.resolved(base_dir),
+        test=None if recipe.data.test is None else recipe.data.test.resolved(base_dir),
     )
     return attrs.evolve(recipe, data=data)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -78,6 +79,11 @@ def _in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], A
 # Data sources
 
 
+def _resolve(path: str, base_dir: Path) -> str:
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else base_dir / expanded)
+
+
 @attrs.frozen
 class DatasetSource:
     """A named data set split, written `"name:split"` (e.g. `"mnist:train"`).
@@ -100,6 +106,15 @@ class DatasetSource:
                 "split", f"unknown split {value!r} of {self.name}; known: {', '.join(splits)}"
             )
 
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: `mnist:test`."""
+        return f"{self.name}:{self.split}"
+
+    def resolved(self, base_dir: Path) -> DatasetSource:
+        """The source itself: a named data set has no paths."""
+        return self
+
 
 @attrs.frozen
 class IdxSource:
@@ -113,6 +128,15 @@ class IdxSource:
     kind: ClassVar[str] = "idx"
     images: str
     labels: str
+
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: the images file."""
+        return self.images
+
+    def resolved(self, base_dir: Path) -> IdxSource:
+        """The source with relative paths taken against `base_dir` (`~` expanded)."""
+        return IdxSource(_resolve(self.images, base_dir), _resolve(self.labels, base_dir))
 
 
 @attrs.frozen
@@ -131,6 +155,15 @@ class CsvSource:
     label: str = "first"
     header: bool | None = None
     delimiter: str = ","
+
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: the file."""
+        return self.path
+
+    def resolved(self, base_dir: Path) -> CsvSource:
+        """The source with a relative path taken against `base_dir` (`~` expanded)."""
+        return attrs.evolve(self, path=_resolve(self.path, base_dir))
 
 
 Source = DatasetSource | IdxSource | CsvSource

@@ -18,7 +18,7 @@ from purenet.data.load import check_data_dir, load_dataset
 from purenet.errors import ModelFormatError
 from purenet.modelfile.model import Model
 from purenet.recipe.load import recipe_from_data
-from purenet.recipe.schema import CsvSource, DatasetSource, IdxSource, Source
+from purenet.recipe.schema import DatasetSource, IdxSource, Source
 
 
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -49,13 +49,7 @@ def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = Non
 
 def source_name(source: Source | None) -> str:
     """A short name of a source for messages: `mnist:test` or the file path."""
-    if isinstance(source, DatasetSource):
-        return f"{source.name}:{source.split}"
-    if isinstance(source, IdxSource):
-        return source.images
-    if isinstance(source, CsvSource):
-        return source.path
-    return "test data"
+    return "test data" if source is None else source.display_name
 
 
 def recipe_test_source(model: Model, *, source: str = "model") -> Source:
