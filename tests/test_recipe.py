@@ -154,7 +154,7 @@ def test_defaults_fill_optional_sections() -> None:
         ("train.dtype", "float16", "$.train.dtype: unknown dtype 'float16'"),
         ("train.early_stopping", {"patiense": 3}, "did you mean 'patience'?"),
         ("train.early_stopping", {"patience": 0}, "$.train.early_stopping.patience:"),
-        ("train.track", ["w[0]"], "$.train.track: Track: cannot parse 'w[0]'"),
+        ("train.track", ["w[0]"], "$.train.track[0]: track: cannot parse 'w[0]'"),
         ("output.plots", ["los"], "$.output.plots[0]: unknown plot 'los'; did you mean 'loss'?"),
     ],
 )

@@ -25,7 +25,7 @@ from purenet.pipeline.steps import (
     is_fitted,
 )
 from purenet.plots.common import FIGURES
-from purenet.training.reports import EarlyStopping, Track, locate_tracked
+from purenet.training.reports import EarlyStopping, locate_tracked
 
 PLOTS = FIGURES
 """Plot names accepted in `[output] plots`: the figures of `purenet.run.plot.plot_run`."""
@@ -370,18 +370,10 @@ class TrainSpec:
     schedule_per: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
     )
-    track: tuple[str, ...] = attrs.field(default=())
+    track: tuple[str, ...] = ()
     track_every: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
     )
-
-    @track.validator
-    def _check_track(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-        if value:
-            try:
-                Track(value, self.track_every)  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise FieldError("track", str(exc)) from None
 
     @batch_size.validator
     def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
@@ -436,8 +428,8 @@ class Recipe:
         return self.source or "recipe"
 
     def __attrs_post_init__(self) -> None:
-        # Tracked scalars must exist in the model [model] describes: check them here, where
-        # the message can name the file and the entry, not when training starts.
+        # Tracked scalars must parse and exist in the model [model] describes: checked here
+        # only, where the message can name the entry, not when training starts.
         arch = self.model.architecture()
         for i, path in enumerate(self.train.track):
             try:
