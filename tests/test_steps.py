@@ -1,4 +1,4 @@
-"""Preprocessing step specs: validation, fitting, applying, and their tagged-union JSON form."""
+"""purenet.pipeline.steps: validation, fitting, applying, and the tagged-union JSON form."""
 
 from __future__ import annotations
 
