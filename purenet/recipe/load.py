@@ -92,10 +92,9 @@ def _found(value: Any) -> str:
     return describe_found(value, TOML_TYPE_NAMES)
 
 
-def _make_converter() -> cattrs.Converter:
-    # The package's strict converter (scalars, tuples, attrs classes), in TOML's words,
-    # plus the recipe's own tagged unions, sources, learning rates and batch sizes.
-    conv = make_converter(type_names=TOML_TYPE_NAMES)
+def _register_tagged(conv: cattrs.Converter) -> None:
+    """Tagged unions: a table whose `kind` picks the class (steps, augmentations, optimizers,
+    schedules); a recipe may not hold a step's fitted fields."""
 
     def structure_tagged(value: Any, cl: Any) -> Any:
         if not isinstance(value, dict):
@@ -116,6 +115,10 @@ def _make_converter() -> cattrs.Converter:
         return any(cl == union for union in _TAGGED)
 
     conv.register_structure_hook_func(is_tagged, structure_tagged)
+
+
+def _register_sources(conv: cattrs.Converter) -> None:
+    """Data sources: `"name:split"`, or a table with kind `idx` or `csv`; optional ones too."""
 
     def structure_source(value: Any, _: Any) -> Source:
         if isinstance(value, str):
@@ -142,6 +145,10 @@ def _make_converter() -> cattrs.Converter:
         lambda value, _: None if value is None else structure_source(value, Source),
     )
 
+
+def _register_unions(conv: cattrs.Converter) -> None:
+    """A learning rate (a number or a schedule table) and a batch size (an integer or "full")."""
+
     def structure_rate(value: Any, _: Any) -> float | Schedule:
         if isinstance(value, dict):
             schedule: Schedule = conv.structure(value, Schedule)  # type: ignore[arg-type]
@@ -160,6 +167,11 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_func(lambda t: t == _BATCH_SIZE, structure_batch)
 
+
+def _register_writer(conv: cattrs.Converter) -> None:
+    """Writing a recipe back to data: a named source as `"name:split"`, tagged classes with
+    their `kind`, unset values left out (TOML has no null), tuples as lists."""
+
     def unstructure_attrs(obj: Any) -> Any:
         if isinstance(obj, DatasetSource):
             return f"{obj.name}:{obj.split}"
@@ -177,6 +189,20 @@ def _make_converter() -> cattrs.Converter:
         return out
 
     conv.register_unstructure_hook_func(attrs.has, unstructure_attrs)
+    # The model file's step hooks write every field; a recipe writes only those set.
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, unstructure_attrs)
+    conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
+
+
+def _make_converter() -> cattrs.Converter:
+    # The package's strict converter (scalars, tuples, attrs classes), in TOML's words,
+    # plus the recipe's own tagged unions, sources, learning rates and batch sizes.
+    conv = make_converter(type_names=TOML_TYPE_NAMES)
+    _register_tagged(conv)
+    _register_sources(conv)
+    _register_unions(conv)
+    _register_writer(conv)
     structure_recipe_fields = make_dict_structure_fn(
         Recipe, conv, _cattrs_forbid_extra_keys=True, source=field_override(omit=True)
     )
@@ -188,10 +214,6 @@ def _make_converter() -> cattrs.Converter:
         return recipe
 
     conv.register_structure_hook(Recipe, structure_recipe)
-    # The model file's step hooks write every field; a recipe writes only those set.
-    for cl in PREPROCESS_STEPS.values():
-        conv.register_unstructure_hook(cl, unstructure_attrs)
-    conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
     return conv
 
 

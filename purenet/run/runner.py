@@ -53,7 +53,7 @@ from purenet.run.prepare import prepare_data
 from purenet.run.sources import source_name
 from purenet.training.checkpoint import Checkpoint
 from purenet.training.loop import train
-from purenet.training.reports import BatchReport, EpochReport, Track, TrainResult
+from purenet.training.reports import BatchReport, EpochReport, Track, Tracked, TrainResult
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -163,6 +163,35 @@ def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, fl
     return metrics
 
 
+def _start_folder(out: Path, recipe: Recipe, *, resume: bool, saved_epoch: int) -> dict[str, Any]:
+    """Make the run folder ready to train into; returns the recipe as data.
+
+    Called once the data fit the recipe, so a recipe that fails leaves the folder as it was.
+    A fresh run removes an earlier run's files (its figures, tracked values or model must not
+    outlive it); a resumed one keeps the metrics lines of the epochs its checkpoint holds.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    recipe_data = dump_recipe(recipe)
+    write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
+    metrics_path = out / METRICS_FILE
+    earlier = read_jsonl(metrics_path) if resume and metrics_path.is_file() else []
+    rows = [r for r in earlier if r.get("epoch", 0) <= saved_epoch]
+    write_text_atomic(metrics_path, to_jsonl_text(rows))
+    return recipe_data
+
+
+def _write_tracked(path: Path, tracked: Tracked) -> None:
+    """One JSON line per recorded step: epoch, step and each tracked scalar by its path."""
+    rows = [
+        {"epoch": float(e), "step": int(s), **dict(zip(tracked.paths, map(float, v), strict=True))}
+        for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
+    ]
+    write_text_atomic(path, to_jsonl_text(rows))
+
+
 def run_recipe(
     recipe: Recipe,
     *,
@@ -212,14 +241,7 @@ def run_recipe(
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     saved_epoch = _check_resumable(out, recipe) if resume else 0
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        # Only now that the data fit the recipe: a recipe that fails leaves the folder as
-        # it was. An earlier run's figures, tracked values or model must not outlive it.
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    recipe_data = dump_recipe(recipe)
-    write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
+    recipe_data = _start_folder(out, recipe, resume=resume, saved_epoch=saved_epoch)
 
     spec, model_spec = recipe.train, recipe.model
     arch = model_spec.architecture()
@@ -227,10 +249,6 @@ def run_recipe(
     batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
     checkpoint_path = out / CHECKPOINT_FILE
     metrics_path = out / METRICS_FILE
-    # Keep the lines of the epochs the checkpoint holds; later ones are redone.
-    earlier = read_jsonl(metrics_path) if resume and metrics_path.is_file() else []
-    rows = [r for r in earlier if r.get("epoch", 0) <= saved_epoch]
-    write_text_atomic(metrics_path, to_jsonl_text(rows))
 
     def epoch_done(report: EpochReport) -> None:
         nonlocal saved_epoch
@@ -270,16 +288,7 @@ def run_recipe(
         raise RecipeError(f"{recipe.where}: $.train: {exc}") from None
 
     if result.tracked is not None:
-        tracked = result.tracked
-        tracked_rows = [
-            {
-                "epoch": float(e),
-                "step": int(s),
-                **dict(zip(tracked.paths, map(float, v), strict=True)),
-            }
-            for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
-        ]
-        write_text_atomic(out / TRACKED_FILE, to_jsonl_text(tracked_rows))
+        _write_tracked(out / TRACKED_FILE, result.tracked)
 
     # Model's fields convert with tuple(), which mypy cannot see through.
     model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
