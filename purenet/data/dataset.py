@@ -1,9 +1,10 @@
-"""Reading data sets and turning them into arrays through small pure steps.
+"""`Dataset(x, y)` and its small pure steps: `one_hot`, `map_labels`, `split`, `shuffle`, `batches`.
 
-Readers (`read_idx`, `read_csv`, `load_dataset`) check everything they read and raise
-`DataFormatError` naming the file, what was expected and what was found. Steps (`scale`,
-`standardize`, `flatten`, `one_hot`, `map_labels`, `split`, `shuffle`, `batches`) are pure
-functions: they never change their inputs, and the same call gives the same bits.
+The readers (`purenet.data.idx.read_idx`, `purenet.data.csv.read_csv`,
+`purenet.data.load.load_dataset`) check everything they read and raise `DataFormatError` naming
+the file, what was expected and what was found; the input transforms (`scale`, `standardize`,
+`flatten`) live in `purenet.pipeline.transforms`. Steps are pure functions: they never change
+their inputs, and the same call gives the same bits.
 
 Example:
     >>> import numpy as np

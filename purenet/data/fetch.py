@@ -1,10 +1,10 @@
-"""The data set registry and `fetch_dataset`: download, verify and cache the public files.
+"""`fetch_dataset`: download, verify and cache the public files of a registered data set.
 
-Each registry entry names its files, the SHA-256 and size of each file's **decompressed**
-payload, and a default mirror. A download is verified before it enters the cache, so a
-mirror that recompressed the files still verifies, and a corrupted, truncated or substituted
-file is refused and never cached. Downloads go through pooch (the `fetch` extra); the
-registry and the cache location need no extra.
+Each entry of the registry (`purenet.data.registry`) names its files, the SHA-256 and size of
+each file's **decompressed** payload, and a default mirror. A download is verified before it
+enters the cache, so a mirror that recompressed the files still verifies, and a corrupted,
+truncated or substituted file is refused and never cached. Downloads go through pooch (the
+`fetch` extra); the registry and the cache location need no extra.
 
 The mirror is, in order: the `mirror` argument (`purenet fetch --mirror URL`),
 `$PURENET_MIRROR`, the data set's default. A mirror is a base URL; files are fetched from

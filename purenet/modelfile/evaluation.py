@@ -1,4 +1,4 @@
-"""Using a trained model on raw inputs: read input files, evaluate with per-class metrics, predict.
+"""Using a trained model on raw inputs: evaluate with per-class metrics, predict.
 
 These are the library functions behind `purenet evaluate` and `purenet predict`. A model
 carries its fitted preprocessing, so every function here takes *raw* inputs (uint8 images,

@@ -1,9 +1,10 @@
-"""Exact JSON encoding of arrays and trees, the model file, and atomic JSON files.
+"""The model file: save, load and describe a `Model` as one exact JSON file.
 
-An array is written as `{"dtype": "float32", "shape": [2, 3], "data": [...]}`: `data` is the
-flat row-major list of values, each float the shortest decimal that reads back (as a float64,
-then cast to the array's dtype) to the same value, so a reader in any language gets the exact
-numbers. NaN and Inf are refused on both sides.
+Arrays use the exact codec of `purenet.core.arrays`, written as `{"dtype": "float32",
+"shape": [2, 3], "data": [...]}`: `data` is the flat row-major list of values, each float the
+shortest decimal that reads back (as a float64, then cast to the array's dtype) to the same
+value, so a reader in any language gets the exact numbers. NaN and Inf are refused on both
+sides.
 
 `converter` is the one cattrs converter configured with these array hooks, strict scalar
 types, the preprocessing steps' tagged union and the model file's layout; the model file and

@@ -1,13 +1,10 @@
-"""Pictures of a training run: curves, convergence, decision boundary, digits, confusion, weights.
+"""The figures of a run folder: `draw_run_figure` from a run's parts, `plot_run` from a folder.
 
-Each `plot_*` function takes plain data (lists, dicts, arrays, a model's arrays) and returns a
-`matplotlib.figure.Figure` built with the object-oriented API on an Agg canvas: no display is
-needed and no pyplot state is touched, so calls never leak into each other. `save_figure`
-writes a figure as PNG (and SVG on request) atomically. `plot_run` reads a run folder and
-draws every figure that fits it; `show_digits` draws digits from a data set.
-
-Everything here needs matplotlib (the `plot` extra); it is imported inside the functions, so
-`import purenet.plots` works without it and a call raises `MissingExtraError` naming the extra.
+The figures themselves are `purenet.plots` (each takes plain data and returns a matplotlib
+`Figure`); this module reads what a run wrote (`purenet.run.read.load_run`), decides which
+figures fit it, and gives the model its raw evaluation data through
+`purenet.modelfile.evaluation.model_inputs`, the one place raw inputs enter a model. Drawing
+needs matplotlib (the `plot` extra); without it a call raises `MissingExtraError` naming it.
 
 Figure names (`FIGURES`, the files `plot_run` writes as `<name>.png`):
     loss, accuracy  training curves per epoch (train and validation), learning rate on a
@@ -20,12 +17,9 @@ Figure names (`FIGURES`, the files `plot_run` writes as `<name>.png`):
     weights         the first layer's weights as images, one tile per hidden unit
 
 Example:
-    >>> import numpy as np
-    >>> from purenet.plots.matrices import plot_confusion
-    >>> from purenet.plots.common import save_figure
-    >>> fig = plot_confusion(np.array([0, 1, 1]), np.array([0, 1, 0]))
-    >>> save_figure(fig, "confusion.png")  # doctest: +SKIP
-    [PosixPath('confusion.png')]
+    >>> from purenet.run.plot import plot_run
+    >>> plot_run("runs/mnist", names=("loss", "confusion"))  # doctest: +SKIP
+    [PosixPath('runs/mnist/loss.png'), PosixPath('runs/mnist/confusion.png')]
 """
 
 from __future__ import annotations

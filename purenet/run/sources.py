@@ -1,10 +1,11 @@
-"""Reading data for a model: recipe data sources, labelled evaluation sets and raw input files.
+"""Loading a recipe's data sources: named data set splits, IDX pairs and CSV tables.
 
 Example:
-    >>> from purenet.run.sources import read_inputs
-    >>> images = read_inputs("t10k-images-idx3-ubyte.gz")  # doctest: +SKIP
-    >>> images.shape  # doctest: +SKIP
-    (10000, 28, 28)
+    >>> from purenet.recipe.schema import DatasetSource
+    >>> from purenet.run.sources import load_source, source_name
+    >>> test = load_source(DatasetSource("mnist", "test"))  # doctest: +SKIP
+    >>> test.x.shape, source_name(DatasetSource("mnist", "test"))  # doctest: +SKIP
+    ((10000, 28, 28), 'mnist:test')
 """
 
 from __future__ import annotations
