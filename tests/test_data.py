@@ -379,6 +379,8 @@ def test_one_hot_refuses_bad_labels() -> None:
         one_hot(np.array([1, 10]), 10)
     with pytest.raises(ValueError, match="integer labels"):
         one_hot(np.array([0.5]), 2)
+    with pytest.raises(TypeError, match=r"^n_classes must be an integer >= 1, found True$"):
+        one_hot(np.array([0]), True)
 
 
 def test_map_labels() -> None:
@@ -430,8 +432,10 @@ def test_batches_cover_each_sample_once(size: int) -> None:
 
 
 def test_batches_refuse_bad_size() -> None:
-    with pytest.raises(ValueError, match="int >= 1"):
+    with pytest.raises(ValueError, match=r"^batch size must be an integer >= 1, found 0$"):
         next(batches(small_dataset(), 0))
+    with pytest.raises(TypeError, match=r"^batch size must be an integer >= 1, found True$"):
+        next(batches(small_dataset(), True))
 
 
 @pytest.mark.parametrize("stratify", [False, True])

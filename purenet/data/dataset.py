@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from purenet.core.checks import float_dtype
+from purenet.core.checks import check_int, float_dtype
 from purenet.core.tree import readonly
 
 Seed = int | Sequence[int]
@@ -96,6 +96,7 @@ def one_hot(
 
     Raises:
         ValueError: labels not 1-D integers, a label out of range, `n_classes < 1`.
+        TypeError: `n_classes` is not an integer (a bool is none).
 
     Example:
         >>> import numpy as np
@@ -107,8 +108,7 @@ def one_hot(
     values = _integer_labels(labels, "one_hot")
     if values.ndim != 1:
         raise ValueError(f"one_hot needs labels of shape (n,); got {values.shape}")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) or n_classes < 1:
-        raise ValueError(f"n_classes must be an int >= 1; got {n_classes!r}")
+    n_classes = check_int("n_classes", n_classes, low=1)
     if values.size:
         bad = (values < 0) | (values >= n_classes)
         if bad.any():
@@ -250,7 +250,8 @@ def batches(ds: Dataset, size: int, *, drop_last: bool = False) -> Iterator[Data
         `Dataset`s whose arrays are read-only views of `ds`'s.
 
     Raises:
-        ValueError: `size` is not an int >= 1.
+        ValueError: `size` < 1.
+        TypeError: `size` is not an integer (a bool is none).
 
     Example:
         >>> import numpy as np
@@ -258,8 +259,7 @@ def batches(ds: Dataset, size: int, *, drop_last: bool = False) -> Iterator[Data
         >>> [b.y.tolist() for b in batches(Dataset(np.arange(5), np.arange(5)), 2)]
         [[0, 1], [2, 3], [4]]
     """
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"batch size must be an int >= 1; got {size!r}")
+    size = check_int("batch size", size, low=1)
     n = len(ds)
     stop = n - n % size if drop_last else n
     for start in range(0, stop, int(size)):
