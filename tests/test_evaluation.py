@@ -159,3 +159,11 @@ def test_one_sigmoid_unit_predicts_two_classes() -> None:
     assert prediction.classes.tolist() == [[1, 0], [0, 1]]
     p = 1 / (1 + np.exp(-2.0))
     assert np.allclose(prediction.scores, [[p, 1 - p], [p, 1 - p]])
+
+
+def test_labels_follow_the_one_rule_whole_number_floats_count_as_integers() -> None:
+    x = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    counted = evaluate_model(argmax_model(), x, np.array([0.0, 1.0]))
+    assert counted.accuracy == 1.0
+    with pytest.raises(DataFormatError, match=r"^d: labels must be integers, found dtype float64$"):
+        evaluate_model(argmax_model(), x, np.array([0.0, 0.5]), source="d")

@@ -61,7 +61,17 @@ class Dataset:
         return len(self.x)
 
 
-def _integer_labels(labels: ArrayLike, what: str) -> np.ndarray:
+def integer_labels(labels: ArrayLike, what: str = "labels") -> np.ndarray:
+    """The one rule for the type of class labels: integers (or bools) as they are, finite
+    whole-number floats (`3.0`, as a CSV may hold them) as int64.
+
+    Raises:
+        ValueError: `WHAT needs integer labels; got dtype float64` for anything else.
+
+    Example:
+        >>> integer_labels(np.array([1.0, 0.0]))
+        array([1, 0])
+    """
     values = np.asarray(labels)
     if values.dtype.kind in "iub":
         return values
@@ -105,7 +115,7 @@ def one_hot(
         array([[0.01, 0.01, 0.99],
                [0.99, 0.01, 0.01]], dtype=float32)
     """
-    values = _integer_labels(labels, "one_hot")
+    values = integer_labels(labels, "one_hot")
     if values.ndim != 1:
         raise ValueError(f"one_hot needs labels of shape (n,); got {values.shape}")
     n_classes = check_int("n_classes", n_classes, low=1)
@@ -141,7 +151,7 @@ def map_labels(labels: ArrayLike, mapping: Mapping[int, int]) -> np.ndarray:
         >>> map_labels(np.array([10, 1, 10]), {10: 0})
         array([0, 1, 0])
     """
-    values = _integer_labels(labels, "map_labels")
+    values = integer_labels(labels, "map_labels")
     out = values.copy()
     for old, new in mapping.items():
         if np.array(new).astype(values.dtype) != new:
@@ -193,7 +203,7 @@ def split(
         raise ValueError(f"split needs at least 2 samples; got {n}")
     order = _rng(seed).permutation(n)
     if stratify:
-        labels = _integer_labels(ds.y, "split(stratify=True)")
+        labels = integer_labels(ds.y, "split(stratify=True)")
         if labels.ndim != 1:
             raise ValueError(f"split(stratify=True) needs labels of shape (n,); got {labels.shape}")
         shuffled = labels[order]

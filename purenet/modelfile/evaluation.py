@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from purenet.data.dataset import integer_labels
 from purenet.errors import DataFormatError
 from purenet.modelfile.model import Model
 from purenet.nn.model import evaluate, forward, labels_of
@@ -149,10 +150,12 @@ def _check_labels(y: Any, k: int, source: str, n: int) -> np.ndarray:
         raise DataFormatError(
             f"{source}: expected {n} labels of shape ({n},), found {labels.shape}"
         )
-    if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
-        labels = labels.astype(np.int64)
-    if labels.dtype.kind not in "iu":
-        raise DataFormatError(f"{source}: labels must be integers, found dtype {labels.dtype}")
+    try:
+        labels = integer_labels(labels)
+    except ValueError:
+        raise DataFormatError(
+            f"{source}: labels must be integers, found dtype {labels.dtype}"
+        ) from None
     if n and (labels.min() < 0 or labels.max() >= k):
         raise DataFormatError(
             f"{source}: labels range over [{labels.min()}, {labels.max()}]; "

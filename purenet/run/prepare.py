@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
 import attrs
 import numpy as np
 
-from purenet.data.dataset import Dataset, one_hot, split
+from purenet.data.dataset import Dataset, integer_labels, one_hot, split
 from purenet.errors import DataFormatError, RecipeError
 from purenet.modelfile.model import n_classes
 from purenet.pipeline import steps as preprocess
@@ -48,11 +49,10 @@ def _head(ds: Dataset, limit: int | None) -> Dataset:
 
 def _integer_labels(ds: Dataset, where: str) -> np.ndarray:
     y = np.asarray(ds.y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise DataFormatError(
-            f"{where}: expected integer class labels (n,), found {y.dtype} {y.shape}"
-        )
-    return y.astype(np.int64)
+    if y.ndim == 1:
+        with contextlib.suppress(ValueError):
+            return integer_labels(y).astype(np.int64)
+    raise DataFormatError(f"{where}: expected integer class labels (n,), found {y.dtype} {y.shape}")
 
 
 def _targets(labels: np.ndarray, recipe: Recipe, dtype: str) -> np.ndarray:
