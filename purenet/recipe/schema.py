@@ -5,7 +5,6 @@ sections.
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -13,7 +12,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 import numpy as np
 
-from purenet.core.checks import FieldError
+from purenet.core.checks import COUNT, NON_NEGATIVE, FieldError, Interval
 from purenet.data.registry import DATASETS
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES
@@ -57,22 +56,21 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute
     return check
 
 
-def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def _satisfies(rule: Interval) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: the field satisfies `rule` (a `purenet.core.checks` constraint),
+    else a `FieldError` in the rule's one wording, `must be an integer >= 1, found 0`."""
+
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not math.isfinite(value) or value < low:
-            raise FieldError(attribute.name, f"expected a value >= {low}, found {value!r}")
+        if not rule.contains(value):
+            raise FieldError(attribute.name, f"must be {rule.describe()}, found {value!r}")
 
     return check
 
 
-def _in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not (math.isfinite(value) and low <= value < high):
-            raise FieldError(
-                attribute.name, f"expected a number in [{low}, {high}), found {value!r}"
-            )
-
-    return check
+_COUNT = _satisfies(COUNT)
+_AT_LEAST_0 = _satisfies(Interval(low=0, integer=True))
+_NON_NEGATIVE = _satisfies(NON_NEGATIVE)
+_FRACTION_BELOW_1 = _satisfies(Interval(0.0, 1.0, closed="left"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +181,7 @@ class DataSpec:
 
     train: Source
     test: Source | None = None
-    valid_fraction: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
+    valid_fraction: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
     labels: tuple[str, ...] | None = None
 
 
@@ -208,8 +206,8 @@ class Rotate:
     """
 
     kind: ClassVar[str] = "rotate"
-    max_degrees: float = attrs.field(validator=_at_least(0.0))
-    copies: int = attrs.field(default=0, validator=_at_least(0))
+    max_degrees: float = attrs.field(validator=_NON_NEGATIVE)
+    copies: int = attrs.field(default=0, validator=_AT_LEAST_0)
 
     def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
         """`pipeline.augment.rotate` of raw `(n, h, w)` images, filling with 0."""
@@ -221,8 +219,8 @@ class Shift:
     """Random whole-pixel shifts of up to `max_pixels` along each axis (`copies` as `Rotate`)."""
 
     kind: ClassVar[str] = "shift"
-    max_pixels: int = attrs.field(validator=_at_least(0))
-    copies: int = attrs.field(default=0, validator=_at_least(0))
+    max_pixels: int = attrs.field(validator=_AT_LEAST_0)
+    copies: int = attrs.field(default=0, validator=_AT_LEAST_0)
 
     def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
         """`pipeline.augment.shift` of raw `(n, h, w)` images, filling with 0."""
@@ -234,10 +232,10 @@ class Affine:
     """Random rotation, zoom and fractional shift in one resampling (`copies` as `Rotate`)."""
 
     kind: ClassVar[str] = "affine"
-    max_degrees: float = attrs.field(default=0.0, validator=_at_least(0.0))
-    max_shift: float = attrs.field(default=0.0, validator=_at_least(0.0))
-    max_zoom: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
-    copies: int = attrs.field(default=0, validator=_at_least(0))
+    max_degrees: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
+    max_shift: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
+    max_zoom: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
+    copies: int = attrs.field(default=0, validator=_AT_LEAST_0)
 
     def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
         """`pipeline.augment.affine` of raw `(n, h, w)` images, filling with 0."""
@@ -360,12 +358,12 @@ class TrainSpec:
         track_every: record the tracked scalars every `epoch` or every `step`.
     """
 
-    epochs: int = attrs.field(validator=_at_least(1))
+    epochs: int = attrs.field(validator=_COUNT)
     batch_size: int | Literal["full"] = attrs.field(default=32)
     seed: int = 0
-    l2: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    l2: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
     early_stopping: EarlyStopping | None = None
-    checkpoint_every: int = attrs.field(default=1, validator=_at_least(1))
+    checkpoint_every: int = attrs.field(default=1, validator=_COUNT)
     dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float64"), "dtype"))
     schedule_per: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
