@@ -36,15 +36,17 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
 import numpy as np
+from cattrs.gen import make_dict_unstructure_fn
 
 from purenet.core.arrays import type_name
+from purenet.core.checks import FieldError
 from purenet.core.convert import describe_structure_error, make_converter, summarize
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
@@ -54,7 +56,6 @@ from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
     PreprocessStep,
     flatten_shape,
-    register_steps,
 )
 
 
@@ -168,6 +169,33 @@ def _unstructure_architecture(conv: cattrs.Converter, arch: Architecture) -> dic
 
 # ---------------------------------------------------------------------------------------------
 # Model files
+
+
+def _unstructure_step(conv: cattrs.Converter, cl: type) -> Callable[[Any], dict[str, Any]]:
+    base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cl, conv)
+    return lambda step: {"kind": step.kind, **base(step)}
+
+
+def register_steps(conv: cattrs.Converter) -> None:
+    """Teach `conv` the preprocessing steps of `PREPROCESS_STEPS`: a tagged union on `kind`,
+    every field written."""
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, _unstructure_step(conv, cl))
+    conv.register_structure_hook(PreprocessStep, lambda value, _: _structure_step(conv, value))
+
+
+def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
+    supported = ", ".join(sorted(PREPROCESS_STEPS))
+    if not isinstance(value, dict):
+        raise FieldError("", f"expected a step object with a kind, found {type_name(value)}")
+    if "kind" not in value:
+        raise FieldError("", f"missing key 'kind'; a preprocessing step is one of: {supported}")
+    kind = value["kind"]
+    if kind not in PREPROCESS_STEPS:
+        raise FieldError("kind", f"unknown preprocessing step {kind!r}; supported: {supported}")
+    fields = {key: item for key, item in value.items() if key != "kind"}
+    step: PreprocessStep = conv.structure(fields, PREPROCESS_STEPS[kind])
+    return step
 
 
 def make_model_converter() -> cattrs.Converter:
