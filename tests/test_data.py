@@ -16,7 +16,7 @@ from purenet.core.tree import tree_equal, tree_map
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset, batches, map_labels, one_hot, shuffle, split
 from purenet.data.idx import read_idx, read_idx_pair
-from purenet.data.load import load_dataset, locate_dataset
+from purenet.data.load import load_dataset
 from purenet.errors import DataFormatError, PurenetError
 
 CODES = {
@@ -321,20 +321,6 @@ def test_read_idx_pair_reads_images_and_labels_or_names_both_files(tmp_path: Pat
     short = write(tmp_path / "s", idx_bytes(np.zeros(2, np.uint8)))
     with pytest.raises(DataFormatError, match=f"^{short}: 2 labels for 3 images in {images}$"):
         read_idx_pair(images, short)
-
-
-def test_locate_dataset_finds_files_without_fetching(
-    tmp_path: Path, offline: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("PURENET_DATA_DIR", raising=False)
-    assert locate_dataset("fashion-mnist", "test", data_dir=tmp_path) is None
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
-    images = write(folder / "t10k-images-idx3-ubyte.gz", idx_bytes(np.zeros((1, 1), np.uint8)))
-    labels = write(folder / "t10k-labels-idx1-ubyte", idx_bytes(np.zeros(1, np.uint8)))
-    assert locate_dataset("fashion-mnist", "test", data_dir=tmp_path) == [images, labels]
-    with pytest.raises(PurenetError, match="unknown split 'valid' of fashion-mnist"):
-        locate_dataset("fashion-mnist", "valid")
 
 
 def test_load_dataset_unknown_names(offline: None) -> None:

@@ -82,28 +82,6 @@ def _on_disk(
     return None
 
 
-def locate_dataset(
-    name: str, split: str, *, data_dir: str | os.PathLike[str] | None = None
-) -> list[Path] | None:
-    """The files of a data set split on disk, looked for as `load_dataset` does; never fetches.
-
-    Args:
-        name: a data set of the registry, e.g. `"fashion-mnist"`.
-        split: one of its splits.
-        data_dir: an existing folder to look in first (then `$PURENET_DATA_DIR`, the cache).
-
-    Returns:
-        The files (for IDX sets: images, labels), or None when they are nowhere on disk.
-
-    Raises:
-        PurenetError: an unknown name or split, or a `data_dir` that is not a folder.
-    """
-    spec = _spec(name, split)
-    check_data_dir(data_dir)
-    on_disk = _on_disk(_locations(data_dir), name, _candidates(spec, split))
-    return None if on_disk is None else on_disk[0]
-
-
 def check_data_dir(data_dir: str | os.PathLike[str] | None) -> None:
     """Refuse a `data_dir` that is not an existing folder (None is fine: there is none).
 
