@@ -12,9 +12,10 @@ from typing import Any, ClassVar, Literal
 import attrs
 import numpy as np
 
-from purenet.core.checks import COUNT, NON_NEGATIVE, FieldError, Interval
+from purenet.core.checks import COUNT, NON_NEGATIVE, POSITIVE, FieldError, Interval
 from purenet.data.registry import DATASETS
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
+from purenet.nn.init import InitScheme
 from purenet.nn.losses import LOSSES
 from purenet.nn.model import INIT_SCHEMES, Architecture
 from purenet.optim.optimizers import Optimizer
@@ -24,7 +25,9 @@ from purenet.pipeline.steps import (
     is_fitted,
 )
 from purenet.plots.common import FIGURES
-from purenet.training.reports import EarlyStopping, locate_tracked
+from purenet.training.reports import MONITORS, EarlyStopping, locate_tracked
+from purenet.training.rules import ReduceOnPlateau
+from purenet.training.scoring import check_monitor
 
 PLOTS = FIGURES
 """Plot names accepted in `[output] plots`: the figures of `purenet.run.plot.plot_run`."""
@@ -174,15 +177,29 @@ class DataSpec:
 
     Attributes:
         train: the training source.
-        test: the test source, evaluated after training; absent: no test evaluation.
+        test: the test source, scored after every epoch (the test curve, never used for a
+            decision) and evaluated after training; absent: no test evaluation.
         valid_fraction: share of the training set held out for validation, in [0, 1).
         labels: display names of the classes, in class order; absent: "0", "1", ...
+        valid: a validation source of its own (instead of `valid_fraction`).
     """
 
     train: Source
     test: Source | None = None
     valid_fraction: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
     labels: tuple[str, ...] | None = None
+    valid: Source | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.valid is not None and self.valid_fraction > 0:
+            raise FieldError(
+                "valid", "a validation source and valid_fraction > 0 both given; choose one"
+            )
+
+    @property
+    def has_valid(self) -> bool:
+        """Whether training has validation data (a source or a fraction)."""
+        return self.valid is not None or self.valid_fraction > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,21 +315,36 @@ class PipelineSpec:
 class ModelSpec:
     """`[model]`: the `purenet.Architecture` fields plus the initialization scheme.
 
+    Absent options take the architecture's defaults (and a recipe written back leaves them
+    out): ReLU, biases everywhere, no dropout, Huber threshold 1.
+
     Attributes:
         sizes: layer widths, input first.
-        hidden: hidden activation, a key of `purenet.ACTIVATIONS`.
+        hidden: hidden activation, a key of `purenet.ACTIVATIONS`, or a list with one per
+            hidden layer (`["relu", "tanh"]`).
         output: `softmax`, `sigmoid` or `identity`.
-        loss: `cross_entropy` or `mse`.
-        init: `he`, `glorot`, `normal` or `small`; absent: He for ReLU-like, else Glorot.
+        loss: `cross_entropy`, `mse`, or for identity outputs `mae` and `huber`.
+        init: `he`, `glorot`, `normal` or `small`, or a table `{kind = "normal", std = 1.0}`
+            (`he`, `glorot`, `normal` with an optional `std`); absent: He for ReLU-like,
+            else Glorot.
+        bias: whether the layers have biases: one flag, or a list with one per layer.
+        dropout: the fraction of each hidden layer's units dropped in training: one rate,
+            or a list with one per hidden layer.
+        input_dropout: the fraction of inputs dropped in training.
+        huber_delta: the Huber loss' threshold (`loss = "huber"` only).
     """
 
     sizes: tuple[int, ...] = attrs.field()
-    hidden: str = attrs.field(default="relu", validator=_one_of(tuple(ACTIVATIONS), "activation"))
+    hidden: str | tuple[str, ...] = attrs.field(default="relu")
     output: str = attrs.field(
         default="softmax", validator=_one_of(tuple(OUTPUTS), "output activation")
     )
     loss: str = "cross_entropy"
-    init: str | None = attrs.field(default=None)
+    init: str | InitScheme | None = attrs.field(default=None)
+    bias: bool | tuple[bool, ...] | None = None
+    dropout: float | tuple[float, ...] | None = None
+    input_dropout: float | None = None
+    huber_delta: float | None = None
 
     @sizes.validator
     def _check_sizes(self, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
@@ -321,9 +353,21 @@ class ModelSpec:
                 "sizes", f"expected at least two positive layer widths, found {list(value)}"
             )
 
+    @hidden.validator
+    def _check_hidden(self, attribute: attrs.Attribute[Any], value: str | tuple[str, ...]) -> None:
+        check = _one_of(tuple(ACTIVATIONS), "activation")
+        if isinstance(value, str):
+            check(self, attribute, value)
+            return
+        for i, name in enumerate(value):
+            try:
+                check(self, attribute, name)
+            except FieldError as error:
+                raise FieldError(f"hidden[{i}]", error.problem) from None
+
     @init.validator
-    def _check_init(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
-        if value is not None:
+    def _check_init(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, str):
             _one_of(INIT_SCHEMES, "init scheme")(self, attribute, value)
 
     def __attrs_post_init__(self) -> None:
@@ -333,10 +377,26 @@ class ModelSpec:
                 "loss",
                 f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
             )
+        # Each option alone against the sizes, so a fault names its own key.
+        for name, value in self._options().items():
+            try:
+                Architecture(self.sizes, output=self.output, loss=self.loss, **{name: value})
+            except ValueError as exc:
+                raise FieldError(name, str(exc).removeprefix(f"{name}: ")) from None
+
+    def _options(self) -> dict[str, Any]:
+        options = {
+            "hidden": self.hidden,
+            "bias": self.bias,
+            "dropout": self.dropout,
+            "input_dropout": self.input_dropout,
+            "huber_delta": self.huber_delta,
+        }
+        return {name: value for name, value in options.items() if value is not None}
 
     def architecture(self) -> Architecture:
         """The `purenet.Architecture` this section describes."""
-        return Architecture(self.sizes, self.hidden, self.output, self.loss)
+        return Architecture(self.sizes, output=self.output, loss=self.loss, **self._options())
 
 
 @attrs.frozen
@@ -356,6 +416,16 @@ class TrainSpec:
         track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
             `tracked.jsonl` for the convergence plot).
         track_every: record the tracked scalars every `epoch` or every `step`.
+        clip_norm: scale each batch's gradients down to this global norm when larger (> 0).
+        class_weights: `{class = weight}` by class index (`0`) or class name (`[data]
+            labels`): the loss is the mean weighted by each sample's class (classifiers).
+        reduce_on_plateau: `purenet.ReduceOnPlateau` (monitor, factor, patience, min_delta,
+            cooldown, min_lr): scale the learning rate down when the metric stalls.
+        keep_best: true, or a metric name: `model.json` is the best epoch's model by that
+            metric (true: early stopping's monitor, else `valid_loss`), and the last epoch's
+            is kept as `model-last.json`.
+        test_curve: score the `[data] test` set after every epoch too (`test_loss`,
+            `test_accuracy` in `metrics.jsonl` and the curves; never used for a decision).
     """
 
     epochs: int = attrs.field(validator=_COUNT)
@@ -372,6 +442,37 @@ class TrainSpec:
     track_every: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
     )
+    clip_norm: float | None = attrs.field(default=None)
+    class_weights: dict[str, float] | None = attrs.field(default=None)
+    reduce_on_plateau: ReduceOnPlateau | None = None
+    keep_best: bool | str | None = attrs.field(default=None)
+    test_curve: bool | None = None
+
+    @clip_norm.validator
+    def _check_clip_norm(self, attribute: attrs.Attribute[Any], value: float | None) -> None:
+        if value is not None:
+            _satisfies(POSITIVE)(self, attribute, value)
+
+    @class_weights.validator
+    def _check_class_weights(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        for key, weight in (value or {}).items():
+            if not NON_NEGATIVE.contains(weight):
+                raise FieldError(
+                    f"class_weights.{key}", f"must be {NON_NEGATIVE.describe()}, found {weight!r}"
+                )
+
+    @keep_best.validator
+    def _check_keep_best(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, str):
+            _one_of(tuple(MONITORS), "metric")(self, attribute, value)
+
+    def keep_best_monitor(self) -> str | None:
+        """The metric `keep_best` ranks epochs by, or None when it is off."""
+        if self.keep_best is None or self.keep_best is False:
+            return None
+        if isinstance(self.keep_best, str):
+            return self.keep_best
+        return "valid_loss" if self.early_stopping is None else self.early_stopping.monitor
 
     @batch_size.validator
     def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
@@ -434,3 +535,26 @@ class Recipe:
                 locate_tracked(path, arch)
             except ValueError as exc:
                 raise FieldError(f"train.track[{i}]", str(exc)) from None
+        self._check_training_options(arch)
+
+    def _check_training_options(self, arch: Architecture) -> None:
+        """Refuse training options that make no sense for this model and data, by key."""
+        train = self.train
+        early, plateau = train.early_stopping, train.reduce_on_plateau
+        monitors = (
+            ("train.early_stopping.monitor", None if early is None else early.monitor),
+            ("train.keep_best", train.keep_best_monitor()),
+            ("train.reduce_on_plateau.monitor", None if plateau is None else plateau.monitor),
+        )
+        for key, monitor in monitors:
+            if monitor is not None:
+                try:
+                    check_monitor(key.split(".")[1], monitor, arch, self.data.has_valid)
+                except ValueError as exc:
+                    raise FieldError(key, str(exc)) from None
+        if train.test_curve and self.data.test is None:
+            raise FieldError("train.test_curve", "needs a test set ([data] test)")
+        if train.class_weights is not None and arch.is_regression:
+            raise FieldError(
+                "train.class_weights", "a regression model (identity output) has no classes"
+            )

@@ -24,8 +24,9 @@ class PreparedData:
     Attributes:
         train: model-input training set (after augmented copies, preprocessing, targets);
             with per-batch augmentation `x` holds raw values, see `augment`.
-        valid: model-input validation set, or None.
+        valid: model-input validation set (split off, or `[data] valid`), or None.
         test_raw: the raw test set (evaluated through the model's preprocessing), or None.
+        test: the test set as model input (the per-epoch test curve), or None.
         preprocess: the fitted preprocessing steps.
         labels: class names.
         augment: the per-batch augmentation for `train(augment=...)`, or None.
@@ -37,6 +38,7 @@ class PreparedData:
     preprocess: tuple[preprocess.PreprocessStep, ...]
     labels: tuple[str, ...]
     augment: Callable[..., np.ndarray] | None
+    test: Dataset | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,11 +155,33 @@ def prepare_data(
     else:
         train_x = preprocess.apply_preprocess(fitted, x_train, dtype=dtype)
     train_set = Dataset(train_x, _targets(y_train, recipe, dtype))
+    if recipe.data.valid is not None:
+        source = recipe.data.valid
+        valid_raw = _labelled(
+            _head(load_source(source, data_dir=data_dir), limit),
+            f"{where}: $.data.valid ({source_name(source)})",
+            classes,
+        )
     valid = None
     if valid_raw is not None:
         valid_x = preprocess.apply_preprocess(fitted, valid_raw.x, dtype=dtype)
         valid = Dataset(valid_x, _targets(valid_raw.y, recipe, dtype))
-    test_raw = None
+    test_raw = test = None
     if recipe.data.test is not None:
         test_raw = _head(load_source(recipe.data.test, data_dir=data_dir), limit)
-    return PreparedData(train_set, valid, test_raw, fitted, names, batch_augment)
+        where_test = f"{where}: $.data.test ({source_name(recipe.data.test)})"
+        labelled = _labelled(test_raw, where_test, classes)
+        test_x = preprocess.apply_preprocess(fitted, labelled.x, dtype=dtype)
+        test = Dataset(test_x, _targets(labelled.y, recipe, dtype))
+    return PreparedData(train_set, valid, test_raw, fitted, names, batch_augment, test)
+
+
+def _labelled(raw: Dataset, where: str, classes: int) -> Dataset:
+    """A validation or test set with its labels checked as integers in [0, classes)."""
+    labels = _integer_labels(raw, where)
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise RecipeError(
+            f"{where}: labels range over [{labels.min()}, {labels.max()}]; the model tells "
+            f"{classes} classes apart"
+        )
+    return Dataset(raw.x, labels)

@@ -246,7 +246,7 @@ class TrainResult:
         stopped_early: early stopping ended the run before `epochs`.
         tracked: the tracked parameter values, or None without `track`.
         last_params: the parameters after the last epoch run (`params` itself when no best
-            epoch is kept), or None.
+            epoch is kept).
     """
 
     params: Params
@@ -255,7 +255,7 @@ class TrainResult:
     best_epoch: int
     stopped_early: bool
     tracked: Tracked | None
-    last_params: Params | None = None
+    last_params: Params
 
 
 def locate_tracked(path: str, arch: Architecture) -> tuple[int, str, tuple[int, ...]]:
