@@ -19,7 +19,7 @@ from purenet.data.dataset import Dataset
 from purenet.nn.dropout import dropout_masks
 from purenet.plots.curves import plot_curves
 from purenet.training.checkpoint import Checkpoint
-from purenet.training.loop import train
+from purenet.training.loop import DROPOUT_STREAM, train
 from purenet.training.reports import EarlyStopping, EpochReport, KeepBest
 from purenet.training.rules import (
     Plateau,
@@ -217,7 +217,7 @@ def test_train_drops_units_with_the_batch_seed() -> None:
     arch = m.Architecture((3, 6, 3), hidden="tanh", dropout=0.5, input_dropout=0.2)
     start = params64(arch)
     result = train(arch, start, optim.SGD(0.5), DATA, epochs=1, batch_size=10_000, seed=7)
-    masks = dropout_masks(arch, len(DATA), seed=(7, 1, 0, 1), dtype="float64")
+    masks = dropout_masks(arch, len(DATA), seed=(7, 1, 0, DROPOUT_STREAM), dtype="float64")
     grads = m.grad(arch, start, DATA.x, DATA.y, dropout=masks)
     assert tree_allclose(result.params, optim.sgd_step(start, grads, 0.5), rtol=1e-12, atol=0)
     again = train(arch, start, optim.SGD(0.5), DATA, epochs=1, batch_size=10_000, seed=7)
@@ -330,7 +330,7 @@ def test_losses_are_data_losses_and_the_penalty_is_reported_apart(dropout: float
     result = train(arch, start, optim.SGD(0.1), DATA, epochs=1, batch_size=10_000, seed=0,
                    l2=0.5, valid=VALID)  # fmt: skip
     report, end = result.history[0], result.params
-    seed = None if not dropout else (0, 1, 0, 1)
+    seed = None if not dropout else (0, 1, 0, DROPOUT_STREAM)
     # The loss before the one full-batch step, without its penalty; the rest at the end.
     data_loss = m.loss(arch, start, DATA.x, DATA.y, dropout=seed)
     assert report.train_loss == pytest.approx(data_loss, rel=1e-12)

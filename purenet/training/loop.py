@@ -86,6 +86,12 @@ TRAIN_CONSTRAINTS: dict[str, Constraint] = {
 """The rules of `train`'s scalar arguments (`purenet.core.checks`)."""
 
 
+DROPOUT_STREAM = 0x64726F70
+"""The last entry of dropout's seed `(seed, epoch, batch, DROPOUT_STREAM)` ("drop" in ASCII):
+a stream apart from the augmentation's `(seed, epoch, batch)` and the `(seed, epoch, batch, j)`
+a recipe derives from it for its j-th augmentation."""
+
+
 class _Batches:
     """Gathers batches by index into two buffers owned by the loop (reused every batch)."""
 
@@ -178,7 +184,8 @@ def train(
 
     Args:
         arch: the architecture. With dropout, batch `b` of epoch `e` drops units drawn from
-            `(seed, e, b, 1)` (augmentation has `(seed, e, b)`: independent streams).
+            `(seed, e, b, DROPOUT_STREAM)` (augmentation has `(seed, e, b)`: independent
+            streams).
         params: the starting parameters (with `resume`: a template of the right shapes).
         optimizer: an optimizer spec; its learning rate may be a schedule.
         data: training `Dataset`: `x` (n, sizes[0]) model input (gathered into batches of
@@ -351,7 +358,7 @@ def _run_epoch(
             # Overflow warnings are the divergence guard's business: it raises instead.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 if isinstance(step, OptionStep):
-                    seed = (job.seed, epoch, b, 1) if job.dropout else None
+                    seed = (job.seed, epoch, b, DROPOUT_STREAM) if job.dropout else None
                     loss, n_correct = step(x, y, lr, seed=seed, weight=weight)
                 else:
                     loss, n_correct = step(x, y, lr)
