@@ -177,3 +177,19 @@ def test_options_that_make_no_sense_are_refused_with_their_key(
     line = error_of(recipe_file(folder, **changes))
     assert line.startswith("error: ") and "\n" not in line
     assert re.search(message, line), line
+
+
+def test_run_evaluate_and_curves_agree_on_the_loss(folder: Path) -> None:
+    path = recipe_file(folder, train__l2=0.01, train__test_curve=True)
+    run_cli(path)
+    out = folder / "run"
+    model = load_model(out / "model.json")
+    rows = lines(out / "metrics.jsonl")
+    # Data losses everywhere; the penalty is its own number.
+    assert model.meta.metrics["l2_penalty"] == pytest.approx(pn.l2_penalty(model.params, 0.01))
+    assert rows[-1]["l2_penalty"] == model.meta.metrics["l2_penalty"]
+    result = runner.invoke(app, ["evaluate", str(out / "model.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads(result.stdout)
+    assert evaluated["loss"] == pytest.approx(rows[-1]["test_loss"], rel=1e-6)
+    assert evaluated["loss"] == pytest.approx(model.meta.metrics["test_loss"], rel=1e-12)

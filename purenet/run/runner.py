@@ -147,12 +147,13 @@ def _check_resumable(out: Path, recipe: Recipe) -> int:
 
 
 def _epoch_metrics(report: EpochReport) -> dict[str, float]:
-    """An epoch's train and validation scores and L2 penalty: those it reported."""
-    return {
+    """An epoch's train and validation scores, and its L2 penalty when the run has one."""
+    scores = {
         key: float(value)
         for key, value in attrs.asdict(report).items()
-        if value is not None and key.startswith(("train_", "valid_", "l2_"))
+        if value is not None and key.startswith(("train_", "valid_"))
     }
+    return {**scores, "l2_penalty": report.l2_penalty} if report.l2_penalty else scores
 
 
 def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
