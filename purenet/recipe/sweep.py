@@ -62,8 +62,9 @@ def trial_id(data: dict[str, Any]) -> str:
 
 
 def _value_text(value: Any) -> str:
-    # A TOML value as `--set` reads it back: the same number, string, array or table.
-    return to_toml({"v": value}).partition("=")[2].strip()
+    # A TOML value as `--set` reads it back: the same number, string, array or table (inside
+    # a section, where a table is written inline).
+    return to_toml({"s": {"v": value}}).partition("=")[2].strip()
 
 
 def _with_values(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,8 @@ worker or its data) runs again when the sweep is re-run."""
 
 STAT_COLUMNS = ("epochs", "best_epoch", "seconds")
 
+_COLUMNS_BEFORE = ("trial", "index", "status")
+
 _COLUMNS_AFTER = (*SWEEP_METRICS, *STAT_COLUMNS, "wall_seconds", "worker", "error")
 
 
@@ -128,16 +130,37 @@ def result_row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def rank(rows: Sequence[Mapping[str, Any]], metric: str, goal: str) -> list[Mapping[str, Any]]:
-    """The `ok` rows with a finite `metric`, best first (ties: the earlier trial first)."""
-    scored = [
-        r
-        for r in rows
-        if r["status"] == "ok"
-        and isinstance(r.get(metric), int | float)
-        and math.isfinite(r[metric])
-    ]
+    """The `ok` rows with a finite `metric`, best first.
+
+    Ties (common for accuracies on small validation sets) go to the lower loss of the same
+    split (`valid_loss` for `valid_accuracy`), then to the earlier trial.
+    """
+
+    def number(row: Mapping[str, Any], name: str) -> float | None:
+        value = row.get(name)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+        return None
+
     sign = -1.0 if goal == "max" else 1.0
-    return sorted(scored, key=lambda r: (sign * r[metric], r["index"]))
+    tie = metric.replace("accuracy", "loss")
+
+    def key(row: Mapping[str, Any]) -> tuple[float, float, int]:
+        loss = number(row, tie) if tie != metric else None
+        return (
+            sign * (number(row, metric) or 0.0),
+            math.inf if loss is None else loss,
+            row["index"],
+        )
+
+    scored = [r for r in rows if r["status"] == "ok" and number(r, metric) is not None]
+    return sorted(scored, key=key)
+
+
+def swept_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The swept paths among the columns of results rows, in order of appearance."""
+    fixed = {*_COLUMNS_BEFORE, *_COLUMNS_AFTER}
+    return list(dict.fromkeys(k for row in rows for k in row if k not in fixed))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -149,10 +172,8 @@ def _csv_cell(value: Any) -> Any:
 def write_results(sweep_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write `results.csv` and `results.jsonl` (rows in trial order), each atomically."""
     ordered = sorted(rows, key=lambda r: r["index"])
-    first = ["trial", "index", "status"]
-    swept = list(dict.fromkeys(k for r in ordered for k in r if k not in (*first, *_COLUMNS_AFTER)))
     present = [c for c in _COLUMNS_AFTER if any(c in r for r in ordered)]
-    columns = first + swept + present
+    columns = [*_COLUMNS_BEFORE, *swept_columns(ordered), *present]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)
