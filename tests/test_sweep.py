@@ -306,3 +306,26 @@ def test_bundled_sweep_recipes_expand() -> None:
     mnist = expand_sweep(load_recipe(root / "mnist-sweep.toml"))
     assert len(mnist) == 12
     assert np.unique([t.values["optimizer.learning_rate"] for t in mnist]).size == 3
+
+
+def test_configurations_average_their_seeds_and_rank_by_the_mean() -> None:
+    from purenet.run.sweep_files import by_configuration
+
+    rows = [
+        {"trial": t, "index": i, "status": s, "lr": lr, "train.seed": seed, "valid_accuracy": v}
+        for i, (t, s, lr, seed, v) in enumerate(
+            [
+                ("a", "ok", 0.1, 0, 0.50),
+                ("b", "ok", 0.1, 1, 0.70),
+                ("c", "ok", 1.0, 0, 0.65),
+                ("d", "ok", 1.0, 1, 0.65),
+                ("e", "diverged", 9.0, 0, None),
+            ]
+        )
+    ]
+    configs = by_configuration(rows, "valid_accuracy", "max")
+    # 1.0: mean 0.65, std 0; 0.1: mean 0.6, std 0.1 (population); the diverged one is left out.
+    assert [c["lr"] for c in configs] == [1.0, 0.1]
+    assert configs[0]["mean"] == pytest.approx(0.65) and configs[0]["std"] == pytest.approx(0.0)
+    assert configs[1]["mean"] == pytest.approx(0.6) and configs[1]["std"] == pytest.approx(0.1)
+    assert [c["n"] for c in configs] == [2, 2] and "train.seed" not in configs[0]

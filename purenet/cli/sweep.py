@@ -88,6 +88,21 @@ def results_table(result: SweepResult, swept: list[str], top: int) -> Table:
     return table
 
 
+def configurations_table(result: SweepResult, swept: list[str], top: int) -> Table:
+    """The configurations by their mean metric over the seeds, best first."""
+    from purenet.run.sweep_files import by_configuration
+
+    table = Table(title=f"{result.metric} by configuration, mean over seeds")
+    for path in swept:
+        table.add_column(_short(path), justify="right", overflow="fold")
+    for name in ("mean", "std", "seeds"):
+        table.add_column(name, justify="right", style="bold" if name == "mean" else None)
+    for config in by_configuration(result.rows, result.metric, result.goal)[:top]:
+        cells = [_value(config.get(p)) for p in swept]
+        table.add_row(*cells, f"{config['mean']:.4f}", f"{config['std']:.4f}", str(config["n"]))
+    return table
+
+
 def sweep_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe with a [sweep] section.")],
     workers: Annotated[
@@ -186,6 +201,8 @@ def sweep_command(
         )
         raise typer.Exit(130) from None
     console.print(results_table(result, swept, top))
+    if spec.sweep is not None and len(spec.sweep.seeds) > 1:
+        console.print(configurations_table(result, [p for p in swept if p != "train.seed"], top))
     unfinished = [r for r in result.rows if r["status"] != "ok"]
     if unfinished:
         console.print(

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from purenet.core.atomic import atomic_write, write_text_atomic
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import PurenetError
@@ -161,6 +163,40 @@ def swept_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The swept paths among the columns of results rows, in order of appearance."""
     fixed = {*_COLUMNS_BEFORE, *_COLUMNS_AFTER}
     return list(dict.fromkeys(k for row in rows for k in row if k not in fixed))
+
+
+def by_configuration(
+    rows: Sequence[Mapping[str, Any]], metric: str, goal: str
+) -> list[dict[str, Any]]:
+    """The metric of each configuration over its seeds, best mean first.
+
+    Args:
+        rows: results rows; those whose status is not `ok` or that lack the metric are left
+            out.
+        metric, goal: the ranking metric and `max` / `min`.
+
+    Returns:
+        One dict per configuration: its swept values except `train.seed`, then `mean`, `std`
+        (population standard deviation) and `n` (finished seeds).
+
+    Example:
+        >>> rows = [{"trial": t, "index": i, "status": "ok", "lr": lr, "train.seed": s,
+        ...          "valid_loss": v} for i, (t, lr, s, v) in enumerate(
+        ...     [("a", 0.1, 0, 0.5), ("b", 0.1, 1, 0.7), ("c", 1.0, 0, 0.4), ("d", 1.0, 1, 0.4)])]
+        >>> configs = by_configuration(rows, "valid_loss", "min")
+        >>> [(c["lr"], round(c["mean"], 3), c["n"]) for c in configs]
+        [(1.0, 0.4, 2), (0.1, 0.6, 2)]
+    """
+    groups: dict[str, tuple[dict[str, Any], list[float]]] = {}
+    for row in rank(rows, metric, goal):
+        values = {p: row[p] for p in swept_columns([row]) if p != "train.seed"}
+        key = json.dumps(values, sort_keys=True)
+        groups.setdefault(key, (values, []))[1].append(float(row[metric]))
+    summary = [
+        {**values, "mean": float(np.mean(scores)), "std": float(np.std(scores)), "n": len(scores)}
+        for values, scores in groups.values()
+    ]
+    return sorted(summary, key=lambda c: -c["mean"] if goal == "max" else c["mean"])
 
 
 def _csv_cell(value: Any) -> Any:
