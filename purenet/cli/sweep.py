@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from purenet.errors import PurenetError
+from purenet.cli.common import errors, user_errors
 
 if TYPE_CHECKING:
     from purenet.run.sweep import SweepResult
@@ -144,7 +144,6 @@ def sweep_command(
     from purenet.run.sweep import SweepPlan, run_sweep
 
     console = Console(highlight=False, emoji=False)
-    errors = Console(stderr=True, highlight=False, emoji=False)
     progress = Progress(
         TextColumn("trials"),
         BarColumn(),
@@ -177,23 +176,21 @@ def sweep_command(
             progress.console.print(trial_line(row, swept, metric), soft_wrap=True)
 
     try:
-        spec = load_recipe(recipe, overrides=overrides or ())
-        metric = spec.sweep.metric if spec.sweep is not None else ""
-        with progress:
-            result = run_sweep(
-                spec,
-                out_dir=out,
-                workers=workers,
-                scheduler=scheduler,
-                threads=threads,
-                limit=limit,
-                data_dir=data_dir,
-                on_start=on_start,
-                on_trial=on_trial,
-            )
-    except PurenetError as exc:
-        errors.print(f"[bold red]error:[/] [red]{escape(str(exc))}[/]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        with user_errors():
+            spec = load_recipe(recipe, overrides=overrides or ())
+            metric = spec.sweep.metric if spec.sweep is not None else ""
+            with progress:
+                result = run_sweep(
+                    spec,
+                    out_dir=out,
+                    workers=workers,
+                    scheduler=scheduler,
+                    threads=threads,
+                    limit=limit,
+                    data_dir=data_dir,
+                    on_start=on_start,
+                    on_trial=on_trial,
+                )
     except KeyboardInterrupt:
         errors.print(
             "[yellow]interrupted: finished trials are recorded; run the same command again "
