@@ -329,3 +329,40 @@ def test_configurations_average_their_seeds_and_rank_by_the_mean() -> None:
     assert configs[0]["mean"] == pytest.approx(0.65) and configs[0]["std"] == pytest.approx(0.0)
     assert configs[1]["mean"] == pytest.approx(0.6) and configs[1]["std"] == pytest.approx(0.1)
     assert [c["n"] for c in configs] == [2, 2] and "train.seed" not in configs[0]
+
+
+@pytest.mark.parametrize("scheduler", [None, "local-cluster"])
+def test_worker_processes_killed_mid_sweep_are_replaced_and_their_trials_retried(
+    tmp_path: Path, data_dir: Path, scheduler: str | None
+) -> None:
+    import multiprocessing
+
+    if scheduler is not None:
+        pytest.importorskip("distributed")
+    path = write_recipe(tmp_path, FOUR, train={**BASE["train"], "epochs": 150})
+    killed: list[int] = []
+
+    def kill_the_workers(row: dict[str, Any]) -> None:
+        # After the first trial comes back, the worker processes die (the other one mid-trial):
+        # the pool's, or the Dask workers under their nannies (which start new ones).
+        if not killed:
+            for child in multiprocessing.active_children():
+                killed.append(child.pid or 0)
+                os.kill(child.pid or 0, signal.SIGKILL)
+
+    result = run_sweep(
+        load_recipe(path),
+        workers=2,
+        scheduler=scheduler,
+        data_dir=data_dir,
+        on_trial=kill_the_workers,
+    )
+    assert killed
+    assert len(result.rows) == 4 and all(r["status"] == "ok" for r in result.rows)
+    # New processes did the rest.
+    assert {int(r["worker"].rpartition(":")[2]) for r in result.rows} - set(killed)
+    for row in result.rows:
+        record = json.loads((trial_dir(tmp_path / "sweep", row["trial"]) / TRIAL_FILE).read_text())
+        assert record["status"] == "ok" and record["metrics"] == {
+            k: row[k] for k in record["metrics"]
+        }
