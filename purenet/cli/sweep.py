@@ -107,7 +107,12 @@ def sweep_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe with a [sweep] section.")],
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-w", min=1, help="Worker processes (default: the local cores)."),
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Worker processes (default: the local cores; a cluster address brings its own).",
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,
@@ -159,13 +164,14 @@ def sweep_command(
 
     def on_start(plan: SweepPlan) -> None:
         swept.extend(dict.fromkeys(p for t in plan.trials for p in t.values))
+        workers_text = "its workers" if plan.workers is None else f"{plan.workers} workers"
         threads_text = "BLAS threads as the workers have them"
         if plan.threads is not None:
             threads_text = f"{plan.threads} BLAS thread(s) each"
         errors.print(
             f"{len(plan.trials)} trials, {len(plan.trials) - len(plan.todo)} finished already; "
             f"running {len(plan.todo)} on {escape(plan.where)} "
-            f"({plan.workers} workers, {threads_text}) into {escape(str(plan.out_dir))}",
+            f"({workers_text}, {threads_text}) into {escape(str(plan.out_dir))}",
             soft_wrap=True,
         )
         progress.update(task, total=len(plan.todo))

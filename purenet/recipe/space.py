@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -161,7 +162,11 @@ def _check_values(values: Any) -> str | None:
 # Swept keys: nested tables or dotted keys, flattened to dotted paths
 
 
-def _flatten(table: Any, field: str, is_leaf: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(
+    table: Any, field: str, is_leaf: Callable[[Any], bool], prefix: str = ""
+) -> dict[str, Any]:
+    """Nested tables of swept keys as `{dotted path: leaf}`; the docstring of `is_leaf` names
+    a leaf in messages."""
     if not isinstance(table, dict):
         raise _error(field, f"expected a table of swept keys, found {table!r}")
     out: dict[str, Any] = {}

@@ -238,7 +238,8 @@ class SweepPlan:
         out_dir: the sweep folder.
         trials: every trial of the sweep.
         todo: the trials to run now (the others are finished).
-        workers: worker processes (local) or the requested count (Dask).
+        workers: worker processes (local pool, local cluster); None on a cluster given by
+            its address (it has the workers it has).
         threads: BLAS threads per trial, or None when left to the workers.
         where: `local pool`, `local-cluster` or the scheduler address.
     """
@@ -246,7 +247,7 @@ class SweepPlan:
     out_dir: Path
     trials: tuple[Trial, ...]
     todo: tuple[Trial, ...]
-    workers: int
+    workers: int | None
     threads: int | None
     where: str
 
@@ -335,7 +336,7 @@ def run_sweep(
         threads = threads if threads is not None else max(1, cores // count)
     where = scheduler or "local pool"
     if on_start is not None:
-        on_start(SweepPlan(out, trials, todo, count, threads, where))
+        on_start(SweepPlan(out, trials, todo, None if remote else count, threads, where))
     rows = {t.id: result_row(r) for t in trials if (r := records[t.id]) is not None}
     job = _Job(threads, limit, None if data_dir is None else str(data_dir))
     if todo:
