@@ -366,3 +366,15 @@ def test_worker_processes_killed_mid_sweep_are_replaced_and_their_trials_retried
         assert record["status"] == "ok" and record["metrics"] == {
             k: row[k] for k in record["metrics"]
         }
+
+
+def test_an_extended_grid_runs_only_its_new_trials(tmp_path: Path, data_dir: Path) -> None:
+    small = {**FOUR, "seeds": [0], "grid": {"optimizer.learning_rate": [2.0]}}
+    first = run_sweep(load_recipe(write_recipe(tmp_path, small)), workers=1, data_dir=data_dir)
+    wider = {**FOUR, "seeds": [0], "grid": {"optimizer.learning_rate": [0.5, 2.0]}}
+    second = run_sweep(load_recipe(write_recipe(tmp_path, wider)), workers=1, data_dir=data_dir)
+    assert (first.ran, second.ran, second.skipped) == (1, 1, 1)
+    # The reused trial takes its place in the new sweep.
+    assert [(r["index"], r["optimizer.learning_rate"]) for r in second.rows] == [(0, 0.5), (1, 2.0)]
+    assert second.rows[1]["trial"] == first.rows[0]["trial"]
+    assert finished([second.rows[1]]) == finished([{**first.rows[0], "index": 1}])

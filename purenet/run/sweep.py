@@ -337,7 +337,13 @@ def run_sweep(
     where = scheduler or "local pool"
     if on_start is not None:
         on_start(SweepPlan(out, trials, todo, None if remote else count, threads, where))
-    rows = {t.id: result_row(r) for t in trials if (r := records[t.id]) is not None}
+    # A record may come from another sweep that ran the same trial (a smaller grid, say): its
+    # place and swept keys are this sweep's.
+    rows = {
+        t.id: result_row({**r, "index": t.index, "values": t.values})
+        for t in trials
+        if (r := records[t.id]) is not None
+    }
     job = _Job(threads, limit, None if data_dir is None else str(data_dir))
     if todo:
         if scheduler is None:
