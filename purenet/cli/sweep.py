@@ -104,7 +104,7 @@ def configurations_table(result: SweepResult, swept: list[str], top: int) -> Tab
 
 
 def sweep_command(
-    recipe: Annotated[Path, typer.Argument(help="A recipe with a [sweep] section.")],
+    recipe: Annotated[Path, typer.Argument(help="A recipe with a sweep section.")],
     workers: Annotated[
         int | None,
         typer.Option(
@@ -118,7 +118,7 @@ def sweep_command(
         str | None,
         typer.Option(
             help="Run on Dask: a scheduler address (tcp://host:8786) or 'local-cluster' "
-            "(needs purenet[dask]). Default: a local process pool."
+            "(needs the dask extra). Default: a local process pool."
         ),
     ] = None,
     threads: Annotated[
@@ -144,7 +144,8 @@ def sweep_command(
     top: Annotated[int, typer.Option(min=1, help="Rows of the results table.")] = 10,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Train every trial of a recipe's [sweep] (each an ordinary run), rank them, keep the best."""
+    """Train every trial of a recipe's sweep section (each an ordinary run), rank them, keep the
+    best."""
     from purenet.recipe.load import load_recipe
     from purenet.run.sweep import SweepPlan, run_sweep
 
