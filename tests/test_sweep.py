@@ -126,14 +126,17 @@ def test_a_budget_keeps_a_seeded_subsample_of_whole_configurations(tmp_path: Pat
             {"grid": {"optimizer.learning_rate": [0.1, -1.0]}},
             "$.sweep.grid.optimizer.learning_rate = -1.0: $.optimizer.learning_rate: ",
         ),
-        ({"grid": {"optimizer.learning_rate": 0.1}}, "$.sweep.grid: optimizer.learning_rate: "),
-        ({"grid": {"output.dir": ["a", "b"]}}, "$.sweep.grid: output.dir: cannot be swept"),
+        (
+            {"grid": {"optimizer.learning_rate": 0.1}},
+            "$.sweep.grid.optimizer.learning_rate: expected an array of values, found 0.1",
+        ),
+        ({"grid": {"output.dir": ["a", "b"]}}, "$.sweep.grid.output.dir: cannot be swept"),
         ({"grid": {"x": [1]}, "metric": "valid_acc"}, "$.sweep.metric: unknown metric"),
         ({"grid": {"x": [1]}, "metrc": "valid_loss"}, "$.sweep.metrc: unknown key"),
         ({"seeds": [0]}, "$.sweep.grid: nothing to sweep"),
         (
             {"random": {"train.l2": {"kind": "loguniform", "low": 0.1, "high": 1}}, "samples": 1},
-            "$.sweep.random: train.l2.kind: unknown kind 'loguniform'",
+            "$.sweep.random.train.l2.kind: unknown kind 'loguniform'",
         ),
         (
             {"grid": {"optimizer.learning_rate": [0.1]}, "metric": "test_accuracy"},

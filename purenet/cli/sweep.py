@@ -176,6 +176,8 @@ def sweep_command(
             soft_wrap=True,
         )
         progress.update(task, total=len(plan.todo))
+        # Started here, not before: a recipe refused before any trial shows no empty bar.
+        progress.start()
 
     def on_trial(row: Mapping[str, Any]) -> None:
         progress.advance(task)
@@ -186,7 +188,7 @@ def sweep_command(
         with user_errors():
             spec = load_recipe(recipe, overrides=overrides or ())
             metric = spec.sweep.metric if spec.sweep is not None else ""
-            with progress:
+            try:
                 result = run_sweep(
                     spec,
                     out_dir=out,
@@ -198,6 +200,8 @@ def sweep_command(
                     on_start=on_start,
                     on_trial=on_trial,
                 )
+            finally:
+                progress.stop()
     except KeyboardInterrupt:
         errors.print(
             "[yellow]interrupted: finished trials are recorded; run the same command again "

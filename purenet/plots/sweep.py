@@ -14,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-from purenet.plots.common import _grid, _new_figure
+from purenet.plots.common import grid_shape, new_figure
 
 BEST_COLOR = "#d62728"
 
@@ -84,8 +84,8 @@ def plot_sweep_metric(
         raise ValueError(f"no finished trial has a {metric}")
     ys = np.array([float(r[metric]) for r in done])
     best_index = next((i for i, r in enumerate(done) if r["trial"] == best), None)
-    n_rows, n_cols = _grid(len(params), min(3, len(params)))
-    fig = _new_figure(4.5 * n_cols, 3.5 * n_rows)
+    n_rows, n_cols = grid_shape(len(params), min(3, len(params)))
+    fig = new_figure(4.5 * n_cols, 3.5 * n_rows)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, path in zip(axes, params, strict=False):
         _draw_parameter(ax, [r.get(path) for r in done], ys, best_index, path, metric)
@@ -116,7 +116,7 @@ def plot_top_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], key: s
         >>> fig.axes[0].get_ylabel()
         'valid_loss'
     """
-    fig = _new_figure(7.0, 4.5)
+    fig = new_figure(7.0, 4.5)
     ax = fig.subplots()
     drawn = 0
     for rank, (label, rows) in enumerate(histories.items()):

@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from purenet.core.checks import FieldError
+
 SWEEP_METRICS = (
     "valid_accuracy",
     "valid_loss",
@@ -42,10 +44,10 @@ SWEEP_METRICS = (
 DIRECTIONS = ("max", "min")
 
 
-def _error(field: str, problem: str) -> ValueError:
-    # "Class.field: problem" is how specs name their field; the recipe loader reads the
-    # message at `$.sweep.<field>`.
-    return ValueError(f"SweepSpec.{field}: {problem}")
+def _error(field: str, problem: str) -> FieldError:
+    # The recipe's error walker reads the path (`$.sweep.grid.optimizer.learning_rate`) and
+    # the problem from the error, never its text.
+    return FieldError(field, problem, text=f"SweepSpec.{field}: {problem}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,7 +179,7 @@ def _flatten(
         elif isinstance(value, dict) and value:
             out.update(_flatten(value, field, is_leaf, f"{path}."))
         else:
-            raise _error(field, f"{path}: expected {is_leaf.__doc__}, found {value!r}")
+            raise _error(f"{field}.{path}", f"expected {is_leaf.__doc__}, found {value!r}")
     return out
 
 
@@ -186,7 +188,9 @@ def _check_path(path: str, field: str) -> None:
     if any(not part for part in parts):
         raise _error(field, f"{path!r}: expected a dotted path such as optimizer.learning_rate")
     if parts[0] == "sweep" or path == "output.dir":
-        raise _error(field, f"{path}: cannot be swept (each trial's folder is chosen by the sweep)")
+        raise _error(
+            f"{field}.{path}", "cannot be swept (each trial's folder is chosen by the sweep)"
+        )
 
 
 def _is_grid_leaf(value: Any) -> bool:
@@ -200,7 +204,7 @@ def _grid(table: Any) -> dict[str, tuple[Any, ...]]:
         _check_path(path, "grid")
         problem = _check_values(values)
         if problem is not None:
-            raise _error("grid", f"{path}: {problem}")
+            raise _error(f"grid.{path}", problem)
     return {path: tuple(values) for path, values in flat.items()}
 
 
@@ -215,23 +219,23 @@ def _distribution(path: str, value: Any) -> Distribution:
     kind = value["kind"]
     if kind not in DISTRIBUTIONS:
         raise _error(
-            "random", f"{path}.kind: unknown kind {kind!r}; supported: {', '.join(DISTRIBUTIONS)}"
+            f"random.{path}.kind", f"unknown kind {kind!r}; supported: {', '.join(DISTRIBUTIONS)}"
         )
     cls = DISTRIBUTIONS[kind]
     names = [f.name for f in attrs.fields(cls)]
     rest = {k: v for k, v in value.items() if k != "kind"}
     if sorted(rest) != sorted(names):
         raise _error(
-            "random",
-            f"{path}: a {kind} distribution has keys kind, "
-            f"{', '.join(names)}; found {', '.join(sorted(value))}",
+            f"random.{path}",
+            f"a {kind} distribution has keys kind, {', '.join(names)}; "
+            f"found {', '.join(sorted(value))}",
         )
     if kind == "choice":
         rest["values"] = tuple(rest["values"]) if isinstance(rest["values"], list) else None
     distribution = cls(**rest)
     problem = distribution.check()
     if problem is not None:
-        raise _error("random", f"{path}: {problem}")
+        raise _error(f"random.{path}", problem)
     return distribution
 
 
