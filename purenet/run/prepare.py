@@ -155,6 +155,21 @@ def prepare_data(
     else:
         train_x = preprocess.apply_preprocess(fitted, x_train, dtype=dtype)
     train_set = Dataset(train_x, _targets(y_train, recipe, dtype))
+    valid, test_raw, test = _held_out(recipe, fitted, classes, valid_raw, limit, data_dir)
+    return PreparedData(train_set, valid, test_raw, fitted, names, batch_augment, test)
+
+
+def _held_out(
+    recipe: Recipe,
+    fitted: tuple[preprocess.PreprocessStep, ...],
+    classes: int,
+    valid_raw: Dataset | None,
+    limit: int | None,
+    data_dir: str | os.PathLike[str] | None,
+) -> tuple[Dataset | None, Dataset | None, Dataset | None]:
+    """The validation set (split off as `valid_raw`, or `[data] valid`) as model input, and
+    the test set raw (for the final evaluation) and as model input (for the test curve)."""
+    where, dtype = recipe.where, recipe.train.dtype
     if recipe.data.valid is not None:
         source = recipe.data.valid
         valid_raw = _labelled(
@@ -173,7 +188,7 @@ def prepare_data(
         labelled = _labelled(test_raw, where_test, classes)
         test_x = preprocess.apply_preprocess(fitted, labelled.x, dtype=dtype)
         test = Dataset(test_x, _targets(labelled.y, recipe, dtype))
-    return PreparedData(train_set, valid, test_raw, fitted, names, batch_augment, test)
+    return valid, test_raw, test
 
 
 def _labelled(raw: Dataset, where: str, classes: int) -> Dataset:
