@@ -65,12 +65,13 @@ from purenet.cli.bench_machine import (
     rss_mib,
 )
 from purenet.cli.bench_report import (
-    TARGETS,
+    RATIOS,
     BenchReport,
     ContenderResult,
-    TargetCheck,
+    Ratio,
     render_bench,
 )
+from purenet.cli.bench_small import SmallResult, run_small, small_ratios
 from purenet.cli.common import errors, user_errors
 from purenet.cli.contenders import (
     BATCH_SIZE,
@@ -139,18 +140,16 @@ def _load_job_data(
     return _model_input(train), _model_input(test), "fashion-mnist train"
 
 
-def _check_targets(medians: dict[str, float], floor: float) -> tuple[TargetCheck, ...]:
-    checks = []
-    for name, contender, versus, comparison, bound in TARGETS:
-        if contender not in medians or (versus != "floor" and versus not in medians):
-            continue
-        if versus == "floor":
-            value = floor / medians[contender]
-        else:
-            value = medians[contender] / medians[versus]
-        met = value <= bound if comparison == "<=" else value >= bound
-        checks.append(TargetCheck(name, value, comparison, bound, met))
-    return tuple(checks)
+def _ratios(
+    medians: dict[str, float], floor: float, small: tuple[SmallResult, ...]
+) -> tuple[Ratio, ...]:
+    """The `RATIOS` of the epoch medians that ran, then the small-batch speed-ups."""
+    known = {**medians, "floor": floor}
+    ratios = [
+        Ratio(f"{a} / {b}", known[a] / known[b]) for a, b in RATIOS if a in known and b in known
+    ]
+    ratios += [Ratio(name, value) for name, value in small_ratios(small).items()]
+    return tuple(ratios)
 
 
 def run_bench(
@@ -161,6 +160,7 @@ def run_bench(
     quick: bool = False,
     data_dir: str | os.PathLike[str] | None = None,
     contenders: Sequence[str] | None = None,
+    small_batches: bool = True,
     on_progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Time the canonical job for every contender, interleaved, and measure the GEMM floor.
@@ -178,6 +178,7 @@ def run_bench(
             set of the same shape stands in when they cannot be had.
         contenders: names from `CONTENDERS` (default: all; torch and sklearn are skipped with
             a reason when not installed).
+        small_batches: also time the small-batch job (`purenet.cli.bench_small`).
         on_progress: called with a short message before each timed run.
 
     Returns:
@@ -215,6 +216,12 @@ def run_bench(
         trained = next((c.trained for c in made if isinstance(c, _Purenet)), params)
         progress("inference")
         inference = _inference(arch, trained, test, repeats)
+        small: tuple[SmallResult, ...] = ()
+        if small_batches:
+            small, small_skipped = run_small(
+                train.x, train.y, threads=threads, repeats=repeats, quick=quick, progress=progress
+            )
+            skipped += small_skipped
 
     floor = Timing.of(rounds.floor)
     medians = {name: statistics.median(times) for name, times in rounds.runs.items()}
@@ -262,7 +269,8 @@ def run_bench(
         contenders=results,
         skipped=tuple(skipped),
         inference=inference,
-        targets=_check_targets(medians, floor.median),
+        small_batches=small,
+        ratios=_ratios(medians, floor.median, small),
     )
 
 
@@ -379,9 +387,12 @@ def bench_command(
         list[str] | None,
         typer.Option("--contender", "-c", help=f"Run only these ({', '.join(CONTENDERS)})."),
     ] = None,
+    small: Annotated[
+        bool, typer.Option("--small/--no-small", help="Also time batches of 1 and 10.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Time the canonical training job against numpy, per-sample loops, torch and sklearn."""
+    """Time the canonical training job against numpy, per-sample loops, JAX, torch and sklearn."""
     with user_errors(), errors.status("benchmarking") as status:
         report = run_bench(
             threads=threads,
@@ -390,6 +401,7 @@ def bench_command(
             quick=quick,
             data_dir=data_dir,
             contenders=contender or None,
+            small_batches=small,
             on_progress=lambda message: status.update(f"benchmarking: {message}"),
         )
     if as_json:

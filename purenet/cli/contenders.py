@@ -21,8 +21,19 @@ from purenet import optim
 from purenet.data.dataset import Dataset
 from purenet.nn.model import Architecture, Params, predict
 
-CONTENDERS = ("purenet", "numpy-reference", "per-sample", "torch", "sklearn")
-"""Contender names, in table order; `torch` and `sklearn` run only when installed."""
+CONTENDERS = (
+    "purenet",
+    "purenet-numpy",
+    "numpy-reference",
+    "per-sample",
+    "jax-scan",
+    "jax-jit",
+    "torch",
+    "torch-compile",
+    "sklearn",
+)
+"""Contender names, in table order; jax, torch and sklearn run only when installed.
+`purenet-numpy` is `train(..., kernels=False)`: the numpy step, as without the `fast` extra."""
 
 SIZES = (784, 256, 128, 10)
 
@@ -88,11 +99,15 @@ class _Contender(Protocol):
 
 
 class _Purenet:
-    name = "purenet"
     scaled_to_epoch = False
 
-    def __init__(self, arch: Architecture, params: Params, data: Dataset, threads: int) -> None:
+    def __init__(
+        self, arch: Architecture, params: Params, data: Dataset, threads: int, kernels: bool
+    ) -> None:
         self.arch, self.params, self.data, self.threads = arch, params, data, threads
+        self.name = "purenet" if kernels else "purenet-numpy"
+        # None: the kernels when numba is installed (what `train` does by default).
+        self.kernels: bool | None = None if kernels else False
         self.timed_samples = len(data)
         self.version = _version("purenet") or "unknown"
         self.spec = optim.SGD(LEARNING_RATE, momentum=MOMENTUM)
@@ -110,6 +125,7 @@ class _Purenet:
             epochs=epochs,
             batch_size=BATCH_SIZE,
             seed=0,
+            kernels=self.kernels,
         )
         seconds = time.perf_counter() - started
         self.trained = result.params
@@ -258,12 +274,13 @@ class _PerSample:
 
 
 class _Torch:
-    name = "torch"
     scaled_to_epoch = False
 
-    def __init__(self, params: Params, data: Dataset, threads: int) -> None:
+    def __init__(self, params: Params, data: Dataset, threads: int, compiled: bool) -> None:
         import torch
 
+        self.name = "torch-compile" if compiled else "torch"
+        self.compiled = compiled
         self.torch = torch
         self.params, self.threads = params, threads
         # A private copy: torch tensors must be writable, the data set's arrays are not.
@@ -274,6 +291,8 @@ class _Torch:
 
     def run(self, epochs: int) -> float:
         model, optimizer = _torch_model(self.torch, self.params)
+        if self.compiled:
+            model = self.torch.compile(model)
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
             order = np.random.default_rng((0, epoch)).permutation(len(self.x))
@@ -413,10 +432,21 @@ def _inference(arch: Architecture, params: Params, test: Dataset, repeats: int) 
 # the bench
 
 
-def _make_optional(name: str, params: Params, train: Dataset, threads: int) -> _Contender:
-    if name == "torch":
-        return _Torch(params, train, threads)
+def _make_optional(
+    name: str, arch: Architecture, params: Params, train: Dataset, threads: int
+) -> _Contender:
+    """An installed library's contender; ImportError when the library is missing."""
+    if name in ("jax-scan", "jax-jit"):
+        from purenet.cli.contenders_jax import JaxJit, JaxScan
+
+        kind = JaxScan if name == "jax-scan" else JaxJit
+        return kind(arch, params, train, threads, LEARNING_RATE, MOMENTUM)
+    if name in ("torch", "torch-compile"):
+        return _Torch(params, train, threads, compiled=name == "torch-compile")
     return _Sklearn(train, threads)
+
+
+_LIBRARY = {"jax-scan": "jax", "jax-jit": "jax", "torch": "torch", "torch-compile": "torch"}
 
 
 def _make_contenders(
@@ -432,16 +462,17 @@ def _make_contenders(
     for name in CONTENDERS:
         if name not in names:
             continue
-        if name == "purenet":
-            made.append(_Purenet(arch, params, train, threads))
+        if name in ("purenet", "purenet-numpy"):
+            made.append(_Purenet(arch, params, train, threads, kernels=name == "purenet"))
         elif name == "numpy-reference":
             made.append(_NumpyReference(params, train, threads))
         elif name == "per-sample":
             made.append(_PerSample(params, train, threads, per_sample_timed))
         else:
-            module = "torch" if name == "torch" else "sklearn"
+            module = _LIBRARY.get(name, "sklearn")
             try:
-                made.append(_make_optional(name, params, train, threads))
+                made.append(_make_optional(name, arch, params, train, threads))
             except ImportError:
-                skipped.append((name, f"{module} is not installed"))
+                extra = " or optax" if module == "jax" else ""
+                skipped.append((name, f"{module}{extra} is not installed"))
     return made, skipped
