@@ -22,7 +22,7 @@ from purenet.nn.activations import LEAKY_SLOPE
 from purenet.nn.model import Architecture
 from purenet.optim.optimizers import RULES
 from purenet.training import kernels
-from purenet.training.step import Array, FastStep, _labels
+from purenet.training.step import Array, FastStep, _labels, supports
 
 SMALL_BATCH = 2
 """Largest batch for which `make_step` prefers `SmallStep`: beyond it, the numpy GEMMs of
@@ -32,13 +32,15 @@ SMALL_BATCH = 2
 def supports_kernels(arch: Architecture, optimizer: Any) -> bool:
     """True when the kernels compute this model and optimizer (else the numpy step runs).
 
-    The hidden activation must be one of `kernels.ACTIVATION_CODES`, the output x loss one of
+    The model must fit the numpy step (`purenet.training.step.supports`), the hidden
+    activation be one of `kernels.ACTIVATION_CODES`, the output x loss one of
     `kernels.OUTPUT_CODES` with at least two outputs, and the optimizer a registered one with a
     compiled update (`Rule.update_kernel`).
     """
     rule = RULES.get(type(optimizer))
     return (
-        rule is not None
+        supports(arch, optimizer)  # what the numpy step assumes (no dropout, biases, ...)
+        and rule is not None
         and rule.update_kernel is not None
         and arch.hidden in kernels.ACTIVATION_CODES
         and (arch.output, arch.loss) in kernels.OUTPUT_CODES

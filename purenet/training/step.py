@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -125,10 +125,17 @@ def supports(arch: Architecture, optimizer: Any) -> bool:
         >>> supports(pn.Architecture((2, 3, 2)), optim.Adam())
         True
     """
+    # One activation for every hidden layer, every layer with a bias, no dropout and the
+    # default Huber threshold: the buffers and kernels assume those; anything else is pure.
     return (
         type(optimizer) in RULES
+        and isinstance(arch.hidden, str)
         and arch.hidden in ACTIVATIONS
         and (arch.output, arch.loss) in LOSSES
+        and all(arch.has_bias)
+        and not any(arch.dropout_rates)
+        and arch.input_dropout == 0.0
+        and arch.huber_delta == 1.0
     )
 
 
@@ -237,7 +244,7 @@ class FastStep:
         resolved = float_dtype(dtype)
         self.arch, self.optimizer, self._rule = arch, optimizer, RULES[type(optimizer)]
         self.batch_size, self.dtype, self.l2 = int(batch_size), resolved, float(l2)
-        self._hidden = ACTIVATIONS[arch.hidden]
+        self._hidden = ACTIVATIONS[cast(str, arch.hidden)]  # supports(): one name for all
         self._output = OUTPUTS[arch.output]
         self._pair = LOSSES[arch.output, arch.loss]
         self._softmax_ce = (arch.output, arch.loss) == ("softmax", "cross_entropy")
