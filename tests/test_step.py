@@ -358,3 +358,10 @@ def test_make_step_picks_the_path_the_model_allows():
     assert type(make_step(arch, optim.SGD(0.1), batch_size=1)).__name__ == "SmallStep"
     with pytest.raises(ValueError, match="no kernels for silu hidden layers"):
         make_step(silu, optim.SGD(0.1), batch_size=8, kernels=True)
+    # Features the fast paths do not compute fall back to the pure functions, kernels or not.
+    for other in (
+        pn.Architecture((4, 3, 2), dropout=0.5),
+        pn.Architecture((4, 3, 3, 2), hidden=("relu", "tanh")),
+        pn.Architecture((4, 3, 2), bias=False),
+    ):
+        assert type(make_step(other, optim.SGD(0.1), batch_size=1)) is PureStep
