@@ -121,10 +121,10 @@ class Interval:
             TypeError: not a number (or not an integer, for an integer rule); bools never are.
             ValueError: a number outside the rule (NaN and infinities included).
         """
-        message = f"{name} must be {self.describe()}, found {value!r}"
-        if not (is_int(value) if self.integer else _is_number(value)):
-            raise TypeError(message)
-        if not self.contains(value):
+        if not self.contains(value):  # the message only on failure: steps check every batch
+            message = f"{name} must be {self.describe()}, found {value!r}"
+            if not (is_int(value) if self.integer else _is_number(value)):
+                raise TypeError(message)
             raise ValueError(message)
         return int(value) if self.integer else float(value)
 

@@ -56,7 +56,7 @@ class KernelStep(FastStep):
 
     def __init__(self, arch: Architecture, optimizer: Any, **kwargs: Any) -> None:
         super().__init__(arch, optimizer, **kwargs)
-        if not supports_kernels(arch, optimizer):
+        if not supports_kernels(arch, optimizer) or not isinstance(arch.hidden, str):
             raise ValueError(f"no kernels for {arch} with {type(optimizer).__name__}")
         one = self.dtype.type
         self._code = kernels.ACTIVATION_CODES[arch.hidden]
