@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from test_serialize import MALFORMED, models, small_model
+from test_modelfile import MALFORMED, models, small_model
 from typer.testing import CliRunner
 
 import purenet as pn

@@ -81,14 +81,14 @@ from purenet.cli.contenders import (
     PER_SAMPLE_TIMED,
     QUICK_SIZES,
     SIZES,
+    Contender,
+    PurenetContender,
     Timing,
-    _Contender,
-    _gemm_step_seconds,
-    _inference,
-    _make_contenders,
-    _Purenet,
-    _Torch,
-    _version,
+    TorchContender,
+    gemm_step_seconds,
+    make_contenders,
+    time_inference,
+    version_of,
 )
 from purenet.core.checks import COUNT, check_all
 from purenet.data.dataset import Dataset
@@ -205,17 +205,17 @@ def run_bench(
     per_sample_timed = QUICK_SIZES[2] if quick else PER_SAMPLE_TIMED
     with ExitStack() as stack:
         stack.enter_context(limit_threads(threads, explicit))
-        made, skipped = _make_contenders(names, arch, params, train, threads, per_sample_timed)
+        made, skipped = make_contenders(names, arch, params, train, threads, per_sample_timed)
         for contender in made:
-            if isinstance(contender, _Torch):
+            if isinstance(contender, TorchContender):
                 torch_threads = contender.torch.get_num_threads()
                 contender.torch.set_num_threads(threads)
                 stack.callback(contender.torch.set_num_threads, torch_threads)
         blas = blas_info()
         rounds = _time_rounds(made, params, train, epochs, repeats, progress)
-        trained = next((c.trained for c in made if isinstance(c, _Purenet)), params)
+        trained = next((c.trained for c in made if isinstance(c, PurenetContender)), params)
         progress("inference")
-        inference = _inference(arch, trained, test, repeats)
+        inference = time_inference(arch, trained, test, repeats)
         small: tuple[SmallResult, ...] = ()
         if small_batches:
             small, small_skipped = run_small(
@@ -245,7 +245,7 @@ def run_bench(
     job = _describe_job(description, train, test, epochs, repeats, per_sample_timed)
     environment = {
         "threads": threads,
-        "threads_controlled": explicit or _version("threadpoolctl") is not None,
+        "threads_controlled": explicit or version_of("threadpoolctl") is not None,
         "blas": blas,
         "cpu_count": os.cpu_count(),
         "load_average_before": None if load_before is None else list(load_before),
@@ -254,12 +254,12 @@ def run_bench(
         "processor": platform.machine(),
         "versions": {
             "python": platform.python_version(),
-            "purenet": _version("purenet"),
+            "purenet": version_of("purenet"),
             "numpy": np.__version__,
-            "scipy": _version("scipy"),
-            "torch": _version("torch"),
-            "scikit-learn": _version("scikit-learn"),
-            "threadpoolctl": _version("threadpoolctl"),
+            "scipy": version_of("scipy"),
+            "torch": version_of("torch"),
+            "scikit-learn": version_of("scikit-learn"),
+            "threadpoolctl": version_of("threadpoolctl"),
         },
     }
     return BenchReport(
@@ -307,7 +307,7 @@ class _Rounds:
 
 
 def _time_rounds(
-    made: Sequence[_Contender],
+    made: Sequence[Contender],
     params: Params,
     train: Dataset,
     epochs: int,
@@ -325,13 +325,13 @@ def _time_rounds(
         can_reset=reset_peak_rss(),
     )
     progress("warm-up")
-    _gemm_step_seconds(params, train.x, 5)
+    gemm_step_seconds(params, train.x, 5)
     for contender in made:
         progress(f"warm-up: {contender.name}")
         contender.run(1)
     for r in range(repeats):
         progress(f"round {r + 1}/{repeats}: GEMM floor")
-        rounds.floor.append(_gemm_step_seconds(params, train.x, gemm_reps) * steps_per_epoch)
+        rounds.floor.append(gemm_step_seconds(params, train.x, gemm_reps) * steps_per_epoch)
         for contender in made:
             progress(f"round {r + 1}/{repeats}: {contender.name}")
             reset_peak_rss()

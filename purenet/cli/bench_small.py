@@ -25,7 +25,7 @@ import numpy as np
 from scipy import special
 
 from purenet import optim
-from purenet.cli.contenders import Timing, _version
+from purenet.cli.contenders import Timing, version_of
 from purenet.data.dataset import Dataset, one_hot
 from purenet.nn.model import Architecture, Params, init
 
@@ -130,7 +130,7 @@ def _tutorial_runner(params: Params) -> Callable:
 def _runners(
     arch: Architecture, params: Params, threads: int
 ) -> tuple[dict[str, tuple[Callable, str]], list[tuple[str, str]]]:
-    purenet = _version("purenet") or "unknown"
+    purenet = version_of("purenet") or "unknown"
     runners: dict[str, tuple[Callable, str]] = {
         "purenet": (_purenet_runner(arch, params, None), purenet),
         "purenet-numpy": (_purenet_runner(arch, params, False), purenet),
@@ -150,7 +150,7 @@ def _runners(
                 jitted[batch_size] = JaxJit(arch, params, data, threads, SMALL_RATE, 0.0)
             jitted[batch_size].run(1, batch_size)
 
-        runners["jax-jit"] = (run_jax, _version("jax") or "unknown")
+        runners["jax-jit"] = (run_jax, version_of("jax") or "unknown")
     return runners, skipped
 
 
