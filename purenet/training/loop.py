@@ -2,9 +2,10 @@
 
 `train` runs, for each epoch, a permutation drawn from `(seed, epoch)`, batches gathered by
 index into buffers the loop owns, an optional augmentation seeded by `(seed, epoch, batch)`,
-and one optimizer step per batch (`purenet.training.step.make_step`: fused when the optimizer has a
-fused step; `purenet.training.option_step.OptionStep` for dropout, sample weights and gradient
-clipping). Each epoch ends with validation and test passes, an `EpochReport`, the keep-best,
+and one optimizer step per batch (`purenet.training.select.make_step`: compiled kernels with
+the `fast` extra, else the fused numpy step; `purenet.training.option_step.OptionStep`, the pure
+functions, for dropout, sample weights, gradient clipping and models the fused steps do not
+compute). Each epoch ends with validation and test passes, an `EpochReport`, the keep-best,
 early-stopping and reduce-on-plateau rules, an optional checkpoint and the `on_epoch` callback.
 It prints nothing. The same arguments give bit-identical parameters and history (except the
 `seconds` of each report); a run resumed from a checkpoint ends bit-identical to one that was
@@ -53,7 +54,7 @@ from purenet.core.checks import (
     OneOf,
     check_all,
 )
-from purenet.data.dataset import Dataset, split
+from purenet.data.dataset import Dataset
 from purenet.errors import DivergenceError, ModelFormatError
 from purenet.nn.model import Architecture, Params, check_params, l2_penalty
 from purenet.optim.schedules import learning_rate as rate_at
@@ -71,9 +72,17 @@ from purenet.training.reports import (
     TrainResult,
     next_best,
 )
-from purenet.training.rules import Plateau, ReduceOnPlateau, best_rule, next_plateau, train_weights
+from purenet.training.rules import (
+    Plateau,
+    ReduceOnPlateau,
+    best_rule,
+    next_plateau,
+    split_valid,
+    train_weights,
+)
 from purenet.training.scoring import check_monitor, epoch_scores
-from purenet.training.step import FastStep, NonFinite, make_step, supports
+from purenet.training.select import make_step
+from purenet.training.step import FastStep, NonFinite, supports
 from purenet.training.tracking import Tracker
 
 TRAIN_CONSTRAINTS: dict[str, Constraint] = {
@@ -95,11 +104,14 @@ a recipe derives from it for its j-th augmentation."""
 class _Batches:
     """Gathers batches by index into two buffers owned by the loop (reused every batch)."""
 
-    def __init__(self, data: Dataset, batch_size: int, dtype: np.dtype) -> None:
+    def __init__(
+        self, data: Dataset, batch_size: int, dtype: np.dtype, gather: Callable[..., None] | None
+    ) -> None:
         # Inputs of another dtype (uint8 images, float32 data for float64 params) are cast
         # once here, not per batch.
         self.x, self.y = data.x.astype(dtype, copy=False), data.y
         self.full = batch_size >= len(data)
+        self.gather = gather
         if not self.full:  # one batch of everything needs no shuffle and no gather
             self.x_buffer = np.empty((batch_size, *data.x.shape[1:]), dtype=dtype)
             self.y_buffer = np.empty((batch_size, *data.y.shape[1:]), dtype=data.y.dtype)
@@ -109,6 +121,10 @@ class _Batches:
             return self.x, self.y
         m = len(index)
         x, y = self.x_buffer[:m], self.y_buffer[:m]
+        if self.gather is not None:  # the kernel's row copies: the same bytes, one call
+            self.gather(self.x, index, x)
+            self.gather(self.y, index, y)
+            return x, y
         # mode="clip" skips numpy's bounds-checked buffering (3x slower); indices are valid.
         np.take(self.x, index, axis=0, out=x, mode="clip")
         np.take(self.y, index, axis=0, out=y, mode="clip")
@@ -141,15 +157,6 @@ class _State:
         return 1.0 if self.plateau is None else self.plateau.scale
 
 
-def _split_valid(
-    data: Dataset, valid: Dataset | float | None, seed: int
-) -> tuple[Dataset, Dataset | None]:
-    if valid is None or isinstance(valid, Dataset):
-        return data, valid
-    # (seed, 0) is free: epochs count from 1 in the (seed, epoch) streams.
-    return split(data, float(valid), seed=(seed, 0))
-
-
 def train(
     arch: Architecture,
     params: Params,
@@ -176,6 +183,7 @@ def train(
     schedule_per: Literal["epoch", "batch"] = "epoch",
     opt_state: Any = None,
     resume: str | os.PathLike[str] | None = None,
+    kernels: bool | None = None,
 ) -> TrainResult:
     """Train `params` on `data` with `optimizer` for `epochs` epochs of mini-batches.
 
@@ -223,6 +231,10 @@ def train(
             history, best-epoch, plateau and tracking state replace the starting ones. The
             other arguments must match the run that wrote it (except `epochs`, the
             callbacks, `augment` and `checkpoint`).
+        kernels: the numba kernels (the `fast` extra): None (default) when installed and
+            supported, False never (the numpy step, bit-identical to the pure functions), True
+            required (see `purenet.training.select.make_step`; the options that take the pure
+            step refuse it).
 
     Returns:
         A `TrainResult` with `params`, `opt_state`, `history`, `best_epoch`,
@@ -239,7 +251,7 @@ def train(
     if clip_norm is not None:
         clip_norm = POSITIVE.check("clip_norm", clip_norm)
     check_params(arch, params)
-    train_set, valid_set = _split_valid(data, valid, seed)
+    train_set, valid_set = split_valid(data, valid, seed)
     if len(train_set) == 0:
         raise ValueError("the training set is empty")
     if test is not None and not isinstance(test, Dataset):
@@ -256,9 +268,9 @@ def train(
         reduce_on_plateau, checkpoint, on_epoch, on_batch,
     )  # fmt: skip
     state = _start(job, params, opt_state, track, resume)
-    step = _make_step(job, params[0].w.dtype)
+    step = _make_step(job, params[0].w.dtype, kernels)
     step.start(state.params, state.opt_state)
-    batches = _Batches(train_set, batch_size, params[0].w.dtype)
+    batches = _Batches(train_set, batch_size, params[0].w.dtype, _gather(step))
     run = job.describe(track)
     while not state.stopped and state.epoch < epochs:
         state.epoch += 1
@@ -277,15 +289,33 @@ def train(
     )
 
 
-def _make_step(job: Job, dtype: np.dtype) -> FastStep | OptionStep:
-    """The fused step when it computes this run, else `OptionStep` (the pure functions)."""
+def _make_step(job: Job, dtype: np.dtype, kernels: bool | None) -> FastStep | OptionStep:
+    """The fused (or compiled) step when it computes this run, else `OptionStep`."""
     arch, optimizer = job.arch, job.optimizer
     options = job.dropout or job.weights is not None or job.clip_norm is not None
-    if options or not supports(arch, optimizer):
+    if options and kernels:
+        raise ValueError(
+            "kernels=True, but dropout, sample or class weights and gradient clipping take "
+            "the pure-function step (kernels=None picks it)"
+        )
+    if options or (not supports(arch, optimizer) and not kernels):
         return OptionStep(arch, optimizer, l2=job.l2, clip_norm=job.clip_norm)
     batch_size = min(job.batch_size, len(job.train_set))
-    # supports() holds, so make_step builds a fused step (a FastStep or a subclass).
-    return cast(FastStep, make_step(arch, optimizer, batch_size=batch_size, dtype=dtype, l2=job.l2))
+    step = make_step(
+        arch, optimizer, batch_size=batch_size, dtype=dtype, l2=job.l2, kernels=kernels
+    )
+    # supports() holds (or kernels=True, which refuses the rest): a fused or compiled step.
+    return cast(FastStep, step)
+
+
+def _gather(step: FastStep | OptionStep) -> Callable[..., None] | None:
+    """The kernel gather when the step runs kernels (numba is then installed), else None."""
+    if not step.uses_kernels:
+        return None
+    from purenet.training import kernels
+
+    gather: Callable[..., None] = kernels.gather
+    return gather
 
 
 def _start(

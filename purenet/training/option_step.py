@@ -54,10 +54,13 @@ class OptionStep:
             None for no clipping.
 
     Attributes:
+        uses_kernels: False: this step runs no numba kernel.
         penalty: the L2 penalty included in the last call's loss.
         norm: the global gradient norm of the last call before clipping (NaN without
             `clip_norm`: it is only computed to clip).
     """
+
+    uses_kernels = False
 
     def __init__(
         self,

@@ -216,3 +216,13 @@ def best_rule(
             )
         return None
     return keep_best
+
+
+def split_valid(
+    data: Dataset, valid: Dataset | float | None, seed: int
+) -> tuple[Dataset, Dataset | None]:
+    """`(train, valid)`: `valid` as given, or a fraction of `data` split off with `(seed, 0)`."""
+    if valid is None or isinstance(valid, Dataset):
+        return data, valid
+    # (seed, 0) is free: epochs count from 1 in the (seed, epoch) streams.
+    return split(data, float(valid), seed=(seed, 0))
