@@ -363,3 +363,9 @@ def test_regression_reports_rmse_mae_r2_and_no_accuracy() -> None:
     with pytest.raises(ValueError, match="a regression metric"):
         train(ARCH, params64(), optim.SGD(0.1), DATA, epochs=1, batch_size=16, seed=0,
               valid=VALID, early_stopping=EarlyStopping(monitor="valid_r2"))  # fmt: skip
+
+
+def test_options_that_take_the_pure_step_refuse_required_kernels() -> None:
+    with pytest.raises(ValueError, match="kernels=True, but dropout"):
+        train(ARCH, params64(), optim.SGD(0.1), DATA, epochs=1, batch_size=8, seed=0,
+              clip_norm=1.0, kernels=True)  # fmt: skip
