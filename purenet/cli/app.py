@@ -12,6 +12,7 @@ Each command parses its arguments, calls one library function and renders the re
     purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
     purenet fetch mnist [--mirror URL]
     purenet bench [--threads N] [--json] [--quick]
+    purenet bench-sklearn [--job digits] [--epochs 3] [--repeats 3] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from rich.progress import (
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
+from purenet.cli.sklearn_bench import sklearn_bench_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
 
@@ -544,3 +546,4 @@ def fetch(
 
 
 app.command("bench")(bench_command)
+app.command("bench-sklearn")(sklearn_bench_command)
