@@ -32,6 +32,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,15 +148,15 @@ def run_sklearn_bench(
         DataFormatError, PurenetError: the Fashion-MNIST files are missing or malformed.
         ValueError: an unknown job.
     """
+    unknown = sorted(set(jobs) - set(JOBS))
+    if unknown:
+        raise ValueError(f"unknown job {unknown[0]!r}; jobs: {', '.join(JOBS)}")
     require_extra("sklearn", "sklearn")
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier as Theirs
 
     from purenet.sklearn import MLPClassifier as Ours
 
-    unknown = sorted(set(jobs) - set(JOBS))
-    if unknown:
-        raise ValueError(f"unknown job {unknown[0]!r}; jobs: {', '.join(JOBS)}")
     rows: list[BenchRow] = []
     for job in jobs:
         x_train, y_train, x_test, y_test, settings = (
@@ -230,12 +231,21 @@ def sklearn_bench_command(
         Path | None,
         typer.Option("--data-dir", help="Folder with the Fashion-MNIST files.", file_okay=False),
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="BLAS threads (default: all CPUs).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Time purenet's MLPClassifier.fit against scikit-learn's on Fashion-MNIST and digits."""
     errors = Console(stderr=True, highlight=False)
     try:
-        with errors.status("benchmarking") as status:
+        with ExitStack() as stack:
+            if threads is not None:
+                require_extra("threadpoolctl", "bench")
+                from threadpoolctl import threadpool_limits
+
+                stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+            status = stack.enter_context(errors.status("benchmarking"))
             rows = run_sklearn_bench(
                 jobs=job or JOBS,
                 epochs=epochs,

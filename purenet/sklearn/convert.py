@@ -8,7 +8,8 @@ Example:
     >>> import numpy as np
     >>> from sklearn.neural_network import MLPRegressor
     >>> x = np.linspace(-1, 1, 40)[:, None]
-    >>> sk = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2000, random_state=0).fit(x, x[:, 0] ** 2)
+    >>> sk = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2000, random_state=0)
+    >>> sk = sk.fit(x, x[:, 0] ** 2)
     >>> model = from_sklearn(sk)
     >>> model.arch.sizes, model.arch.output
     ((1, 8, 1), 'identity')
