@@ -176,6 +176,8 @@ def test_refusals_and_partial_fit_rules() -> None:
     assert clf.t_ == 250 and len(clf.loss_curve_) == 2
     with pytest.raises(ValueError, match="Expected only labels in classes_"):
         clf.partial_fit(x, y + 1)
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        clf.partial_fit(x, y, classes=[0, 1, 2, 3])
     with pytest.raises(ValueError, match="does not support early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
     with pytest.raises(TypeError, match="unexpected keyword argument 'sample_weight'"):

@@ -102,6 +102,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             and type_of_target(y) != ("multilabel-indicator")
         ):
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None and hasattr(self, "classes_"):
+            if not np.array_equal(np.sort(np.asarray(classes)), np.sort(self.classes_)):
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                    f"{self.classes_!r}"
+                )
         return self._fit(X, y, incremental=True, classes=classes)
 
     def _targets(self, y: Array, *, first: bool, classes: Any) -> tuple[Array, int]:
