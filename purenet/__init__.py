@@ -32,7 +32,10 @@ from purenet.modelfile.io import (
 )
 from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS, Activation
+from purenet.nn.dropout import DropoutMasks, dropout_masks
+from purenet.nn.init import Glorot, He, Normal
 from purenet.nn.losses import LOSSES
+from purenet.nn.metrics import Scores
 from purenet.nn.model import (
     Architecture,
     Dense,
@@ -45,6 +48,8 @@ from purenet.nn.model import (
     loss,
     loss_grad_and_output,
     predict,
+    predict_multilabel,
+    score,
     value_and_grad,
 )
 from purenet.optim.optimizers import sgd_step
@@ -96,15 +101,19 @@ __all__ = [
     "Dataset",
     "Dense",
     "DivergenceError",
+    "DropoutMasks",
     "EarlyStopping",
     "EpochReport",
     "Evaluation",
     "FetchError",
     "Flatten",
+    "Glorot",
+    "He",
     "MissingExtraError",
     "Model",
     "ModelFormatError",
     "ModelMeta",
+    "Normal",
     "Params",
     "Prediction",
     "PurenetError",
@@ -113,6 +122,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "Scale",
+    "Scores",
     "Standardize",
     "Standardizer",
     "Track",
@@ -123,6 +133,7 @@ __all__ = [
     "apply_preprocess",
     "batches",
     "describe_model",
+    "dropout_masks",
     "dump_recipe",
     "evaluate",
     "evaluate_model",
@@ -154,6 +165,7 @@ __all__ = [
     "plot_run",
     "predict",
     "predict_inputs",
+    "predict_multilabel",
     "read_csv",
     "read_idx",
     "read_inputs",
@@ -162,6 +174,7 @@ __all__ = [
     "save_figure",
     "save_model",
     "scale",
+    "score",
     "sgd_step",
     "shift",
     "show_digits",

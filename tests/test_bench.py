@@ -129,12 +129,19 @@ def test_threads_are_applied_and_reported():
     assert report.contenders[0].threads == 1
 
 
-def test_bad_requests_name_what_was_wrong(tmp_path):
+def test_bad_requests_name_what_was_wrong(tmp_path, monkeypatch):
     with pytest.raises(PurenetError, match="unknown contender 'pytorch'; choose from: purenet"):
         run_bench(quick=True, contenders=("pytorch",))
-    with pytest.raises(PurenetError, match="repeats must be an int >= 1, got 0"):
+    with pytest.raises(PurenetError, match="repeats must be an integer >= 1, found 0"):
         run_bench(quick=True, repeats=0)
-    with pytest.raises(PurenetError, match=f"{tmp_path}: no Fashion-MNIST files"):
+    with pytest.raises(PurenetError, match=f"data_dir {tmp_path / 'nowhere'}: no such directory"):
+        run_bench(data_dir=tmp_path / "nowhere", contenders=("numpy-reference",))
+    # A data_dir is searched as load_dataset searches: with the files nowhere else and no
+    # reachable mirror, the error names the folder.
+    monkeypatch.delenv("PURENET_DATA_DIR", raising=False)
+    monkeypatch.setenv("PURENET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PURENET_MIRROR", "http://127.0.0.1:9/")
+    with pytest.raises(PurenetError, match=f"not found \\(looked in data_dir {tmp_path}"):
         run_bench(data_dir=tmp_path, contenders=("numpy-reference",))
     result = runner.invoke(app, ["bench", "--quick", "-c", "pytorch"])
     assert result.exit_code == 1

@@ -161,7 +161,11 @@ def test_loss_and_gradient_are_finite_for_extreme_logits(
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.sampled_from(PAIRS))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 9),
+    st.sampled_from([pair for pair in PAIRS if pair[0] != "identity"]),
+)
 def test_predict_is_argmax_of_forward(seed: int, batch: int, pair: tuple[str, str]) -> None:
     arch = pn.Architecture((4, 5, 3), output=pair[0], loss=pair[1])
     params = pn.init(arch, seed=seed)

@@ -400,8 +400,9 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     (
         "architecture key",
-        set_in(("architecture", "dropout"), 0.5),
-        "$.architecture: unknown key 'dropout'; expected keys: sizes, hidden, output, loss",
+        set_in(("architecture", "dropuot"), 0.5),
+        "$.architecture: unknown key 'dropuot'; expected keys: sizes, hidden, output, loss, "
+        "bias, dropout, input_dropout, huber_delta",
     ),
     (
         "architecture missing",

@@ -375,3 +375,22 @@ def test_feature_names_of_a_data_frame() -> None:
         np.testing.assert_array_equal(clf.predict(frame), clf.predict(x))
     with pytest.raises(ValueError, match="feature names should match"):
         clf.predict(frame[["sw", "sl", "pl", "pw"]])
+
+
+def test_per_layer_activations_bias_flags_and_dropout() -> None:
+    x, y = iris()
+    clf = MLPClassifier((6, 5), activation=("tanh", "logistic"), dropout=0.2, random_state=0)
+    fit_quietly(clf.set_params(max_iter=20), x, y)
+    assert clf.arch_.activations == ("tanh", "sigmoid") and clf.arch_.dropout == 0.2
+    back = MLPClassifier.from_model(clf.to_model(), classes=clf.classes_)
+    assert back.get_params()["activation"] == ("tanh", "logistic")
+    np.testing.assert_array_equal(back.predict(x), clf.predict(x))
+    with pytest.raises(ValueError, match="one activation for every hidden layer"):
+        to_sklearn(clf.to_model())
+    # A layer without bias becomes zero intercepts: the same sums, the same labels.
+    arch = pn.Architecture((4, 6, 3), hidden="tanh", bias=(False, True))
+    model = pn.Model(arch, pn.init(arch, seed=0, dtype="float64"))
+    theirs = to_sklearn(model)
+    assert theirs.intercepts_[0].shape == (6,) and not theirs.intercepts_[0].any()
+    outputs = pn.forward(arch, model.params, x)
+    np.testing.assert_allclose(theirs.predict_proba(x), outputs, rtol=1e-13)

@@ -230,7 +230,7 @@ def test_bad_arguments_are_refused_with_what_was_found():
     arch = pn.Architecture((3, 2))
     params = pn.init(arch, seed=0)
     spec = optim.SGD(0.1)
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, found 0"):
         make_step(arch, spec, batch_size=0)
     with pytest.raises(ValueError, match="dtype must be float32 or float64, found int32"):
         make_step(arch, spec, batch_size=2, dtype="int32")

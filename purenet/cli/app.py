@@ -20,10 +20,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,6 +37,9 @@ from rich.progress import (
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
+from purenet.cli.common import errors
+from purenet.cli.common import fail as _fail
+from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.sklearn_bench import sklearn_bench_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
@@ -54,25 +55,8 @@ app = typer.Typer(
 # No emoji codes: a message such as "microchips:train:" must print as written.
 console = Console(highlight=False, emoji=False)
 
-errors = Console(stderr=True, highlight=False, emoji=False)
-
-
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] [red]{escape(message)}[/]", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the library's user errors into one red line and exit code 1."""
-    try:
-        yield
-    except PurenetError as exc:
-        _fail(str(exc))
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -1,8 +1,9 @@
 """`purenet bench`: the canonical training job, timed against what a user would pick instead.
 
-The job: Fashion-MNIST's 60,000 training images (or a synthetic set of the same shape when the
-files are nowhere on disk), a 784-256-128-10 ReLU network with a softmax output and
-cross-entropy, SGD with momentum 0.9, learning rate 0.05, batches of 128, float32.
+The job: Fashion-MNIST's 60,000 training images (found by `load_dataset`, or a synthetic set of
+the same shape when they cannot be loaded and no `data_dir` was given), a 784-256-128-10 ReLU
+network with a softmax output and cross-entropy, SGD with momentum 0.9, learning rate 0.05,
+batches of 128, float32.
 
 Contenders, timed in one process, interleaved (A B C A B C ...) after one warm-up run each:
 
@@ -40,17 +41,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,9 +56,22 @@ import attrs
 import numpy as np
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from purenet.cli.bench_machine import (
+    blas_info,
+    default_threads,
+    limit_threads,
+    reset_peak_rss,
+    rss_mib,
+)
+from purenet.cli.bench_report import (
+    TARGETS,
+    BenchReport,
+    ContenderResult,
+    TargetCheck,
+    render_bench,
+)
+from purenet.cli.common import errors, user_errors
 from purenet.cli.contenders import (
     BATCH_SIZE,
     CONTENDERS,
@@ -70,132 +81,23 @@ from purenet.cli.contenders import (
     QUICK_SIZES,
     SIZES,
     Timing,
+    _Contender,
     _gemm_step_seconds,
     _inference,
     _make_contenders,
-    _plain,
     _Purenet,
     _Torch,
     _version,
 )
+from purenet.core.checks import COUNT, check_all
 from purenet.data.dataset import Dataset
 from purenet.data.load import load_dataset
-from purenet.errors import PurenetError, require_extra
-from purenet.nn.model import Architecture, init
+from purenet.errors import PurenetError
+from purenet.nn.model import Architecture, Params, init
 from purenet.pipeline.transforms import flatten, scale
-
-FORMAT = "purenet.bench"
-
-FORMAT_VERSION = 1
-
-TARGETS = (
-    ("purenet / numpy-reference", "purenet", "numpy-reference", "<=", 0.85),
-    ("GEMM floor / purenet", "purenet", "floor", ">=", 0.75),
-    ("purenet / per-sample", "purenet", "per-sample", "<=", 1 / 20),
-    ("purenet / torch", "purenet", "torch", "<=", 0.65),
-)
-"""(name, contender, versus, comparison, bound): the speed targets of issue 8."""
-
-_FASHION_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-@attrs.frozen
-class ContenderResult:
-    """One contender's figures.
-
-    Attributes:
-        name: a name from `CONTENDERS`.
-        seconds_per_epoch: the timing of one epoch over the repeats.
-        ratio_to_reference: median over numpy-reference's median (None without it).
-        floor_fraction: GEMM floor over this median.
-        peak_rss_mib: peak resident memory while it ran, MiB (see `rss_scope`).
-        rss_growth_mib: that peak minus the resident memory just before its run (the largest
-            over its runs): what the contender itself added on top of the bench's data.
-        rss_scope: `contender` (the peak was reset before its runs) or `process`.
-        threads: threads it was allowed (BLAS or torch intra-op threads).
-        timed_samples: samples trained in one timed run.
-        scaled_to_epoch: whether the time was scaled from `timed_samples` to the full epoch.
-        version: the version of the package that ran it.
-    """
-
-    name: str
-    seconds_per_epoch: Timing
-    ratio_to_reference: float | None
-    floor_fraction: float
-    peak_rss_mib: float
-    rss_growth_mib: float
-    rss_scope: str
-    threads: int
-    timed_samples: int
-    scaled_to_epoch: bool
-    version: str
-
-
-@attrs.frozen
-class TargetCheck:
-    """One speed target: `value` of `name` against `bound` (`comparison` `<=` or `>=`)."""
-
-    name: str
-    value: float
-    comparison: str
-    bound: float
-    met: bool
-
-
-@attrs.frozen
-class BenchReport:
-    """Everything one bench run measured; `to_json()` gives plain JSON data.
-
-    Attributes:
-        job: the training job (data, sizes, optimizer, batch size, dtype, epochs, repeats).
-        environment: threads, BLAS, CPU count, load average, platform and versions.
-        gemm_floor: seconds per epoch of the eight matrix products alone.
-        contenders: the contenders that ran, in `CONTENDERS` order.
-        skipped: `(name, reason)` of requested contenders that could not run.
-        inference: `predict` on the test set and `load_model` timings.
-        targets: the issue's speed targets that this run can check.
-    """
-
-    job: dict[str, Any]
-    environment: dict[str, Any]
-    gemm_floor: Timing
-    contenders: tuple[ContenderResult, ...]
-    skipped: tuple[tuple[str, str], ...]
-    inference: dict[str, Any]
-    targets: tuple[TargetCheck, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as JSON data (dicts, lists, str, numbers, bools, None)."""
-        data = _plain(attrs.asdict(self))
-        data["skipped"] = [{"name": n, "reason": r} for n, r in self.skipped]
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
-
 
 # ---------------------------------------------------------------------------------------------
 # data
-
-
-def _find_fashion(data_dir: str | os.PathLike[str] | None) -> Path | None:
-    """The first folder holding all four Fashion-MNIST files, without ever downloading."""
-    from purenet.data.registry import default_cache_dir
-
-    if data_dir is not None:
-        roots = [Path(data_dir)]
-    else:
-        env = os.environ.get("PURENET_DATA_DIR")
-        roots = [Path(env)] if env else []
-        roots.append(default_cache_dir())
-    wanted = [name for names in _FASHION_FILES.values() for name in names]
-    for root in roots:
-        for folder in (root / "fashion-mnist", root):
-            if all(
-                (folder / f"{name}.gz").is_file() or (folder / name).is_file() for name in wanted
-            ):
-                return root
-    return None
 
 
 def _synthetic(n: int, seed: int) -> Dataset:
@@ -210,6 +112,12 @@ def _model_input(ds: Dataset) -> Dataset:
 def _load_job_data(
     quick: bool, data_dir: str | os.PathLike[str] | None
 ) -> tuple[Dataset, Dataset, str]:
+    """The job's train and test sets (model input) and a description of where they came from.
+
+    Fashion-MNIST is found by `load_dataset` (data_dir, `$PURENET_DATA_DIR`, the fetch cache,
+    else a verified download). Without `data_dir`, a synthetic set of the same shape stands in
+    when it cannot be had; with one, that is an error.
+    """
     if quick:
         train_n, test_n, _ = QUICK_SIZES
         return (
@@ -217,84 +125,18 @@ def _load_job_data(
             _model_input(_synthetic(test_n, 2)),
             f"synthetic ({train_n} x 28 x 28 uint8, --quick)",
         )
-    root = _find_fashion(data_dir)
-    if root is None:
+    try:
+        train = load_dataset("fashion-mnist", "train", data_dir=data_dir)
+        test = load_dataset("fashion-mnist", "test", data_dir=data_dir)
+    except PurenetError as error:
         if data_dir is not None:
-            raise PurenetError(
-                f"{data_dir}: no Fashion-MNIST files (expected train-images-idx3-ubyte[.gz], "
-                "train-labels-idx1-ubyte[.gz], t10k-... in it or in its fashion-mnist folder)"
-            )
+            raise
         return (
             _model_input(_synthetic(60000, 1)),
             _model_input(_synthetic(10000, 2)),
-            "synthetic (60000 x 28 x 28 uint8; no Fashion-MNIST files found)",
+            f"synthetic (60000 x 28 x 28 uint8; Fashion-MNIST not loaded: {error})",
         )
-    train = load_dataset("fashion-mnist", "train", data_dir=root)
-    test = load_dataset("fashion-mnist", "test", data_dir=root)
-    return _model_input(train), _model_input(test), f"fashion-mnist train ({root})"
-
-
-# ---------------------------------------------------------------------------------------------
-# memory and threads
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _rss_mib(field: str = "VmHWM") -> float:
-    """`VmHWM` (peak) or `VmRSS` (current) resident memory in MiB; ru_maxrss off Linux."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(f"{field}:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # ru_maxrss is KiB on Linux and bytes on macOS.
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _default_threads() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def _blas_info() -> dict[str, Any]:
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return {"name": config.get("name"), "version": config.get("version"), "threads": None}
-    for pool in threadpoolctl.threadpool_info():
-        if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
-            return {
-                "name": pool.get("internal_api"),
-                "version": pool.get("version"),
-                "threads": pool.get("num_threads"),
-                "architecture": pool.get("architecture"),
-            }
-    return {"name": None, "version": None, "threads": None}
-
-
-@contextmanager
-def _limit_threads(threads: int, explicit: bool) -> Iterator[None]:
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        if explicit:
-            require_extra("threadpoolctl", "bench")
-        yield
-        return
-    with threadpoolctl.threadpool_limits(limits=threads):
-        yield
+    return _model_input(train), _model_input(test), "fashion-mnist train"
 
 
 def _check_targets(medians: dict[str, float], floor: float) -> tuple[TargetCheck, ...]:
@@ -330,9 +172,10 @@ def run_bench(
         repeats: timed runs per contender (after one warm-up run each), >= 1; use >= 5 for
             figures worth quoting.
         quick: a small synthetic job (512 training samples) for tests and smoke checks.
-        data_dir: the folder with the Fashion-MNIST files (itself or its `fashion-mnist/`);
-            default: `$PURENET_DATA_DIR`, then the fetch cache, then a synthetic set of the
-            same shape. Nothing is downloaded.
+        data_dir: a folder to look in first for the Fashion-MNIST files (itself or its
+            `fashion-mnist/`); they are found as `load_dataset` finds them (then
+            `$PURENET_DATA_DIR`, the fetch cache, a download). Without `data_dir`, a synthetic
+            set of the same shape stands in when they cannot be had.
         contenders: names from `CONTENDERS` (default: all; torch and sklearn are skipped with
             a reason when not installed).
         on_progress: called with a short message before each timed run.
@@ -341,7 +184,7 @@ def run_bench(
         A `BenchReport`; `report.to_json()` is the `--json` output.
 
     Raises:
-        PurenetError: an unknown contender, bad counts, or a `data_dir` without the files.
+        PurenetError: an unknown contender, bad counts, or (with `data_dir`) no Fashion-MNIST.
         MissingExtraError: `threads` given but `threadpoolctl` is not installed.
 
     Example:
@@ -349,77 +192,42 @@ def run_bench(
         >>> report.contenders[0].name
         'numpy-reference'
     """
-    names = CONTENDERS if contenders is None else tuple(contenders)
-    unknown = [name for name in names if name not in CONTENDERS]
-    if unknown or not names:
-        raise PurenetError(
-            f"unknown contender {', '.join(map(repr, unknown)) or '(none given)'}; "
-            f"choose from: {', '.join(CONTENDERS)}"
-        )
-    for label, value in (("epochs", epochs), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PurenetError(f"{label} must be an int >= 1, got {value!r}")
-    if threads is not None and (isinstance(threads, bool) or threads < 1):
-        raise PurenetError(f"threads must be an int >= 1, got {threads!r}")
+    names = _check_request(contenders, threads, epochs, repeats)
     progress = on_progress or (lambda message: None)
     explicit = threads is not None
-    threads = threads if threads is not None else _default_threads()
+    threads = threads if threads is not None else default_threads()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     train, test, description = _load_job_data(quick, data_dir)
     arch = Architecture(SIZES, hidden="relu", output="softmax", loss="cross_entropy")
     params = init(arch, seed=0)
     per_sample_timed = QUICK_SIZES[2] if quick else PER_SAMPLE_TIMED
-    steps_per_epoch = len(train) / BATCH_SIZE
-    gemm_reps = max(20, math.ceil(steps_per_epoch))
-
     with ExitStack() as stack:
-        stack.enter_context(_limit_threads(threads, explicit))
+        stack.enter_context(limit_threads(threads, explicit))
         made, skipped = _make_contenders(names, arch, params, train, threads, per_sample_timed)
-        torch_threads = None
         for contender in made:
             if isinstance(contender, _Torch):
                 torch_threads = contender.torch.get_num_threads()
                 contender.torch.set_num_threads(threads)
                 stack.callback(contender.torch.set_num_threads, torch_threads)
-        blas = _blas_info()
-        runs: dict[str, list[float]] = {c.name: [] for c in made}
-        peaks: dict[str, float] = {c.name: 0.0 for c in made}
-        growth: dict[str, float] = {c.name: 0.0 for c in made}
-        can_reset = _reset_peak_rss()
-        progress("warm-up")
-        _gemm_step_seconds(params, train.x, 5)
-        for contender in made:
-            progress(f"warm-up: {contender.name}")
-            contender.run(1)
-        floor_runs = []
-        for r in range(repeats):
-            progress(f"round {r + 1}/{repeats}: GEMM floor")
-            floor_runs.append(_gemm_step_seconds(params, train.x, gemm_reps) * steps_per_epoch)
-            for contender in made:
-                progress(f"round {r + 1}/{repeats}: {contender.name}")
-                _reset_peak_rss()
-                before = _rss_mib("VmRSS")
-                runs[contender.name].append(contender.run(epochs))
-                peak = _rss_mib()
-                peaks[contender.name] = max(peaks[contender.name], peak)
-                growth[contender.name] = max(growth[contender.name], peak - before)
+        blas = blas_info()
+        rounds = _time_rounds(made, params, train, epochs, repeats, progress)
         trained = next((c.trained for c in made if isinstance(c, _Purenet)), params)
         progress("inference")
         inference = _inference(arch, trained, test, repeats)
 
-    floor = Timing.of(floor_runs)
-    medians = {name: statistics.median(times) for name, times in runs.items()}
+    floor = Timing.of(rounds.floor)
+    medians = {name: statistics.median(times) for name, times in rounds.runs.items()}
     reference = medians.get("numpy-reference")
     results = tuple(
         ContenderResult(
             name=c.name,
-            seconds_per_epoch=Timing.of(runs[c.name]),
+            seconds_per_epoch=Timing.of(rounds.runs[c.name]),
             ratio_to_reference=None if reference is None else medians[c.name] / reference,
             floor_fraction=floor.median / medians[c.name],
-            peak_rss_mib=peaks[c.name],
-            rss_growth_mib=growth[c.name],
-            rss_scope="contender" if can_reset else "process",
+            peak_rss_mib=rounds.peaks[c.name],
+            rss_growth_mib=rounds.growth[c.name],
+            rss_scope="contender" if rounds.can_reset else "process",
             threads=threads,
             timed_samples=c.timed_samples,
             scaled_to_epoch=c.scaled_to_epoch,
@@ -427,22 +235,7 @@ def run_bench(
         )
         for c in made
     )
-    job = {
-        "data": description,
-        "train_samples": len(train),
-        "test_samples": len(test),
-        "sizes": list(SIZES),
-        "hidden": "relu",
-        "output": "softmax",
-        "loss": "cross_entropy",
-        "optimizer": {"kind": "sgd", "learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
-        "batch_size": BATCH_SIZE,
-        "dtype": "float32",
-        "epochs": epochs,
-        "repeats": repeats,
-        "warmup_runs": 1,
-        "per_sample_timed_samples": min(per_sample_timed, len(train)),
-    }
+    job = _describe_job(description, train, test, epochs, repeats, per_sample_timed)
     environment = {
         "threads": threads,
         "threads_controlled": explicit or _version("threadpoolctl") is not None,
@@ -473,83 +266,98 @@ def run_bench(
     )
 
 
+def _check_request(
+    contenders: Sequence[str] | None, threads: int | None, epochs: int, repeats: int
+) -> tuple[str, ...]:
+    """The contender names to run, once the request is known to be valid."""
+    names = CONTENDERS if contenders is None else tuple(contenders)
+    unknown = [name for name in names if name not in CONTENDERS]
+    if unknown or not names:
+        raise PurenetError(
+            f"unknown contender {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from: {', '.join(CONTENDERS)}"
+        )
+    counts = {"epochs": epochs, "repeats": repeats}
+    if threads is not None:
+        counts["threads"] = threads
+    try:
+        check_all(dict.fromkeys(counts, COUNT), counts)
+    except (TypeError, ValueError) as error:
+        raise PurenetError(str(error)) from None
+    return names
+
+
+@attrs.frozen
+class _Rounds:
+    """Raw timings: seconds per epoch of every run by contender, the floor's, memory peaks."""
+
+    runs: dict[str, list[float]]
+    floor: list[float]
+    peaks: dict[str, float]
+    growth: dict[str, float]
+    can_reset: bool
+
+
+def _time_rounds(
+    made: Sequence[_Contender],
+    params: Params,
+    train: Dataset,
+    epochs: int,
+    repeats: int,
+    progress: Callable[[str], None],
+) -> _Rounds:
+    """One warm-up run each, then `repeats` interleaved rounds (floor, then each contender)."""
+    steps_per_epoch = len(train) / BATCH_SIZE
+    gemm_reps = max(20, math.ceil(steps_per_epoch))
+    rounds = _Rounds(
+        runs={c.name: [] for c in made},
+        floor=[],
+        peaks={c.name: 0.0 for c in made},
+        growth={c.name: 0.0 for c in made},
+        can_reset=reset_peak_rss(),
+    )
+    progress("warm-up")
+    _gemm_step_seconds(params, train.x, 5)
+    for contender in made:
+        progress(f"warm-up: {contender.name}")
+        contender.run(1)
+    for r in range(repeats):
+        progress(f"round {r + 1}/{repeats}: GEMM floor")
+        rounds.floor.append(_gemm_step_seconds(params, train.x, gemm_reps) * steps_per_epoch)
+        for contender in made:
+            progress(f"round {r + 1}/{repeats}: {contender.name}")
+            reset_peak_rss()
+            before = rss_mib("VmRSS")
+            rounds.runs[contender.name].append(contender.run(epochs))
+            peak = rss_mib()
+            rounds.peaks[contender.name] = max(rounds.peaks[contender.name], peak)
+            rounds.growth[contender.name] = max(rounds.growth[contender.name], peak - before)
+    return rounds
+
+
+def _describe_job(
+    description: str, train: Dataset, test: Dataset, epochs: int, repeats: int, timed: int
+) -> dict[str, Any]:
+    return {
+        "data": description,
+        "train_samples": len(train),
+        "test_samples": len(test),
+        "sizes": list(SIZES),
+        "hidden": "relu",
+        "output": "softmax",
+        "loss": "cross_entropy",
+        "optimizer": {"kind": "sgd", "learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
+        "batch_size": BATCH_SIZE,
+        "dtype": "float32",
+        "epochs": epochs,
+        "repeats": repeats,
+        "warmup_runs": 1,
+        "per_sample_timed_samples": min(timed, len(train)),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # rendering and the command
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.3f}" if value >= 0.1 else f"{value:.4f}"
-
-
-def render_bench(report: BenchReport) -> Table:
-    """A rich table of the report: one row per contender plus the GEMM floor.
-
-    Args:
-        report: from `run_bench`.
-
-    Returns:
-        A `rich.table.Table`; its caption gives the data, threads, BLAS, inference and the
-        speed targets.
-
-    Example:
-        >>> from rich.console import Console
-        >>> Console().print(render_bench(run_bench(quick=True, repeats=1)))  # doctest: +SKIP
-    """
-    job, env = report.job, report.environment
-    table = Table(
-        title=f"purenet bench: {job['epochs']} epoch(s) x {job['repeats']} repeats, "
-        f"{job['train_samples']} samples, {'-'.join(map(str, job['sizes']))}, "
-        f"batch {job['batch_size']}, {job['dtype']}",
-    )
-    table.add_column("contender", overflow="fold")
-    for header in ("s/epoch median", "min", "max", "x reference", "floor frac.", "+RSS MiB"):
-        table.add_column(header, justify="right")
-    for c in report.contenders:
-        t = c.seconds_per_epoch
-        name = c.name + (f" (scaled from {c.timed_samples})" if c.scaled_to_epoch else "")
-        table.add_row(
-            name,
-            _seconds(t.median),
-            _seconds(t.min),
-            _seconds(t.max),
-            "-" if c.ratio_to_reference is None else f"{c.ratio_to_reference:.2f}",
-            f"{c.floor_fraction:.2f}",
-            f"{c.rss_growth_mib:.0f}",
-        )
-    floor = report.gemm_floor
-    table.add_row(
-        "GEMM floor (8 products/step)",
-        _seconds(floor.median),
-        _seconds(floor.min),
-        _seconds(floor.max),
-        "-",
-        "1.00",
-        "-",
-    )
-    blas = env["blas"]
-    inference = report.inference
-    lines = [
-        f"data: {job['data']}; threads: {env['threads']}; BLAS: {blas.get('name')} "
-        f"{blas.get('version')} ({blas.get('threads')} threads); "
-        + ", ".join(f"{c.name} {c.version}" for c in report.contenders if c.name != "per-sample"),
-        f"predict on {inference['predict_samples']} test samples: "
-        f"{_seconds(inference['predict_seconds']['median'])} s; load_model "
-        f"({inference['model_file_bytes'] / 1e6:.1f} MB): "
-        f"{_seconds(inference['load_model_seconds']['median'])} s (medians)",
-    ]
-    if report.targets:
-        lines.append(
-            "targets: "
-            + "; ".join(
-                f"{t.name} = {t.value:.3f} ({t.comparison} {t.bound:.3g}: "
-                f"{'met' if t.met else 'NOT met'})"
-                for t in report.targets
-            )
-        )
-    if report.skipped:
-        lines.append("skipped: " + "; ".join(f"{n} ({r})" for n, r in report.skipped))
-    table.caption = "\n".join(lines)
-    return table
 
 
 def bench_command(
@@ -574,21 +382,16 @@ def bench_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Time the canonical training job against numpy, per-sample loops, torch and sklearn."""
-    errors = Console(stderr=True, highlight=False)
-    try:
-        with errors.status("benchmarking") as status:
-            report = run_bench(
-                threads=threads,
-                epochs=epochs,
-                repeats=repeats,
-                quick=quick,
-                data_dir=data_dir,
-                contenders=contender or None,
-                on_progress=lambda message: status.update(f"benchmarking: {message}"),
-            )
-    except PurenetError as error:
-        errors.print(f"[bold red]error:[/] [red]{escape(str(error))}[/]", soft_wrap=True)
-        raise typer.Exit(1) from None
+    with user_errors(), errors.status("benchmarking") as status:
+        report = run_bench(
+            threads=threads,
+            epochs=epochs,
+            repeats=repeats,
+            quick=quick,
+            data_dir=data_dir,
+            contenders=contender or None,
+            on_progress=lambda message: status.update(f"benchmarking: {message}"),
+        )
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     else:

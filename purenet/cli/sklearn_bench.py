@@ -43,8 +43,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from purenet.cli.common import errors, fail, user_errors
 from purenet.data.load import load_dataset
-from purenet.errors import PurenetError, require_extra
+from purenet.errors import require_extra
 from purenet.pipeline.transforms import flatten, scale
 
 JOBS = ("fashion-mnist", "digits")
@@ -237,15 +238,14 @@ def sklearn_bench_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Time purenet's MLPClassifier.fit against scikit-learn's on Fashion-MNIST and digits."""
-    errors = Console(stderr=True, highlight=False)
-    try:
-        with ExitStack() as stack:
-            if threads is not None:
-                require_extra("threadpoolctl", "bench")
-                from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    with user_errors(), ExitStack() as stack:
+        if threads is not None:
+            require_extra("threadpoolctl", "bench")
+            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-                stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
-            status = stack.enter_context(errors.status("benchmarking"))
+            stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+        status = stack.enter_context(errors.status("benchmarking"))
+        try:
             rows = run_sklearn_bench(
                 jobs=job or JOBS,
                 epochs=epochs,
@@ -254,9 +254,8 @@ def sklearn_bench_command(
                 data_dir=data_dir,
                 on_progress=lambda message: status.update(f"benchmarking: {escape(message)}"),
             )
-    except (PurenetError, ValueError) as error:
-        errors.print(f"[bold red]error:[/] [red]{escape(str(error))}[/]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        except ValueError as error:  # an unknown --job
+            fail(str(error))
     if as_json:
         data = [attrs.asdict(row) for row in rows]
         sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")

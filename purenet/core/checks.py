@@ -6,9 +6,12 @@ found VALUE`; callers pass the name a user knows (`batch_size`, `$.train.epochs`
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Literal
 
+import attrs
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -44,12 +47,8 @@ def check_int(name: str, value: Any, *, low: int | None = None) -> int:
         >>> check_int("epochs", 3, low=1)
         3
     """
-    bound = "" if low is None else f" >= {low}"
-    if not is_int(value):
-        raise TypeError(f"{name} must be an integer{bound}, found {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be an integer{bound}, found {value!r}")
-    return int(value)
+    checked: int = Interval(low=low, integer=True).check(name, value)
+    return checked
 
 
 def package_version() -> str:
@@ -58,3 +57,147 @@ def package_version() -> str:
         return version("purenet")
     except PackageNotFoundError:  # a source tree that was never installed
         return "0+unknown"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+@attrs.frozen
+class Interval:
+    """A constraint on one number, in the spirit of scikit-learn's `_parameter_constraints`.
+
+    `Interval(low=1, integer=True)` is "an integer >= 1 (not a bool)"; `Interval(0.0, 1.0,
+    closed="left")` is "a finite number in [0.0, 1.0)". Each rule is worded by `describe`, so
+    one rule gives one message wherever it is checked: `NAME must be WHAT, found VALUE`.
+
+    Attributes:
+        low, high: the bounds, or None for none (NaN and infinities are always refused).
+        closed: which bounds belong to the interval: `both`, `left`, `right` or `neither`.
+        integer: an integer (Python or numpy, not a bool) instead of any real number.
+
+    Example:
+        >>> Interval(0.0, 1.0, closed="left").check("SGD.momentum", 0.9)
+        0.9
+        >>> Interval(0.0, 1.0, closed="left").describe()
+        'in [0.0, 1.0)'
+    """
+
+    low: float | None = None
+    high: float | None = None
+    closed: Literal["both", "left", "right", "neither"] = "both"
+    integer: bool = False
+
+    def describe(self) -> str:
+        """What the rule accepts, as the end of `NAME must be ...`."""
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.low is not None and self.high is not None:
+            bounds = f"{'[' if left else '('}{self.low}, {self.high}{']' if right else ')'}"
+            return f"an integer in {bounds}" if self.integer else f"in {bounds}"
+        kind = "an integer" if self.integer else "a finite number"
+        if self.low is not None:
+            return f"{kind} {'>=' if left else '>'} {self.low}"
+        if self.high is not None:
+            return f"{kind} {'<=' if right else '<'} {self.high}"
+        return kind
+
+    def contains(self, value: Any) -> bool:
+        """True when `value` satisfies the rule (type, finiteness and bounds)."""
+        if not (is_int(value) if self.integer else _is_number(value)):
+            return False
+        if not math.isfinite(value):
+            return False
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        above = self.low is None or (value >= self.low if left else value > self.low)
+        below = self.high is None or (value <= self.high if right else value < self.high)
+        return bool(above and below)
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` (an `int` or a `float`) if it satisfies the rule, else an error naming `name`.
+
+        Raises:
+            TypeError: not a number (or not an integer, for an integer rule); bools never are.
+            ValueError: a number outside the rule (NaN and infinities included).
+        """
+        message = f"{name} must be {self.describe()}, found {value!r}"
+        if not (is_int(value) if self.integer else _is_number(value)):
+            raise TypeError(message)
+        if not self.contains(value):
+            raise ValueError(message)
+        return int(value) if self.integer else float(value)
+
+    def validator(self) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+        """An attrs validator checking a field, named `Class.field` in the message."""
+
+        def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+            self.check(f"{type(instance).__name__}.{attribute.name}", value)
+
+        return validate
+
+
+@attrs.frozen
+class OneOf:
+    """A constraint: one of a few choices (`OneOf(("epoch", "batch"))`).
+
+    Example:
+        >>> OneOf(("epoch", "batch")).check("schedule_per", "batch")
+        'batch'
+    """
+
+    choices: tuple[Any, ...]
+
+    def describe(self) -> str:
+        """What the rule accepts, as the end of `NAME must be ...`."""
+        return "one of " + ", ".join(map(repr, self.choices))
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` if it is one of the choices, else a `ValueError` naming `name`."""
+        if value not in self.choices:
+            raise ValueError(f"{name} must be {self.describe()}, found {value!r}")
+        return value
+
+    def validator(self) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+        """An attrs validator checking a field, named `Class.field` in the message."""
+
+        def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+            self.check(f"{type(instance).__name__}.{attribute.name}", value)
+
+        return validate
+
+
+Constraint = Interval | OneOf
+"""A rule for one argument."""
+
+COUNT = Interval(low=1, integer=True)
+"""An integer >= 1 (epochs, batch sizes, repeats, patience)."""
+
+SEED = Interval(low=0, integer=True)
+"""An integer >= 0 (seeds, counters)."""
+
+POSITIVE = Interval(low=0, closed="neither")
+"""A finite number > 0 (learning rates, epsilons, lengths in epochs)."""
+
+NON_NEGATIVE = Interval(low=0)
+"""A finite number >= 0 (penalties, decays, deltas)."""
+
+FRACTION = Interval(0, 1)
+"""A number in [0, 1]."""
+
+
+def check_all(constraints: Mapping[str, Constraint], values: Mapping[str, Any]) -> None:
+    """Check each named value against its constraint, in the table's order.
+
+    Args:
+        constraints: `{name: constraint}`, the table of a function's arguments.
+        values: `{name: value}` holding at least every name of the table.
+
+    Raises:
+        TypeError, ValueError: the first value that breaks its rule (see `Interval.check`).
+
+    Example:
+        >>> check_all({"epochs": COUNT, "l2": NON_NEGATIVE}, {"epochs": 3, "l2": 0.0})
+    """
+    for name, constraint in constraints.items():
+        constraint.check(name, values[name])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -33,6 +34,17 @@ def _is_homogeneous_tuple(cl: Any) -> bool:
 def _is_str_dict(cl: Any) -> bool:
     args = typing.get_args(cl)
     return typing.get_origin(cl) is dict and len(args) == 2 and args[0] is str
+
+
+def _is_one_or_tuple(cl: Any) -> bool:
+    """`T | tuple[T, ...]`: one value for every layer, or one per layer (`Architecture`)."""
+    args = typing.get_args(cl)
+    return (
+        typing.get_origin(cl) in (typing.Union, types.UnionType)
+        and len(args) == 2
+        and typing.get_origin(args[1]) is tuple
+        and typing.get_args(args[1]) == (args[0], Ellipsis)
+    )
 
 
 def _with_article(word: str) -> str:
@@ -63,7 +75,8 @@ def register_strict_hooks(
 
     Integers, numbers, strings and booleans must be just that (`"5"` is not an integer, `true`
     is not a number, `[1]` is not a string); homogeneous tuples need a list, attrs classes and
-    `dict[str, ...]` an object (refusing unknown keys). Messages name what was found with
+    `dict[str, ...]` an object (refusing unknown keys); `T | tuple[T, ...]` takes one `T` or a
+    list of them. Messages name what was found with
     `type_names`: `expected an integer, found string '5'`.
 
     Args:
@@ -137,8 +150,17 @@ def register_strict_hooks(
 
         return structure
 
+    def one_or_tuple_hook(cl: Any) -> Callable[[Any, Any], Any]:
+        one, many = typing.get_args(cl)
+
+        def structure(value: Any, _: Any) -> Any:
+            return conv.structure(value, many if isinstance(value, list | tuple) else one)
+
+        return structure
+
     conv.register_structure_hook_factory(attrs.has, attrs_hook)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, tuple_hook)
+    conv.register_structure_hook_factory(_is_one_or_tuple, one_or_tuple_hook)
     conv.register_structure_hook_factory(_is_str_dict, dict_hook)
 
 

@@ -111,7 +111,7 @@ def _check_format(data: Any) -> None:
             f"{', '.join(_MODEL_KEYS)}"
         )
     _check_keys(data, _MODEL_KEYS, "$")
-    _check_keys(data["architecture"], _fields(Architecture), "$.architecture")
+    _check_keys(data["architecture"], _ARCHITECTURE_KEYS, "$.architecture")
     _check_keys(data["meta"], _fields(ModelMeta), "$.meta")
     for name in ("layers", "preprocess"):
         if not isinstance(data[name], list):
@@ -153,6 +153,19 @@ _MODEL_PARTS: dict[str, Any] = {
 
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
 
+_ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
+"""Written in every model file. The later options (bias, dropout, input_dropout, huber_delta)
+are written only where they differ from their defaults, so a file without them is read by
+every purenet of this format version, and an old file reads with the defaults."""
+
+
+def _unstructure_architecture(conv: cattrs.Converter, arch: Architecture) -> dict[str, Any]:
+    return {
+        field.name: conv.unstructure(getattr(arch, field.name))
+        for field in attrs.fields(Architecture)
+        if field.name in _ARCHITECTURE_KEYS or getattr(arch, field.name) != field.default
+    }
+
 
 # ---------------------------------------------------------------------------------------------
 # Model files
@@ -162,6 +175,7 @@ def make_model_converter() -> cattrs.Converter:
     """The strict converter (`make_converter`) plus preprocessing steps and the model file."""
     conv = make_converter()
     register_steps(conv)
+    conv.register_unstructure_hook(Architecture, lambda arch: _unstructure_architecture(conv, arch))
     conv.register_unstructure_hook(Model, lambda model: _unstructure_model(conv, model))
     conv.register_structure_hook(Model, lambda value, _: _structure_model(conv, value))
     return conv
@@ -330,13 +344,12 @@ def describe_model(model: Model) -> dict[str, Any]:
     arch = model.arch
     layers = []
     for i, layer in enumerate(model.params):
-        last = i == len(model.params) - 1
         layers.append(
             {
                 "index": i,
                 "w_shape": list(layer.w.shape),
                 "b_shape": list(layer.b.shape),
-                "activation": arch.output if last else arch.hidden,
+                "activation": arch.layer_activations[i],
                 "parameters": int(layer.w.size + layer.b.size),
             }
         )

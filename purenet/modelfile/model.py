@@ -159,7 +159,8 @@ def _check_model(model: Model) -> None:
     for i, layer in enumerate(model.params):
         if not isinstance(layer, Dense):
             raise ValueError(f"$.layers[{i}]: expected a Dense layer, found {layer!r}")
-        for name, expected in (("w", [sizes[i], sizes[i + 1]]), ("b", [sizes[i + 1]])):
+        w_shape, b_shape = model.arch.param_shapes[i]
+        for name, expected in (("w", list(w_shape)), ("b", list(b_shape))):
             array = getattr(layer, name)
             where = f"$.layers[{i}].{name}"
             if list(array.shape) != expected:

@@ -12,9 +12,17 @@ size), in the spirit of Nielsen's `fn` / `delta`:
 - {identity, sigmoid, softmax} x mse: the quadratic cost `1/2 * sum_k (a_k - y_k)^2` per
   sample (Nielsen's and the classic tutorials' convention); its gradient `a - y` is carried
   back through the output activation's vector-Jacobian product.
+- identity x mae: `sum_k |a_k - y_k|` per sample; gradient `sign(a - y)` (0 at a tie).
+- identity x huber: per unit `r^2 / 2` for `|r| <= delta`, else `delta * (|r| - delta / 2)`,
+  summed over units (`r = a - y`); gradient `clip(r, -delta, delta)`. As delta grows it
+  becomes mse; for small delta it approaches `delta` times mae.
 
-Targets `y` are integer labels `(batch,)` or `(batch, k)` arrays (one-hot or soft, such as
-0.01/0.99). With one output unit, integer labels are the 0/1 targets of that unit.
+Like mse, mae and huber sum over the output units and average over the batch, so the three
+agree on a single output and their gradients have the same scale.
+
+Classification targets `y` are integer labels `(batch,)` or `(batch, k)` arrays (one-hot or
+soft, such as 0.01/0.99); with one output unit, integer labels are the 0/1 targets of that unit.
+Regression targets (identity output) are values: `(batch,)` for one output, or `(batch, k)`.
 """
 
 from __future__ import annotations
@@ -72,6 +80,27 @@ def check_labels(y: Array, n_classes: int) -> Array:
             f"labels must lie in [0, {n_classes}), found values in [{y.min()}, {y.max()}]"
         )
     return y
+
+
+def regression_targets(y: Array, k: int, dtype: np.dtype) -> Array:
+    """Turn regression targets into a `(batch, k)` float array of `dtype`.
+
+    Args:
+        y: (batch,) values of a single output (any numeric dtype), or (batch, k) values.
+            With several outputs, (batch,) integer labels still give one-hot rows (see
+            `dense_targets`), as for the other losses.
+        k: number of output units.
+        dtype: float dtype of the result.
+
+    Raises:
+        ValueError: a shape that does not match k, or non-numeric targets.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "iufb":
+        raise ValueError(f"regression targets must be numbers, found dtype {y.dtype}")
+    if y.ndim == 1 and k == 1:
+        return y.astype(dtype)[:, None]
+    return dense_targets(y, k, dtype)
 
 
 @attrs.frozen
@@ -135,14 +164,67 @@ def _quadratic(output: str) -> OutputLoss:
     return OutputLoss(_quadratic_value, delta)
 
 
+def _regression(
+    per_unit: Callable[[Array], Array], gradient: Callable[[Array], Array]
+) -> OutputLoss:
+    """An identity-output loss from its per-unit value and derivative in the residual r = a - y."""
+
+    def residual(a: Array, y: Array) -> Array:
+        return a - regression_targets(y, a.shape[1], a.dtype)
+
+    def value(z: Array, a: Array, y: Array) -> float:
+        return float(per_unit(residual(a, y)).sum(dtype=np.float64) / a.shape[0])
+
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        return gradient(residual(a, y)) / a.dtype.type(a.shape[0])
+
+    return OutputLoss(value, delta)
+
+
+def _huber(delta: float) -> OutputLoss:
+    def per_unit(r: Array) -> Array:
+        size = np.abs(r)
+        small = r.dtype.type(delta)
+        return np.where(size <= small, 0.5 * r * r, small * (size - 0.5 * small))
+
+    return _regression(per_unit, lambda r: np.clip(r, -delta, delta).astype(r.dtype, copy=False))
+
+
 LOSSES: dict[tuple[str, str], OutputLoss] = {
     ("softmax", "cross_entropy"): OutputLoss(_categorical_value, _categorical_delta),
     ("sigmoid", "cross_entropy"): OutputLoss(_binary_value, _binary_delta),
-    ("identity", "mse"): _quadratic("identity"),
+    ("identity", "mse"): _regression(lambda r: 0.5 * r * r, lambda r: r),
+    ("identity", "mae"): _regression(np.abs, np.sign),
+    ("identity", "huber"): _huber(1.0),
     ("sigmoid", "mse"): _quadratic("sigmoid"),
     ("softmax", "mse"): _quadratic("softmax"),
 }
-"""Supported (output activation, loss) pairs."""
+"""Supported (output activation, loss) pairs; `identity x huber` here has delta 1 (see
+`output_loss` for another delta)."""
+
+
+def output_loss(output: str, loss: str, *, huber_delta: float = 1.0) -> OutputLoss:
+    """The loss paired with its output delta for an architecture's output, loss and options.
+
+    Args:
+        output: the output activation's name.
+        loss: the loss' name.
+        huber_delta: the Huber threshold (used by `huber` only).
+
+    Returns:
+        The `OutputLoss`; use it rather than `LOSSES[output, loss]`, which has Huber's
+        default delta.
+
+    Raises:
+        ValueError: an unsupported pair; the message lists the supported ones.
+    """
+    if (output, loss) not in LOSSES:
+        raise ValueError(
+            f"unsupported output x loss pair: {output} x {loss}; supported: {supported_pairs()}"
+        )
+    if loss == "huber" and huber_delta != 1.0:
+        return _huber(huber_delta)
+    return LOSSES[output, loss]
 
 
 def supported_pairs() -> str:

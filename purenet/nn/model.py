@@ -1,8 +1,12 @@
-"""The model core: an `Architecture` spec, `Dense` parameter trees and pure functions on them.
+"""The model core: pure functions on an `Architecture` and its `Dense` parameter tree.
 
 `Params` is a tuple of `Dense(w, b)` layers, one per pair of adjacent sizes; gradients have the
 same type. Every function here is pure: it reads its inputs, never writes them, and returns
-new arrays of the parameters' dtype (float32 in, float32 out).
+new arrays of the parameters' dtype (float32 in, float32 out). The spec and tree live in
+`purenet.nn.architecture`, initialization in `purenet.nn.init`, dropout masks in
+`purenet.nn.dropout`; this module re-exports what the rest of the package imports from it.
+Training functions take dropout's randomness explicitly (`dropout=`); `forward`, `predict` and
+`score` never drop.
 
 Example:
     >>> import numpy as np, purenet as pn
@@ -17,165 +21,39 @@ Example:
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Iterable
-from typing import Any
+from typing import cast
 
 import attrs
 import numpy as np
-from numpy.typing import DTypeLike
 
-from purenet.core.checks import float_dtype
-from purenet.core.tree import readonly
-from purenet.nn.activations import ACTIVATIONS, OUTPUTS, RELU_LIKE
-from purenet.nn.losses import LOSSES, supported_pairs
+from purenet.nn.activations import ACTIVATIONS, OUTPUTS
+from purenet.nn.architecture import Architecture, Dense, Params, check_params
+from purenet.nn.dropout import Dropout, resolve_dropout
+from purenet.nn.init import INIT_SCHEMES, init
+from purenet.nn.losses import OutputLoss, output_loss, regression_targets
+from purenet.nn.metrics import Scores, regression_scores
+
+__all__ = [
+    "INIT_SCHEMES",
+    "Architecture",
+    "Dense",
+    "Params",
+    "Scores",
+    "check_params",
+    "evaluate",
+    "forward",
+    "grad",
+    "init",
+    "labels_of",
+    "loss",
+    "loss_grad_and_output",
+    "predict",
+    "predict_multilabel",
+    "score",
+    "value_and_grad",
+]
 
 Array = np.ndarray
-
-INIT_SCHEMES = ("he", "glorot", "normal", "small")
-"""Weight initialization schemes accepted by `init`."""
-
-
-def _to_sizes(value: Iterable[Any]) -> tuple[int, ...]:
-    try:
-        sizes = tuple(operator.index(size) for size in value)
-    except TypeError:
-        raise ValueError(f"sizes must be a sequence of integers, found {value!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(
-            f"sizes must hold at least two positive layer widths (input first), found {sizes}"
-        )
-    return sizes
-
-
-def _choices(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))
-
-
-@attrs.frozen
-class Architecture:
-    """The static description of a multilayer perceptron.
-
-    Attributes:
-        sizes: layer widths, input first, e.g. `(784, 256, 128, 10)`.
-        hidden: a key of `ACTIVATIONS`, used by every hidden layer.
-        output: `softmax`, `sigmoid` or `identity`.
-        loss: `cross_entropy` (categorical with softmax, per-unit binary with sigmoid) or
-            `mse` (the quadratic cost `1/2 * ||a - y||^2` per sample, with any output).
-
-    Raises:
-        ValueError: an unknown name or an unsupported (output, loss) pair; the message lists
-            what is supported.
-    """
-
-    sizes: tuple[int, ...] = attrs.field(converter=_to_sizes)
-    hidden: str = "relu"
-    output: str = "softmax"
-    loss: str = "cross_entropy"
-
-    def __attrs_post_init__(self) -> None:
-        if self.hidden not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.hidden!r}; supported: {_choices(ACTIVATIONS)}"
-            )
-        if self.output not in OUTPUTS:
-            raise ValueError(
-                f"unknown output activation {self.output!r}; supported: {_choices(OUTPUTS)}"
-            )
-        if (self.output, self.loss) not in LOSSES:
-            raise ValueError(
-                f"unsupported output x loss pair: {self.output} x {self.loss}; "
-                f"supported: {supported_pairs()}"
-            )
-
-    @property
-    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
-        """The `(fan_in, fan_out)` shape of each layer's weights."""
-        return tuple(zip(self.sizes[:-1], self.sizes[1:], strict=True))
-
-
-@attrs.frozen(eq=False)
-class Dense:
-    """One fully connected layer's parameters; `a_out = f(a_in @ w + b)`.
-
-    The fields are read-only views of the arrays given (not copies): nothing can write
-    through the tree, and no purenet function writes an array it was given. An array you
-    keep and write to yourself shows through; pass `w.copy()` to detach it.
-
-    Attributes:
-        w: (fan_in, fan_out) float weights, read-only.
-        b: (fan_out,) float biases, read-only.
-    """
-
-    w: Array = attrs.field(converter=readonly)
-    b: Array = attrs.field(converter=readonly)
-
-
-Params = tuple[Dense, ...]
-"""A network's parameters (and gradients): one `Dense` per layer, input side first."""
-
-
-def init(
-    arch: Architecture, *, seed: int, scheme: str | None = None, dtype: DTypeLike = "float32"
-) -> Params:
-    """Draw initial parameters; biases start at zero.
-
-    Args:
-        arch: the architecture.
-        seed: seed of the random stream (`np.random.default_rng(seed)`).
-        scheme: `he` (N(0, 2/fan_in)), `glorot` (U(+-sqrt(6/(fan_in+fan_out)))), `normal`
-            (N(0, 1/fan_out), the classic tutorials' choice) or `small` (0.01 * N(0, 1)).
-            Default: He for ReLU-like hidden activations, Glorot otherwise.
-        dtype: float32 (default) or float64. Values are drawn in float64 and rounded, so
-            both dtypes start from the same numbers.
-
-    Returns:
-        Params with `w` of shape (sizes[i], sizes[i+1]) and `b` of shape (sizes[i+1],).
-
-    Example:
-        >>> import purenet as pn
-        >>> params = pn.init(pn.Architecture((784, 128, 10)), seed=0)
-        >>> params[0].w.shape, params[0].w.dtype
-        ((784, 128), dtype('float32'))
-    """
-    resolved = float_dtype(dtype)
-    if scheme is None:
-        scheme = "he" if arch.hidden in RELU_LIKE else "glorot"
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; supported: {', '.join(INIT_SCHEMES)}")
-    rng = np.random.default_rng(seed)
-    layers = []
-    for fan_in, fan_out in arch.layer_shapes:
-        shape = (fan_in, fan_out)
-        if scheme == "he":
-            w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-        elif scheme == "glorot":
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            w = rng.uniform(-limit, limit, shape)
-        elif scheme == "normal":
-            w = rng.normal(0.0, fan_out**-0.5, shape)
-        else:
-            w = 0.01 * rng.standard_normal(shape)
-        layers.append(Dense(w.astype(resolved), np.zeros(fan_out, dtype=resolved)))
-    return tuple(layers)
-
-
-def check_params(arch: Architecture, params: Params) -> None:
-    """Raise `ValueError` naming the path if `params` does not fit `arch`."""
-    if len(params) != len(arch.sizes) - 1:
-        raise ValueError(
-            f"params have {len(params)} layers; sizes {arch.sizes} need {len(arch.sizes) - 1}"
-        )
-    dtype = params[0].w.dtype
-    for i, (layer, (fan_in, fan_out)) in enumerate(zip(params, arch.layer_shapes, strict=True)):
-        if layer.w.shape != (fan_in, fan_out):
-            raise ValueError(f"[{i}].w: shape {layer.w.shape}, expected {(fan_in, fan_out)}")
-        if layer.b.shape != (fan_out,):
-            raise ValueError(f"[{i}].b: shape {layer.b.shape}, expected {(fan_out,)}")
-        for name in ("w", "b"):
-            found = getattr(layer, name).dtype
-            if found != dtype:
-                raise ValueError(f"[{i}].{name}: dtype {found}, expected {dtype} like [0].w")
 
 
 def _check_inputs(arch: Architecture, params: Params, x: Array) -> Array:
@@ -195,38 +73,63 @@ def _check_targets(x: Array, y: Array) -> Array:
     return y
 
 
-def _forward_trace(
-    arch: Architecture, params: Params, x: Array
-) -> tuple[list[Array], list[Array | None], Array, Array]:
-    """Run the network, keeping what backprop needs.
+@attrs.frozen(eq=False)
+class _Trace:
+    """What one forward pass keeps for backprop.
 
-    Returns:
-        (inputs, pre_activations, z, a): `inputs[i]` is the input of layer i;
-        `pre_activations[i]` its z where the hidden derivative needs it (else None);
-        `z` and `a` are the output layer's logits and activations, (batch, sizes[-1]).
+    Attributes:
+        inputs: the input of each layer, after its dropout mask.
+        hidden: each hidden layer's activations before its dropout mask (the derivative
+            reads them); the same arrays as `inputs[1:]` where nothing drops.
+        pre_activations: each hidden layer's z where its derivative needs it, else None.
+        z: the output layer's (batch, sizes[-1]) logits.
+        a: its (batch, sizes[-1]) activations.
     """
-    hidden = ACTIVATIONS[arch.hidden]
+
+    inputs: list[Array]
+    hidden: list[Array]
+    pre_activations: list[Array | None]
+    z: Array
+    a: Array
+
+
+def _forward_trace(
+    arch: Architecture, params: Params, x: Array, masks: tuple[Array | None, ...] | None = None
+) -> _Trace:
+    """Run the network (with `masks` on the layer inputs, if given), keeping what backprop needs."""
     inputs: list[Array] = []
+    hidden: list[Array] = []
     pre_activations: list[Array | None] = []
     a = x
-    for layer in params[:-1]:
+    for i, layer in enumerate(params[:-1]):
+        if i > 0:
+            hidden.append(a)
+        if masks is not None and masks[i] is not None:
+            a = a * masks[i]
         inputs.append(a)
         z = a @ layer.w
-        z += layer.b
-        if hidden.uses_input:
+        if layer.b.size:
+            z += layer.b
+        activation = ACTIVATIONS[arch.activations[i]]
+        if activation.uses_input:
             pre_activations.append(z)
-            a = hidden.function(z)
+            a = activation.function(z)
         else:
             pre_activations.append(None)
-            a = hidden.function(z, out=z)
+            a = activation.function(z, out=z)
+    if len(params) > 1:
+        hidden.append(a)
+    if masks is not None and masks[-1] is not None:
+        a = a * masks[-1]
     inputs.append(a)
     z = a @ params[-1].w
-    z += params[-1].b
-    return inputs, pre_activations, z, OUTPUTS[arch.output].function(z)
+    if params[-1].b.size:
+        z += params[-1].b
+    return _Trace(inputs, hidden, pre_activations, z, OUTPUTS[arch.output].function(z))
 
 
 def forward(arch: Architecture, params: Params, x: Array) -> Array:
-    """Compute the network's output activations.
+    """Compute the network's output activations (inference: no unit is ever dropped).
 
     Args:
         arch: the architecture.
@@ -234,11 +137,15 @@ def forward(arch: Architecture, params: Params, x: Array) -> Array:
         x: (batch, sizes[0]) inputs; cast to the parameters' dtype.
 
     Returns:
-        (batch, sizes[-1]) output activations (probabilities for softmax and sigmoid),
-        in the parameters' dtype.
+        (batch, sizes[-1]) output activations (probabilities for softmax and sigmoid, values
+        for identity), in the parameters' dtype.
     """
     x = _check_inputs(arch, params, x)
-    return _forward_trace(arch, params, x)[3]
+    return _forward_trace(arch, params, x).a
+
+
+def _pair(arch: Architecture) -> OutputLoss:
+    return output_loss(arch.output, arch.loss, huber_delta=arch.huber_delta)
 
 
 def _l2_penalty(params: Params, l2: float) -> float:
@@ -248,80 +155,128 @@ def _l2_penalty(params: Params, l2: float) -> float:
     return 0.5 * l2 * squares
 
 
-def loss(arch: Architecture, params: Params, x: Array, y: Array, *, l2: float = 0.0) -> float:
+def loss(
+    arch: Architecture,
+    params: Params,
+    x: Array,
+    y: Array,
+    *,
+    l2: float = 0.0,
+    dropout: Dropout = None,
+) -> float:
     """Mean loss over the batch plus `l2 / 2 * sum ||w||^2` over the weights (not biases).
 
     Args:
         x: (batch, sizes[0]) inputs.
-        y: (batch,) integer labels or (batch, sizes[-1]) targets.
+        y: (batch,) integer labels or (batch, sizes[-1]) targets; for regression (identity
+            output) (batch,) values of a single output or (batch, sizes[-1]) values.
         l2: the L2 coefficient (>= 0).
+        dropout: None (no unit dropped: the network `forward` computes), a seed (an int or
+            a tuple such as `(seed, epoch, batch)`) from which `dropout_masks` draws the
+            masks, or `DropoutMasks`.
 
     Returns:
         The loss as a Python float.
     """
     x = _check_inputs(arch, params, x)
     y = _check_targets(x, y)
-    _, _, z, a = _forward_trace(arch, params, x)
-    return LOSSES[arch.output, arch.loss].value(z, a, y) + _l2_penalty(params, l2)
+    masks = resolve_dropout(arch, dropout, x.shape[0], x.dtype)
+    trace = _forward_trace(arch, params, x, masks)
+    return _pair(arch).value(trace.z, trace.a, y) + _l2_penalty(params, l2)
 
 
 def loss_grad_and_output(
-    arch: Architecture, params: Params, x: Array, y: Array, *, l2: float = 0.0
+    arch: Architecture,
+    params: Params,
+    x: Array,
+    y: Array,
+    *,
+    l2: float = 0.0,
+    dropout: Dropout = None,
 ) -> tuple[float, Params, Array]:
     """One forward and one backward pass: the loss, its gradient and the network's outputs.
 
     Args:
         x: (batch, sizes[0]) inputs.
-        y: (batch,) integer labels or (batch, sizes[-1]) targets.
+        y: (batch,) integer labels or (batch, sizes[-1]) targets (values for regression).
         l2: the L2 coefficient; adds `l2 * w` to each weight gradient.
+        dropout: None, a seed or `DropoutMasks` (see `loss`).
 
     Returns:
         (loss, grads, outputs): the same value as `loss`, gradients with the structure and
-        dtype of `params`, and the (batch, sizes[-1]) output activations.
+        dtype of `params` (an empty `b` for a layer without bias), and the (batch, sizes[-1])
+        output activations of this pass (with its dropout).
     """
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, found {l2}")
     x = _check_inputs(arch, params, x)
     y = _check_targets(x, y)
-    inputs, pre_activations, z, a = _forward_trace(arch, params, x)
-    pair = LOSSES[arch.output, arch.loss]
-    value = pair.value(z, a, y) + _l2_penalty(params, l2)
-    hidden = ACTIVATIONS[arch.hidden]
-    delta = pair.delta(z, a, y)
+    masks = resolve_dropout(arch, dropout, x.shape[0], x.dtype)
+    trace = _forward_trace(arch, params, x, masks)
+    pair = _pair(arch)
+    value = pair.value(trace.z, trace.a, y) + _l2_penalty(params, l2)
+    delta = pair.delta(trace.z, trace.a, y)
     grads: list[Dense] = []
     for i in range(len(params) - 1, -1, -1):
         w = params[i].w
-        grad_w = inputs[i].T @ delta
+        grad_w = trace.inputs[i].T @ delta
         if l2:
             grad_w += w.dtype.type(l2) * w
-        grad_b = delta.sum(axis=0)
+        grad_b = delta.sum(axis=0) if params[i].b.size else np.zeros(0, w.dtype)
         grads.append(Dense(grad_w, grad_b))
         if i > 0:
             delta = delta @ w.T
-            delta *= hidden.derivative(pre_activations[i - 1], inputs[i])  # type: ignore[arg-type]
-    return value, tuple(reversed(grads)), a
+            if masks is not None and masks[i] is not None:
+                delta *= masks[i]
+            derivative = ACTIVATIONS[arch.activations[i - 1]].derivative
+            delta *= derivative(trace.pre_activations[i - 1], trace.hidden[i - 1])  # type: ignore[arg-type]
+    return value, tuple(reversed(grads)), trace.a
 
 
 def value_and_grad(
-    arch: Architecture, params: Params, x: Array, y: Array, *, l2: float = 0.0
+    arch: Architecture,
+    params: Params,
+    x: Array,
+    y: Array,
+    *,
+    l2: float = 0.0,
+    dropout: Dropout = None,
 ) -> tuple[float, Params]:
     """The loss (as `loss`) and its gradient with respect to every parameter.
 
     Args:
         x: (batch, sizes[0]) inputs.
-        y: (batch,) integer labels or (batch, sizes[-1]) targets.
+        y: (batch,) integer labels or (batch, sizes[-1]) targets (values for regression).
         l2: the L2 coefficient.
+        dropout: None, a seed or `DropoutMasks` (see `loss`).
 
     Returns:
         (loss, grads): a float and Params of the same shapes and dtype as `params`.
+
+    Example:
+        >>> import numpy as np, purenet as pn
+        >>> arch = pn.Architecture((2, 8, 2), dropout=0.5)
+        >>> params = pn.init(arch, seed=0)
+        >>> x, y = np.ones((4, 2), np.float32), np.array([0, 1, 1, 0])
+        >>> value, grads = pn.value_and_grad(arch, params, x, y, dropout=(0, 1, 3))
+        >>> grads[1].w.shape
+        (8, 2)
     """
-    value, grads, _ = loss_grad_and_output(arch, params, x, y, l2=l2)
+    value, grads, _ = loss_grad_and_output(arch, params, x, y, l2=l2, dropout=dropout)
     return value, grads
 
 
-def grad(arch: Architecture, params: Params, x: Array, y: Array, *, l2: float = 0.0) -> Params:
+def grad(
+    arch: Architecture,
+    params: Params,
+    x: Array,
+    y: Array,
+    *,
+    l2: float = 0.0,
+    dropout: Dropout = None,
+) -> Params:
     """The gradient of `loss` with respect to every parameter (see `value_and_grad`)."""
-    return value_and_grad(arch, params, x, y, l2=l2)[1]
+    return value_and_grad(arch, params, x, y, l2=l2, dropout=dropout)[1]
 
 
 def labels_of(y: Array) -> Array:
@@ -343,15 +298,117 @@ def labels_of(y: Array) -> Array:
 
 
 def predict(arch: Architecture, params: Params, x: Array) -> Array:
-    """Predicted class of each row: argmax of the outputs, or output > 0.5 for one unit.
+    """Predicted class of each row, or predicted values for a regression model.
+
+    Classifiers give the argmax of the outputs, or output > 0.5 for one unit; an identity
+    output (regression) gives the outputs themselves. For several independent 0/1 labels
+    per row (sigmoid outputs trained on a 0/1 target matrix) use `predict_multilabel`.
 
     Args:
         x: (batch, sizes[0]) inputs.
 
     Returns:
-        (batch,) int64 labels.
+        (batch,) int64 labels; for regression (batch,) values of a single output or
+        (batch, k) values, in the parameters' dtype.
     """
-    return labels_of(forward(arch, params, x))
+    outputs = forward(arch, params, x)
+    if arch.is_regression:
+        return outputs[:, 0] if outputs.shape[1] == 1 else outputs
+    return labels_of(outputs)
+
+
+def predict_multilabel(
+    arch: Architecture, params: Params, x: Array, *, threshold: float = 0.5
+) -> Array:
+    """Independent 0/1 labels, one per output unit: sigmoid output > `threshold`.
+
+    Args:
+        arch: an architecture with sigmoid outputs (one unit per label).
+        x: (batch, sizes[0]) inputs.
+        threshold: a probability in (0, 1).
+
+    Returns:
+        (batch, sizes[-1]) int64 matrix of 0 and 1, shaped like the training targets.
+
+    Raises:
+        ValueError: another output activation, or a threshold outside (0, 1).
+
+    Example:
+        >>> import numpy as np, purenet as pn
+        >>> arch = pn.Architecture((3, 4), output="sigmoid")
+        >>> pn.predict_multilabel(arch, pn.init(arch, seed=0), np.zeros((2, 3))).shape
+        (2, 4)
+    """
+    if arch.output != "sigmoid":
+        raise ValueError(
+            f"predict_multilabel needs sigmoid outputs (one per label), found {arch.output!r}"
+        )
+    if isinstance(threshold, bool) or not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie in (0, 1), found {threshold!r}")
+    return (forward(arch, params, x) > threshold).astype(np.int64)
+
+
+def score(
+    arch: Architecture,
+    params: Params,
+    x: Array,
+    y: Array,
+    *,
+    batch_size: int = 1024,
+    l2: float = 0.0,
+) -> Scores:
+    """Loss and metrics over a whole data set, computed in chunks to bound memory.
+
+    Args:
+        x: (n, sizes[0]) inputs.
+        y: (n,) integer labels or (n, sizes[-1]) targets; values for regression.
+        batch_size: rows per forward pass.
+        l2: the L2 coefficient added to the loss (0 reports the data loss alone).
+
+    Returns:
+        `Scores`: the mean loss as `loss` would give it on all rows at once; for classifiers
+        the accuracy (the fraction of rows whose predicted label equals `labels_of(y)`), for
+        regression RMSE, MAE and R^2 (see `purenet.nn.metrics`).
+
+    Example:
+        >>> import numpy as np, purenet as pn
+        >>> arch = pn.Architecture((1, 1), output="identity", loss="mse")
+        >>> params = (pn.Dense(np.array([[2.0]]), np.array([1.0])),)
+        >>> x = np.array([[0.0], [1.0], [2.0]])
+        >>> pn.score(arch, params, x, np.array([1.0, 3.0, 5.0])).as_dict()
+        {'loss': 0.0, 'rmse': 0.0, 'mae': 0.0, 'r2': 1.0}
+    """
+    x = _check_inputs(arch, params, x)
+    y = _check_targets(x, y)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("cannot evaluate on an empty data set")
+    pair = _pair(arch)
+    k = arch.sizes[-1]
+    total_loss = 0.0
+    correct = 0
+    squared, absolute = np.zeros(k), np.zeros(k)
+    if arch.is_regression:
+        targets = regression_targets(y, k, np.dtype(np.float64))
+    else:
+        truth = labels_of(y)
+    for start in range(0, n, batch_size):
+        rows = slice(start, start + batch_size)
+        trace = _forward_trace(arch, params, x[rows])
+        total_loss += pair.value(trace.z, trace.a, y[rows]) * trace.z.shape[0]
+        if arch.is_regression:
+            error = trace.a.astype(np.float64) - targets[rows]
+            squared += np.square(error).sum(axis=0)
+            absolute += np.abs(error).sum(axis=0)
+        else:
+            correct += int((labels_of(trace.a) == truth[rows]).sum())
+    value = total_loss / n + _l2_penalty(params, l2)
+    if arch.is_regression:
+        rmse, mae, r2 = regression_scores(squared, absolute, targets)
+        return Scores(value, rmse=rmse, mae=mae, r2=r2)
+    return Scores(value, accuracy=correct / n)
 
 
 def evaluate(
@@ -363,7 +420,7 @@ def evaluate(
     batch_size: int = 1024,
     l2: float = 0.0,
 ) -> tuple[float, float]:
-    """Loss and accuracy over a whole data set, computed in chunks to bound memory.
+    """A classifier's loss and accuracy over a whole data set (see `score`).
 
     Args:
         x: (n, sizes[0]) inputs.
@@ -374,21 +431,15 @@ def evaluate(
     Returns:
         (loss, accuracy): the mean loss as `loss` would give it on all rows at once, and
         the fraction of rows whose predicted label equals `labels_of(y)`.
+
+    Raises:
+        ValueError: a regression model (identity output), which has no accuracy: `score`
+            gives its loss, RMSE, MAE and R^2.
     """
-    x = _check_inputs(arch, params, x)
-    y = _check_targets(x, y)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, found {batch_size}")
-    n = x.shape[0]
-    if n == 0:
-        raise ValueError("cannot evaluate on an empty data set")
-    pair = LOSSES[arch.output, arch.loss]
-    total_loss = 0.0
-    correct = 0
-    truth = labels_of(y)
-    for start in range(0, n, batch_size):
-        rows = slice(start, start + batch_size)
-        _, _, z, a = _forward_trace(arch, params, x[rows])
-        total_loss += pair.value(z, a, y[rows]) * z.shape[0]
-        correct += int((labels_of(a) == truth[rows]).sum())
-    return total_loss / n + _l2_penalty(params, l2), correct / n
+    if arch.is_regression:
+        raise ValueError(
+            "evaluate gives a classifier's loss and accuracy; an identity-output model is a "
+            "regression model with no accuracy: use score() for its loss, RMSE, MAE and R^2"
+        )
+    scores = score(arch, params, x, y, batch_size=batch_size, l2=l2)
+    return scores.loss, cast(float, scores.accuracy)

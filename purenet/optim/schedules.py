@@ -24,38 +24,12 @@ from typing import Any, ClassVar
 
 import attrs
 
+from purenet.core.checks import FRACTION, NON_NEGATIVE, POSITIVE, Interval
 
-def _finite(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{type(instance).__name__}.{attribute.name} must be finite, got {value}")
-
-
-def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    _finite(instance, attribute, value)
-    if value <= 0:
-        raise ValueError(f"{type(instance).__name__}.{attribute.name} must be > 0, got {value}")
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    _finite(instance, attribute, value)
-    if value < 0:
-        raise ValueError(f"{type(instance).__name__}.{attribute.name} must be >= 0, got {value}")
-
-
-def _fraction(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    _finite(instance, attribute, value)
-    if not 0 <= value <= 1:
-        raise ValueError(
-            f"{type(instance).__name__}.{attribute.name} must be in [0, 1], got {value}"
-        )
-
-
-def _positive_fraction(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    _positive(instance, attribute, value)
-    if value > 1:
-        raise ValueError(
-            f"{type(instance).__name__}.{attribute.name} must be in (0, 1], got {value}"
-        )
+_positive = POSITIVE.validator()
+_non_negative = NON_NEGATIVE.validator()
+_fraction = FRACTION.validator()
+_positive_fraction = Interval(0, 1, closed="right").validator()
 
 
 def _warmup() -> Any:
@@ -222,8 +196,7 @@ def learning_rate(schedule: float | Schedule, t: float) -> float:
         >>> learning_rate(StepDecay(initial=0.1, every=2, warmup=1.0), 0.5)  # half-way warm-up
         0.05
     """
-    if not (math.isfinite(t) and t >= 0):
-        raise ValueError(f"schedule time t must be a finite number of epochs >= 0, got {t}")
+    NON_NEGATIVE.check("schedule time t (epochs)", t)
     if isinstance(schedule, int | float):
         return float(schedule)
     if t < schedule.warmup:

@@ -61,7 +61,7 @@ class BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012 (scikit-learn's name)
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({*ACTIVATION_NAMES, *ACTIVATIONS})],
+        "activation": [StrOptions({*ACTIVATION_NAMES, *ACTIVATIONS}), tuple],
         "solver": [StrOptions({"sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -82,13 +82,14 @@ class BaseMLP(BaseEstimator):
         ],
         "schedule": [None, *optim.SCHEDULES.values()],
         "init": [None, StrOptions(set(INIT_SCHEMES))],
+        "dropout": [Interval(Real, 0, 1, closed="left"), tuple],
         "dtype": [StrOptions({"float32", "float64"})],
     }
 
     def __init__(
         self,
         hidden_layer_sizes: Any = (100,),
-        activation: str = "relu",
+        activation: str | tuple[str, ...] = "relu",
         *,
         solver: str = "adam",
         alpha: float = 0.0001,
@@ -107,6 +108,7 @@ class BaseMLP(BaseEstimator):
         n_iter_no_change: int = 10,
         schedule: optim.Schedule | None = None,
         init: str | None = None,
+        dropout: float | tuple[float, ...] = 0.0,
         dtype: str = "float32",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -128,6 +130,7 @@ class BaseMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.schedule = schedule
         self.init = init
+        self.dropout = dropout
         self.dtype = dtype
 
     # -- what subclasses define ---------------------------------------------------------------
@@ -265,6 +268,7 @@ class BaseMLP(BaseEstimator):
         self.arch_ = Architecture(
             (n_features, *hidden, k),
             hidden=purenet_activation(self.activation),
+            dropout=self.dropout,
             output=output,
             loss=loss,
         )
@@ -413,10 +417,12 @@ class BaseMLP(BaseEstimator):
 
     @classmethod
     def _for_model(cls, model: Model) -> Self:
-        hidden = model.arch.hidden
+        names = tuple(sklearn_activation(name) or name for name in model.arch.activations)
+        activation = names if len(set(names)) > 1 else names[0] if names else "relu"
         return cls(
             hidden_layer_sizes=model.arch.sizes[1:-1],
-            activation=sklearn_activation(hidden) or hidden,
+            activation=activation,
+            dropout=model.arch.dropout,
             dtype=model.params[0].w.dtype.name,
         )
 

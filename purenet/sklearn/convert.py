@@ -96,7 +96,8 @@ def to_sklearn(model: Model, *, classes: Any = None) -> Any:
     that order (a single unit whose labels sort the other way is negated, which gives the
     other label for an output of exactly 0.5).
     A model with preprocessing steps becomes a `Pipeline` of a `FunctionTransformer` running
-    them (`purenet.apply_preprocess`, to the model's dtype) and the estimator.
+    them (`purenet.apply_preprocess`, to the model's dtype) and the estimator. Layers without a
+    bias get zero intercepts; dropout plays no part in predictions.
 
     Args:
         model: the purenet model.
@@ -108,17 +109,27 @@ def to_sklearn(model: Model, *, classes: Any = None) -> Any:
 
     Raises:
         ValueError: a hidden activation scikit-learn does not have (it has identity, logistic,
-            tanh and relu), a sigmoid output of two units (scikit-learn would read only the
-            second), or `classes` of the wrong length.
+            tanh and relu), different activations per hidden layer, a sigmoid output of two
+            units (scikit-learn would read only the second), or `classes` of the wrong length.
     """
     arch = model.arch
-    activation = sklearn_activation(arch.hidden)
+    if len(set(arch.activations)) > 1:
+        raise ValueError(
+            f"scikit-learn uses one activation for every hidden layer; the model has "
+            f"{', '.join(arch.activations)}"
+        )
+    name = arch.activations[0] if arch.activations else "relu"
+    activation = sklearn_activation(name)
     if activation is None:
         raise ValueError(
-            f"scikit-learn has no {arch.hidden!r} activation; it has {', '.join(ACTIVATION_NAMES)}"
+            f"scikit-learn has no {name!r} activation; it has {', '.join(ACTIVATION_NAMES)}"
         )
     coefs = [np.array(layer.w) for layer in model.params]
-    intercepts = [np.array(layer.b) for layer in model.params]
+    # a layer without bias adds zeros: the same sums
+    intercepts = [
+        np.array(layer.b) if layer.b.size else np.zeros(layer.w.shape[1], layer.w.dtype)
+        for layer in model.params
+    ]
     hidden = arch.sizes[1:-1]
     estimator: Any
     if arch.output == "identity":

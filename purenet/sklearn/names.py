@@ -14,13 +14,16 @@ OUTPUT_NAMES: dict[str, str] = {"softmax": "softmax", "sigmoid": "logistic", "id
 """purenet's output activations, to scikit-learn's `out_activation_` names."""
 
 
-def purenet_activation(name: str) -> str:
-    """purenet's name for a scikit-learn activation name (other names pass unchanged).
+def purenet_activation(name: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    """purenet's name for a scikit-learn activation name, or for each of a tuple of names
+    (one per hidden layer); other names pass unchanged.
 
     Example:
-        >>> purenet_activation("logistic"), purenet_activation("leaky_relu")
-        ('sigmoid', 'leaky_relu')
+        >>> purenet_activation("logistic"), purenet_activation(("leaky_relu", "logistic"))
+        ('sigmoid', ('leaky_relu', 'sigmoid'))
     """
+    if isinstance(name, tuple):
+        return tuple(ACTIVATION_NAMES.get(item, item) for item in name)
     return ACTIVATION_NAMES.get(name, name)
 
 

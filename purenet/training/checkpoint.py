@@ -25,9 +25,11 @@ import cattrs
 import numpy as np
 
 from purenet.core.arrays import decode_array
+from purenet.core.checks import COUNT, SEED, Interval
 from purenet.core.convert import converter
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
+from purenet.training.reports import Best, EpochReport
 
 FORMAT = "purenet.checkpoint"
 
@@ -57,12 +59,7 @@ class Checkpoint:
     """
 
     path: Path = attrs.field(converter=Path)
-    every: int = attrs.field(default=1)
-
-    @every.validator
-    def _check_every(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Checkpoint.every must be an int >= 1, got {value!r}")
+    every: int = attrs.field(default=1, validator=COUNT.validator())
 
 
 @attrs.frozen(eq=False)
@@ -76,8 +73,8 @@ class TrainingState:
         step: optimizer steps taken.
         params: the parameters after `epoch` epochs.
         opt_state: the optimizer state after `epoch` epochs.
-        history: one JSON-ready dict per completed epoch (an `EpochReport` unstructured).
-        best: early-stopping bookkeeping, JSON-ready except `params`/`opt_state` trees, or None.
+        history: one `EpochReport` per completed epoch.
+        best: the early-stopping state, or None.
         tracked: `{"steps": (n,) int64, "epochs": (n,) float64, "values": (n, k) float64}`
             or None.
     """
@@ -87,8 +84,8 @@ class TrainingState:
     step: int
     params: Any
     opt_state: Any
-    history: list[dict[str, Any]]
-    best: dict[str, Any] | None
+    history: tuple[EpochReport, ...]
+    best: Best | None
     tracked: dict[str, np.ndarray] | None
 
 
@@ -100,9 +97,14 @@ def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None
     """
     best = None
     if state.best is not None:
+        # The best trees are stored only when they are not the checkpoint's own.
+        earlier = state.best.epoch != state.epoch
         best = {
-            key: converter.unstructure(value) if key in ("params", "opt_state") else value
-            for key, value in state.best.items()
+            "epoch": state.best.epoch,
+            "value": state.best.value,
+            "wait": state.best.wait,
+            "params": converter.unstructure(state.best.params) if earlier else None,
+            "opt_state": converter.unstructure(state.best.opt_state) if earlier else None,
         }
     data = {
         "format": FORMAT,
@@ -112,7 +114,7 @@ def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None
         "step": state.step,
         "params": converter.unstructure(state.params),
         "opt_state": converter.unstructure(state.opt_state),
-        "history": state.history,
+        "history": [converter.unstructure(report) for report in state.history],
         "best": best,
         "tracked": None if state.tracked is None else converter.unstructure(state.tracked),
     }
@@ -149,7 +151,8 @@ def _restore_like(template: Any, data: Any, path: str) -> Any:
     return array
 
 
-def _restore_best(best: Any, params: Any, opt_state: Any) -> dict[str, Any] | None:
+def _restore_best(best: Any, params: Any, opt_state: Any) -> Best | None:
+    """The early-stopping state; `params`, `opt_state`: the checkpoint's own, restored."""
     if best is None:
         return None
     if not isinstance(best, dict):
@@ -157,13 +160,27 @@ def _restore_best(best: Any, params: Any, opt_state: Any) -> dict[str, Any] | No
     keys = {"epoch", "value", "wait", "params", "opt_state"}
     if set(best) != keys:
         raise ModelFormatError(f"$.best: expected keys {sorted(keys)}, found {sorted(best)}")
-    restored = dict(best)
-    if restored.get("params") is not None:
-        restored["params"] = _restore_like(params, restored["params"], "$.best.params")
-        restored["opt_state"] = _restore_like(
-            opt_state, restored.get("opt_state"), "$.best.opt_state"
-        )
-    return restored
+    for key in ("epoch", "wait"):
+        if not SEED.contains(best[key]):
+            raise ModelFormatError(f"$.best.{key}: expected an integer >= 0, found {best[key]!r}")
+    if not Interval().contains(best["value"]):
+        raise ModelFormatError(f"$.best.value: expected a finite number, found {best['value']!r}")
+    if best["params"] is not None:
+        params = _restore_like(params, best["params"], "$.best.params")
+        opt_state = _restore_like(opt_state, best["opt_state"], "$.best.opt_state")
+    return Best(best["epoch"], best["value"], best["wait"], params, opt_state)
+
+
+def _restore_history(history: Any) -> tuple[EpochReport, ...]:
+    if not isinstance(history, list):
+        raise ModelFormatError("$.history: expected a list")
+    reports = []
+    for i, data in enumerate(history):
+        try:
+            reports.append(converter.structure(data, EpochReport))
+        except Exception as error:  # cattrs raises several types; all mean a malformed report
+            raise ModelFormatError(f"$.history[{i}]: malformed epoch report ({error})") from None
+    return tuple(reports)
 
 
 def _restore_tracked(tracked: Any) -> dict[str, np.ndarray] | None:
@@ -225,10 +242,10 @@ def read_checkpoint(
         if run is not None:
             _check_same_run(data["run"], run)
         for key in ("epoch", "step"):
-            if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 0:
+            if not SEED.contains(data[key]):
                 raise ModelFormatError(f"$.{key}: expected an integer >= 0, found {data[key]!r}")
-        if not isinstance(data["run"], dict) or not isinstance(data["history"], list):
-            raise ModelFormatError("$.run must be an object and $.history a list")
+        if not isinstance(data["run"], dict):
+            raise ModelFormatError("$.run: expected an object")
         restored_params = _restore_like(params, data["params"], "$.params")
         restored_state = _restore_like(opt_state, data["opt_state"], "$.opt_state")
         return TrainingState(
@@ -237,8 +254,8 @@ def read_checkpoint(
             step=data["step"],
             params=restored_params,
             opt_state=restored_state,
-            history=data["history"],
-            best=_restore_best(data["best"], params, opt_state),
+            history=_restore_history(data["history"]),
+            best=_restore_best(data["best"], restored_params, restored_state),
             tracked=_restore_tracked(data["tracked"]),
         )
     except ModelFormatError as error:

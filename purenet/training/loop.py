@@ -42,6 +42,7 @@ import attrs
 import numpy as np
 
 from purenet import optim
+from purenet.core.checks import COUNT, NON_NEGATIVE, SEED, Constraint, OneOf, check_all
 from purenet.core.convert import converter
 from purenet.data.dataset import Dataset, split
 from purenet.errors import DivergenceError, ModelFormatError
@@ -49,17 +50,27 @@ from purenet.nn.model import Architecture, Params, check_params, evaluate
 from purenet.optim.schedules import learning_rate as rate_at
 from purenet.training.checkpoint import Checkpoint, TrainingState, read_checkpoint, write_checkpoint
 from purenet.training.reports import (
-    _MONITORS,
     Augment,
     BatchReport,
+    Best,
     EarlyStopping,
     EpochReport,
     Track,
     Tracked,
     TrainResult,
     locate_tracked,
+    next_best,
 )
-from purenet.training.step import NonFinite, make_step
+from purenet.training.step import NonFinite, TrainStep, make_step
+
+TRAIN_CONSTRAINTS: dict[str, Constraint] = {
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "seed": SEED,
+    "l2": NON_NEGATIVE,
+    "schedule_per": OneOf(("epoch", "batch")),
+}
+"""The rules of `train`'s scalar arguments (`purenet.core.checks`)."""
 
 
 class _Batches:
@@ -127,15 +138,65 @@ class _Tracker:
         return Tracked(self.spec.paths, arrays["steps"], arrays["epochs"], arrays["values"])
 
 
-@attrs.define
-class _Best:
-    """Early-stopping bookkeeping (mutable, internal)."""
+@attrs.frozen
+class _Job:
+    """What a call of `train` fixed: the settings every step reads (internal)."""
 
-    epoch: int
-    value: float
-    wait: int
+    arch: Architecture
+    optimizer: optim.Optimizer
+    train_set: Dataset
+    valid_set: Dataset | None
+    epochs: int
+    batch_size: int
+    seed: int
+    l2: float
+    schedule_per: str
+    augment: Augment | None
+    early_stopping: EarlyStopping | None
+    checkpoint: Checkpoint | None
+    on_epoch: Callable[[EpochReport], None] | None
+    on_batch: Callable[[BatchReport], None] | None
+
+    @property
+    def num_batches(self) -> int:
+        return math.ceil(len(self.train_set) / self.batch_size)
+
+    def describe(self, track: Track | None) -> dict[str, Any]:
+        """The settings a resumed run must share with the run that wrote its checkpoint."""
+        n = len(self.train_set)
+        spec = self.early_stopping
+        return {
+            "architecture": converter.unstructure(self.arch),
+            "optimizer": _describe_spec(self.optimizer),
+            "batch_size": min(self.batch_size, n),
+            "seed": self.seed,
+            "l2": self.l2,
+            "schedule_per": self.schedule_per,
+            "train_size": n,
+            "valid_size": None if self.valid_set is None else len(self.valid_set),
+            "early_stopping": None if spec is None else converter.unstructure(spec),
+            "track": None if track is None else converter.unstructure(track),
+        }
+
+
+@attrs.define
+class _State:
+    """Where a run is (internal, mutable): the one record the loop's steps update.
+
+    `params` and `opt_state` are the trees at the end of epoch `epoch` (refreshed from the
+    step at each epoch's end); `best` is the early-stopping state.
+    """
+
     params: Params
     opt_state: Any
+    epoch: int = 0
+    step: int = 0
+    history: list[EpochReport] = attrs.Factory(list)
+    best: Best | None = None
+    stopped: bool = False
+    last_checkpoint: Path | None = None
+    tracker: _Tracker | None = None
+    lr: float = 0.0
 
 
 def _describe_spec(spec: Any) -> Any:
@@ -146,11 +207,6 @@ def _describe_spec(spec: Any) -> Any:
     return {"kind": spec.kind, **fields}
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-
-
 def _split_valid(
     data: Dataset, valid: Dataset | float | None, seed: int
 ) -> tuple[Dataset, Dataset | None]:
@@ -158,17 +214,6 @@ def _split_valid(
         return data, valid
     # (seed, 0) is free: epochs count from 1 in the (seed, epoch) streams.
     return split(data, float(valid), seed=(seed, 0))
-
-
-def _report_dict(report: EpochReport) -> dict[str, Any]:
-    result: dict[str, Any] = converter.unstructure(report)
-    return result
-
-
-def _improved(monitor: str, value: float, best: _Best, min_delta: float) -> bool:
-    if _MONITORS[monitor] == "min":
-        return value < best.value - min_delta
-    return value > best.value + min_delta
 
 
 def train(
@@ -233,206 +278,190 @@ def train(
         DivergenceError: a non-finite loss or gradient; names the epoch, batch and learning
             rate, the last checkpoint written (kept on disk) and the history so far.
         ModelFormatError: `resume` is unreadable or was written by a different run.
-        ValueError: invalid arguments.
+        ValueError: invalid arguments (`TypeError`: a count that is not an integer).
     """
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
-    if not (math.isfinite(l2) and l2 >= 0):
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
-    if schedule_per not in ("epoch", "batch"):
-        raise ValueError(f"schedule_per must be 'epoch' or 'batch', got {schedule_per!r}")
+    check_all(TRAIN_CONSTRAINTS, locals())
     check_params(arch, params)
     train_set, valid_set = _split_valid(data, valid, seed)
     monitor = None if early_stopping is None else early_stopping.monitor
     if monitor is not None and monitor.startswith("valid_") and valid_set is None:
         raise ValueError(f"early stopping on {monitor} needs valid data")
-    n = len(train_set)
-    if n == 0:
+    if len(train_set) == 0:
         raise ValueError("the training set is empty")
-    num_batches = math.ceil(n / batch_size)
-    state = optim.init(optimizer, params) if opt_state is None else opt_state
-    run = {
-        "architecture": converter.unstructure(arch),
-        "optimizer": _describe_spec(optimizer),
-        "batch_size": min(batch_size, n),
-        "seed": seed,
-        "l2": float(l2),
-        "schedule_per": schedule_per,
-        "train_size": n,
-        "valid_size": None if valid_set is None else len(valid_set),
-        "early_stopping": None if early_stopping is None else converter.unstructure(early_stopping),
-        "track": None if track is None else converter.unstructure(track),
-    }
-    tracker = None if track is None else _Tracker(track, arch)
-    history: list[EpochReport] = []
-    best: _Best | None = None
-    done, global_step = 0, 0
-    last_checkpoint: Path | None = None
-    if resume is not None:
-        saved = read_checkpoint(resume, params=params, opt_state=state, run=run)
-        params, state, done, global_step = saved.params, saved.opt_state, saved.epoch, saved.step
-        history = [_restore_report(resume, i, r) for i, r in enumerate(saved.history)]
-        if saved.best is not None:
-            kept = saved.best.get("params") is not None
-            best = _Best(
-                epoch=saved.best["epoch"],
-                value=saved.best["value"],
-                wait=saved.best["wait"],
-                params=saved.best["params"] if kept else params,
-                opt_state=saved.best["opt_state"] if kept else state,
-            )
-        if tracker is not None and saved.tracked is not None:
-            tracker.restore(saved.tracked)
-        last_checkpoint = Path(resume)
-    elif tracker is not None:
-        tracker.record(params, 0, 0.0)
-
+    job = _Job(
+        arch, optimizer, train_set, valid_set, epochs, batch_size, seed, float(l2), schedule_per,
+        augment, early_stopping, checkpoint, on_epoch, on_batch,
+    )  # fmt: skip
+    state = _start(job, params, opt_state, track, resume)
     # The fused step when the optimizer has one, else the pure functions (training.step).
+    n = len(train_set)
     step = make_step(
-        arch, optimizer, batch_size=min(batch_size, n), dtype=params[0].w.dtype, l2=float(l2)
+        arch, optimizer, batch_size=min(batch_size, n), dtype=params[0].w.dtype, l2=job.l2
     )
-    step.start(params, state)
+    step.start(state.params, state.opt_state)
     batches = _Batches(train_set, batch_size, params[0].w.dtype)
-    schedule = optimizer.learning_rate
-    stopped = (
-        early_stopping is not None and best is not None and best.wait >= early_stopping.patience
-    )
-    epoch = done
-    while not stopped and epoch < epochs:
-        epoch += 1
+    run = job.describe(track)
+    while not state.stopped and state.epoch < epochs:
+        state.epoch += 1
         started = time.perf_counter()
-        order = None if batches.full else np.random.default_rng((seed, epoch)).permutation(n)
-        epoch_rate = rate_at(schedule, epoch - 1)
-        total_loss, correct = 0.0, 0
-        for b in range(num_batches):
-            index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
-            x, y = batches.take(index)
-            if augment is not None:
-                x = augment(x, seed=(seed, epoch, b))
-            lr = (
-                epoch_rate
-                if schedule_per == "epoch"
-                else rate_at(schedule, epoch - 1 + b / num_batches)
-            )
-            try:
-                # Overflow warnings are the divergence guard's business: it raises instead.
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss, n_correct = step(x, y, lr)
-            except NonFinite as fault:
-                raise _diverged(fault, epoch, b, lr, last_checkpoint, history) from None
-            total_loss += loss * len(y)
-            correct += n_correct
-            global_step += 1
-            if tracker is not None and tracker.every_step:
-                tracker.record_from(
-                    step.param_value, global_step, epoch - 1 + (b + 1) / num_batches
-                )
-            if on_batch is not None:
-                on_batch(BatchReport(epoch, b, num_batches, loss, lr))
-        # Fresh immutable trees, once per epoch: validation, early stopping, checkpoints.
-        params, state = step.params(), step.state()
-        valid_loss = valid_accuracy = None
-        if valid_set is not None:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                valid_loss, valid_accuracy = evaluate(
-                    arch, params, valid_set.x, valid_set.y, l2=l2
-                )
-            if not math.isfinite(valid_loss):
-                bad = NonFinite(f"validation loss ({valid_loss})")
-                raise _diverged(bad, epoch, num_batches - 1, lr, last_checkpoint, history)
-        report = EpochReport(
-            epoch=epoch,
-            train_loss=total_loss / n,
-            train_accuracy=correct / n,
-            valid_loss=valid_loss,
-            valid_accuracy=valid_accuracy,
-            learning_rate=epoch_rate,
-            seconds=time.perf_counter() - started,
-        )
-        history.append(report)
-        if tracker is not None and not tracker.every_step:
-            tracker.record(params, global_step, float(epoch))
-        if early_stopping is not None:
-            value = getattr(report, early_stopping.monitor)
-            if best is None or _improved(
-                early_stopping.monitor, value, best, early_stopping.min_delta
-            ):
-                best = _Best(epoch, value, 0, params, state)
-            else:
-                best.wait += 1
-                stopped = best.wait >= early_stopping.patience
-        if checkpoint is not None and (epoch % checkpoint.every == 0 or epoch == epochs or stopped):
-            write_checkpoint(
-                checkpoint.path,
-                TrainingState(
-                    run=run,
-                    epoch=epoch,
-                    step=global_step,
-                    params=params,
-                    opt_state=state,
-                    history=[_report_dict(r) for r in history],
-                    best=_best_dict(best, epoch),
-                    tracked=None if tracker is None else tracker.arrays(),
-                ),
-            )
-            last_checkpoint = checkpoint.path
-        if on_epoch is not None:
-            on_epoch(report)
-
-    if best is not None:
-        params, state, best_epoch = best.params, best.opt_state, best.epoch
-    else:
-        best_epoch = epoch
+        loss, correct, rate = _run_epoch(job, state, step, batches)
+        _end_epoch(job, state, step, run, (loss, correct, rate), time.perf_counter() - started)
+    best = state.best
     return TrainResult(
-        params=params,
-        opt_state=state,
-        history=tuple(history),
-        best_epoch=best_epoch,
-        stopped_early=stopped and epoch < epochs,
-        tracked=None if tracker is None else tracker.result(),
+        params=state.params if best is None else best.params,
+        opt_state=state.opt_state if best is None else best.opt_state,
+        history=tuple(state.history),
+        best_epoch=state.epoch if best is None else best.epoch,
+        stopped_early=state.stopped and state.epoch < epochs,
+        tracked=None if state.tracker is None else state.tracker.result(),
     )
+
+
+def _start(
+    job: _Job,
+    params: Params,
+    opt_state: Any,
+    track: Track | None,
+    resume: str | os.PathLike[str] | None,
+) -> _State:
+    """The state a run starts from: the given trees, or a checkpoint's (`resume`)."""
+    opt_state = optim.init(job.optimizer, params) if opt_state is None else opt_state
+    tracker = None if track is None else _Tracker(track, job.arch)
+    if resume is None:
+        if tracker is not None:
+            tracker.record(params, 0, 0.0)
+        return _State(params, opt_state, tracker=tracker)
+    saved = read_checkpoint(resume, params=params, opt_state=opt_state, run=job.describe(track))
+    if tracker is not None and saved.tracked is not None:
+        tracker.restore(saved.tracked)
+    spec = job.early_stopping
+    return _State(
+        saved.params,
+        saved.opt_state,
+        epoch=saved.epoch,
+        step=saved.step,
+        history=list(saved.history),
+        best=saved.best,
+        stopped=spec is not None and saved.best is not None and saved.best.stops(spec),
+        last_checkpoint=Path(resume),
+        tracker=tracker,
+    )
+
+
+def _run_epoch(
+    job: _Job, state: _State, step: TrainStep, batches: _Batches
+) -> tuple[float, int, float]:
+    """One epoch of steps: (summed loss times batch sizes, samples right, the epoch's rate)."""
+    n, epoch, batch_size, num_batches = (
+        len(job.train_set),
+        state.epoch,
+        job.batch_size,
+        job.num_batches,
+    )
+    order = None if batches.full else np.random.default_rng((job.seed, epoch)).permutation(n)
+    schedule = job.optimizer.learning_rate
+    epoch_rate = rate_at(schedule, epoch - 1)
+    tracker = state.tracker
+    total_loss, correct = 0.0, 0
+    for b in range(num_batches):
+        index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
+        x, y = batches.take(index)
+        if job.augment is not None:
+            x = job.augment(x, seed=(job.seed, epoch, b))
+        lr = (
+            epoch_rate
+            if job.schedule_per == "epoch"
+            else rate_at(schedule, epoch - 1 + b / num_batches)
+        )
+        state.lr = lr
+        try:
+            # Overflow warnings are the divergence guard's business: it raises instead.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, n_correct = step(x, y, lr)
+        except NonFinite as fault:
+            raise _diverged(fault, epoch, b, lr, state) from None
+        total_loss += loss * len(y)
+        correct += n_correct
+        state.step += 1
+        if tracker is not None and tracker.every_step:
+            tracker.record_from(step.param_value, state.step, epoch - 1 + (b + 1) / num_batches)
+        if job.on_batch is not None:
+            job.on_batch(BatchReport(epoch, b, num_batches, loss, lr))
+    return total_loss, correct, epoch_rate
+
+
+def _end_epoch(
+    job: _Job,
+    state: _State,
+    step: TrainStep,
+    run: dict[str, Any],
+    totals: tuple[float, int, float],
+    seconds: float,
+) -> None:
+    """Validate, report, update early stopping, checkpoint and call back, for `state.epoch`.
+
+    `totals` is what `_run_epoch` returned: summed loss, samples right and the epoch's rate.
+    """
+    total_loss, correct, epoch_rate = totals
+    # Fresh immutable trees, once per epoch: validation, early stopping, checkpoints.
+    state.params, state.opt_state = step.params(), step.state()
+    epoch, n = state.epoch, len(job.train_set)
+    valid_loss = valid_accuracy = None
+    if job.valid_set is not None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            valid_loss, valid_accuracy = evaluate(
+                job.arch, state.params, job.valid_set.x, job.valid_set.y, l2=job.l2
+            )
+        if not math.isfinite(valid_loss):
+            bad = NonFinite(f"validation loss ({valid_loss})")
+            raise _diverged(bad, epoch, job.num_batches - 1, state.lr, state)
+    report = EpochReport(
+        epoch=epoch,
+        train_loss=total_loss / n,
+        train_accuracy=correct / n,
+        valid_loss=valid_loss,
+        valid_accuracy=valid_accuracy,
+        learning_rate=epoch_rate,
+        seconds=seconds,
+    )
+    state.history.append(report)
+    if state.tracker is not None and not state.tracker.every_step:
+        state.tracker.record(state.params, state.step, float(epoch))
+    spec = job.early_stopping
+    if spec is not None:
+        state.best = next_best(state.best, spec, report, state.params, state.opt_state)
+        state.stopped = state.best.stops(spec)
+    every = job.checkpoint
+    if every is not None and (epoch % every.every == 0 or epoch == job.epochs or state.stopped):
+        write_checkpoint(
+            every.path,
+            TrainingState(
+                run=run,
+                epoch=epoch,
+                step=state.step,
+                params=state.params,
+                opt_state=state.opt_state,
+                history=tuple(state.history),
+                best=state.best,
+                tracked=None if state.tracker is None else state.tracker.arrays(),
+            ),
+        )
+        state.last_checkpoint = every.path
+    if job.on_epoch is not None:
+        job.on_epoch(report)
 
 
 def _diverged(
-    fault: NonFinite,
-    epoch: int,
-    batch: int,
-    lr: float,
-    last_checkpoint: Path | None,
-    history: list[EpochReport],
+    fault: NonFinite, epoch: int, batch: int, lr: float, state: _State
 ) -> DivergenceError:
-    saved = f"last good checkpoint: {last_checkpoint}" if last_checkpoint else "no checkpoint"
+    last = state.last_checkpoint
+    saved = f"last good checkpoint: {last}" if last else "no checkpoint"
     return DivergenceError(
         f"training diverged at epoch {epoch}, batch {batch} (learning rate {lr:g}): "
         f"non-finite {fault.what}; {saved}",
         epoch=epoch,
         batch=batch,
         learning_rate=lr,
-        checkpoint=last_checkpoint,
-        history=tuple(history),
+        checkpoint=last,
+        history=tuple(state.history),
     )
-
-
-def _best_dict(best: _Best | None, epoch: int) -> dict[str, Any] | None:
-    if best is None:
-        return None
-    # the best params are the current ones unless an earlier epoch was better
-    earlier = best.epoch != epoch
-    return {
-        "epoch": best.epoch,
-        "value": best.value,
-        "wait": best.wait,
-        "params": best.params if earlier else None,
-        "opt_state": best.opt_state if earlier else None,
-    }
-
-
-def _restore_report(path: str | os.PathLike[str], i: int, data: Any) -> EpochReport:
-    try:
-        report: EpochReport = converter.structure(data, EpochReport)
-    except Exception as error:  # cattrs raises several types; all mean a malformed report
-        raise ModelFormatError(
-            f"{path}: $.history[{i}]: malformed epoch report ({error})"
-        ) from None
-    return report

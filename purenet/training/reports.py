@@ -4,7 +4,6 @@ parameters, the result.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any, Literal
@@ -12,6 +11,7 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 
+from purenet.core.checks import COUNT, NON_NEGATIVE, OneOf
 from purenet.core.tree import readonly
 from purenet.nn.model import Architecture, Params
 
@@ -86,22 +86,48 @@ class EarlyStopping:
         monitor: `valid_loss` (default), `valid_accuracy`, `train_loss` or `train_accuracy`.
     """
 
-    patience: int = 5
-    min_delta: float = attrs.field(default=0.0, converter=float)
-    monitor: str = "valid_loss"
+    patience: int = attrs.field(default=5, validator=COUNT.validator())
+    min_delta: float = attrs.field(default=0.0, converter=float, validator=NON_NEGATIVE.validator())
+    monitor: str = attrs.field(default="valid_loss", validator=OneOf(tuple(_MONITORS)).validator())
 
-    def __attrs_post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int):
-            raise ValueError(f"EarlyStopping.patience must be an int, got {self.patience!r}")
-        if self.patience < 1:
-            raise ValueError(f"EarlyStopping.patience must be >= 1, got {self.patience}")
-        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
-            raise ValueError(f"EarlyStopping.min_delta must be >= 0, got {self.min_delta}")
-        if self.monitor not in _MONITORS:
-            raise ValueError(
-                f"EarlyStopping.monitor: unknown metric {self.monitor!r}; "
-                f"supported: {', '.join(_MONITORS)}"
-            )
+    def improves(self, value: float, best: float) -> bool:
+        """True when the metric `value` beats the `best` so far by more than `min_delta`."""
+        if _MONITORS[self.monitor] == "min":
+            return value < best - self.min_delta
+        return value > best + self.min_delta
+
+
+@attrs.frozen(eq=False)
+class Best:
+    """Early-stopping state: the best epoch so far and what `train` returns for it.
+
+    Attributes:
+        epoch: the best epoch (1-based).
+        value: its monitored metric.
+        wait: epochs since it without improvement.
+        params: its parameters.
+        opt_state: its optimizer state.
+    """
+
+    epoch: int
+    value: float
+    wait: int
+    params: Params
+    opt_state: Any
+
+    def stops(self, spec: EarlyStopping) -> bool:
+        """True when `spec`'s patience has run out."""
+        return self.wait >= spec.patience
+
+
+def next_best(
+    best: Best | None, spec: EarlyStopping, report: EpochReport, params: Params, opt_state: Any
+) -> Best:
+    """The early-stopping state after the epoch of `report` ended with `params`, `opt_state`."""
+    value = getattr(report, spec.monitor)
+    if best is None or spec.improves(value, best.value):
+        return Best(report.epoch, value, 0, params, opt_state)
+    return attrs.evolve(best, wait=best.wait + 1)
 
 
 _TRACK_PATH = re.compile(r"^(?:layers)?\[(\d+)\]\.([A-Za-z_]\w*)\[(\d+(?:\s*,\s*\d+)*)\]$")
@@ -119,7 +145,9 @@ class Track:
     """
 
     paths: tuple[str, ...] = attrs.field(converter=tuple)
-    every: Literal["epoch", "step"] = "epoch"
+    every: Literal["epoch", "step"] = attrs.field(
+        default="epoch", validator=OneOf(("epoch", "step")).validator()
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.paths:
@@ -127,8 +155,6 @@ class Track:
         for path in self.paths:
             if not _TRACK_PATH.match(path):
                 raise ValueError(f"Track: cannot parse {path!r}; expected e.g. 'layers[0].w[3, 2]'")
-        if self.every not in ("epoch", "step"):
-            raise ValueError(f"Track.every must be 'epoch' or 'step', got {self.every!r}")
 
 
 @attrs.frozen(eq=False)

@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from purenet import optim
+from purenet.core.checks import COUNT, NON_NEGATIVE, check_all, float_dtype
 from purenet.core.tree import tree_leaves
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES, check_labels
@@ -62,10 +63,13 @@ from purenet.nn.model import (
     labels_of,
     loss_grad_and_output,
 )
+from purenet.optim.base import Flat
+from purenet.optim.optimizers import RULES, make_state, state_moments
 
 Array = np.ndarray
 
-_SUPPORTED: tuple[type, ...] = (optim.SGD, optim.Adam, optim.AdamW, optim.RMSProp)
+STEP_CONSTRAINTS = {"batch_size": COUNT, "l2": NON_NEGATIVE}
+"""The rules of the step's (and the loop's) size and penalty arguments."""
 
 
 class NonFinite(Exception):
@@ -105,8 +109,9 @@ def supports(arch: Architecture, optimizer: Any) -> bool:
 
     Args:
         arch: the architecture (every registered activation and output x loss pair is fused).
-        optimizer: an optimizer spec; `SGD`, `Adam`, `AdamW` and `RMSProp` are fused; any other
-            type (subclasses too, whose formulas may differ) gets a `PureStep`.
+        optimizer: an optimizer spec; every optimizer of `purenet.optim.optimizers.RULES` (each
+            carries its in-place flat update) is fused; any other type (subclasses too, whose
+            formulas may differ) gets a `PureStep`.
 
     Returns:
         Whether the step is fused.
@@ -117,10 +122,17 @@ def supports(arch: Architecture, optimizer: Any) -> bool:
         >>> supports(pn.Architecture((2, 3, 2)), optim.Adam())
         True
     """
+    # One activation for every hidden layer, every layer with a bias, no dropout and the
+    # default Huber threshold: the buffers and kernels assume those; anything else is pure.
     return (
-        type(optimizer) in _SUPPORTED
+        type(optimizer) in RULES
+        and isinstance(arch.hidden, str)
         and arch.hidden in ACTIVATIONS
         and (arch.output, arch.loss) in LOSSES
+        and all(arch.has_bias)
+        and not any(arch.dropout_rates)
+        and arch.input_dropout == 0.0
+        and arch.huber_delta == 1.0
     )
 
 
@@ -219,18 +231,13 @@ class FastStep:
         if not supports(arch, optimizer):
             raise ValueError(
                 f"no fused step for {type(optimizer).__name__}; fused optimizers: "
-                f"{', '.join(t.__name__ for t in _SUPPORTED)} (make_step falls back to PureStep)"
+                f"{', '.join(t.__name__ for t in RULES)} (make_step falls back to PureStep)"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        resolved = np.dtype(dtype)
-        if resolved not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, found {resolved}")
-        if not (math.isfinite(l2) and l2 >= 0):
-            raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
-        self.arch, self.optimizer = arch, optimizer
-        self.batch_size, self.dtype, self.l2 = batch_size, resolved, float(l2)
-        self._hidden = ACTIVATIONS[arch.hidden]
+        check_all(STEP_CONSTRAINTS, {"batch_size": batch_size, "l2": l2})
+        resolved = float_dtype(dtype)
+        self.arch, self.optimizer, self._rule = arch, optimizer, RULES[type(optimizer)]
+        self.batch_size, self.dtype, self.l2 = int(batch_size), resolved, float(l2)
+        self._hidden = ACTIVATIONS[cast(str, arch.hidden)]  # supports(): one name for all
         self._output = OUTPUTS[arch.output]
         self._pair = LOSSES[arch.output, arch.loss]
         self._softmax_ce = (arch.output, arch.loss) == ("softmax", "cross_entropy")
@@ -258,41 +265,21 @@ class FastStep:
         # runs a handful of whole-network operations instead of a handful per leaf.
         self._flat_grads, self._grads = _flat(shapes, resolved)
         self._flat_tmp, self._tmp = _flat(shapes, resolved)
-        self._flat_tmp2 = _flat(shapes, resolved)[0] if not self._is_sgd() else self._flat_tmp
+        tmp2 = _flat(shapes, resolved)[0] if self._rule.scratch > 1 else self._flat_tmp
         # The working copy of the params and moments, updated in place by every step.
         self._flat_p, self._p = _flat(shapes, resolved)
-        moments = [_flat(shapes, resolved) for _ in range(self._n_moments())]
-        self._flat_moments = [flat for flat, _ in moments]
+        moments = [_flat(shapes, resolved) for _ in self._rule.moments(optimizer)]
         self._moments = [leaves for _, leaves in moments]
-        self._is_weight = np.concatenate([np.full(int(np.prod(s)), len(s) >= 2) for s in shapes])
+        is_weight = np.concatenate([np.full(int(np.prod(s)), len(s) >= 2) for s in shapes])
+        self._buffers = Flat(
+            params=self._flat_p,
+            grads=self._flat_grads,
+            moments=[flat for flat, _ in moments],
+            scratch=(self._flat_tmp, tmp2),
+            is_weight=is_weight,
+        )
         self._count = 0
         self._started = False
-
-    def _is_sgd(self) -> bool:
-        return isinstance(self.optimizer, optim.SGD)
-
-    def _n_moments(self) -> int:
-        spec = self.optimizer
-        if isinstance(spec, optim.SGD):
-            return 1 if spec.momentum else 0
-        return 2 if isinstance(spec, optim.Adam) else 1
-
-    def _moment_trees(self, state: Any) -> list[Params]:
-        spec = self.optimizer
-        expected: type = (
-            optim.SGDState
-            if isinstance(spec, optim.SGD)
-            else optim.AdamState
-            if isinstance(spec, optim.Adam)
-            else optim.RMSPropState
-        )
-        if type(state) is not expected:
-            raise TypeError(f"{type(state).__name__} is not the state of {type(spec).__name__}")
-        if isinstance(state, optim.SGDState):
-            return [state.velocity] if self._n_moments() else []
-        if isinstance(state, optim.AdamState):
-            return [state.mu, state.nu]
-        return [cast(optim.RMSPropState, state).nu]
 
     def start(self, params: Params, state: Any) -> None:
         """Copy `params` and the optimizer `state` into the step's working buffers.
@@ -308,7 +295,7 @@ class FastStep:
         check_params(self.arch, params)
         if params[0].w.dtype != self.dtype:
             raise ValueError(f"params have dtype {params[0].w.dtype}; the step is {self.dtype}")
-        trees = self._moment_trees(state)
+        trees = state_moments(self.optimizer, state)
         for tree in trees:
             try:
                 check_params(self.arch, tree)
@@ -336,12 +323,7 @@ class FastStep:
         """A copy of the current optimizer state (`SGDState`, `AdamState` or `RMSPropState`)."""
         self._check_started()
         count = np.asarray(self._count, dtype=np.int64)
-        moments = [_layers(m) for m in self._moments]
-        if self._is_sgd():
-            return optim.SGDState(count, moments[0] if moments else ())
-        if isinstance(self.optimizer, optim.Adam):
-            return optim.AdamState(count, moments[0], moments[1])
-        return optim.RMSPropState(count, moments[0])
+        return make_state(self.optimizer, count, [_layers(m) for m in self._moments])
 
     def _check_started(self) -> None:
         if not self._started:
@@ -367,8 +349,7 @@ class FastStep:
         self._check_started()
         x, y = np.asarray(x), np.asarray(y)
         # Zero is allowed, as in optim.update: a schedule may decay to it.
-        if not (math.isfinite(lr) and lr >= 0):
-            raise ValueError(f"learning_rate must be a finite number >= 0, got {lr}")
+        rate = NON_NEGATIVE.check("learning_rate", lr)
         m = x.shape[0] if x.ndim == 2 else 0
         if x.ndim != 2 or x.shape[1] != self.arch.sizes[0] or not 1 <= m <= self.batch_size:
             raise ValueError(
@@ -390,7 +371,7 @@ class FastStep:
         if not _is_finite([self._flat_grads]):
             raise NonFinite("gradient")
         self._count += 1
-        self._update(float(lr))
+        self._rule.update_flat(self.optimizer, self._buffers, rate, self._count)
         return value, n_correct
 
     def _forward(self, x: Array, y: Array, m: int) -> tuple[float, int, Array]:
@@ -468,61 +449,6 @@ class FastStep:
                 z = self._pre[i - 1][:m] if hidden.uses_input else None
                 previous *= hidden.derivative(z, a)  # type: ignore[arg-type]
             delta = previous
-
-    def _update(self, lr: float) -> None:
-        """Apply the optimizer in place, with optim.py's operations in optim.py's order."""
-        spec, p, g, tmp = self.optimizer, self._flat_p, self._flat_grads, self._flat_tmp
-        if isinstance(spec, optim.SGD):
-            mu = spec.momentum
-            if not mu:
-                np.multiply(g, -lr, out=tmp)
-            else:
-                v = self._flat_moments[0]
-                v *= mu
-                v += g
-                if spec.nesterov:
-                    np.multiply(v, mu, out=tmp)
-                    tmp += g
-                    tmp *= -lr
-                else:
-                    np.multiply(v, -lr, out=tmp)
-            p += tmp
-            return
-        tmp2 = self._flat_tmp2
-        if isinstance(spec, optim.Adam):
-            b1, b2, eps = spec.b1, spec.b2, spec.eps
-            step = lr / (1.0 - b1**self._count)
-            root_correction = math.sqrt(1.0 - b2**self._count)
-            first, second = self._flat_moments
-            first *= b1
-            np.multiply(g, 1.0 - b1, out=tmp)
-            first += tmp
-            np.multiply(g, g, out=tmp)
-            tmp *= 1.0 - b2
-            second *= b2
-            second += tmp
-            np.multiply(first, -step, out=tmp)
-            np.sqrt(second, out=tmp2)
-            tmp2 /= root_correction
-            tmp2 += eps
-            tmp /= tmp2
-            if isinstance(spec, optim.AdamW) and spec.weight_decay:
-                # Decoupled decay on the weights only (leaves with ndim >= 2), as optim.py.
-                np.multiply(p, lr * spec.weight_decay, out=tmp2)
-                np.subtract(tmp, tmp2, out=tmp, where=self._is_weight)
-            p += tmp
-            return
-        rho, eps = spec.rho, spec.eps
-        nu = self._flat_moments[0]
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - rho
-        nu *= rho
-        nu += tmp
-        np.multiply(g, -lr, out=tmp)
-        np.sqrt(nu, out=tmp2)
-        tmp2 += eps
-        tmp /= tmp2
-        p += tmp
 
 
 def make_step(
