@@ -33,7 +33,9 @@ How the shared names map onto purenet (scikit-learn >= 1.6):
 
 purenet's own parameters: `schedule` (a schedule spec of `purenet.optim`, read at the iteration
 count; replaces `learning_rate_init`), `init` (weight scheme, default He for ReLU-like
-activations, Glorot otherwise) and `dtype` (`float32` default, or `float64`).
+activations, Glorot otherwise), `dropout` (a rate for every hidden layer, or one per hidden
+layer; inverted dropout in training, none in `predict`) and `dtype` (`float32` default, or
+`float64`); `activation` may also be a tuple of names, one per hidden layer.
 
 Example:
     >>> from sklearn.datasets import load_iris
