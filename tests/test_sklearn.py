@@ -215,10 +215,10 @@ def test_pipeline_grid_search_and_cross_val_score() -> None:
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = cross_val_score(pipe, x, y, cv=3)
         # two worker processes: the estimator travels to them and back (pickled by joblib)
-        search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 10.0]}, cv=2, n_jobs=2)
+        search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 100.0]}, cv=2, n_jobs=2)
         search.fit(x, y)
     assert scores.shape == (3,) and scores.mean() > 0.85
-    assert list(search.cv_results_["param_mlpclassifier__alpha"]) == [1e-4, 10.0]
+    assert list(search.cv_results_["param_mlpclassifier__alpha"]) == [1e-4, 100.0]
     # a huge L2 penalty must cost accuracy: the search sees the parameter
     assert search.best_params_ == {"mlpclassifier__alpha": 1e-4} and search.best_score_ > 0.85
     assert isinstance(search.best_estimator_[-1], MLPClassifier)

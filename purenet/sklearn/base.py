@@ -22,6 +22,7 @@ from purenet.data.dataset import Dataset
 from purenet.errors import DivergenceError
 from purenet.modelfile.model import Model, ModelMeta, n_classes
 from purenet.nn.activations import ACTIVATIONS
+from purenet.nn.init import INIT_SPECS, InitScheme
 from purenet.nn.model import INIT_SCHEMES, Architecture, Params, forward, init
 from purenet.optim.schedules import learning_rate
 from purenet.sklearn.names import (
@@ -81,7 +82,7 @@ class BaseMLP(BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "schedule": [None, *optim.SCHEDULES.values()],
-        "init": [None, StrOptions(set(INIT_SCHEMES))],
+        "init": [None, StrOptions(set(INIT_SCHEMES)), *INIT_SPECS.values()],
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple],
         "dtype": [StrOptions({"float32", "float64"})],
     }
@@ -107,7 +108,7 @@ class BaseMLP(BaseEstimator):
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
         schedule: optim.Schedule | None = None,
-        init: str | None = None,
+        init: str | InitScheme | None = None,
         dropout: float | tuple[float, ...] = 0.0,
         dtype: str = "float32",
     ) -> None:
@@ -273,7 +274,10 @@ class BaseMLP(BaseEstimator):
             loss=loss,
         )
         self.params_ = init(
-            self.arch_, seed=int(rng.integers(2**63)), scheme=self.init, dtype=self.dtype
+            self.arch_,
+            seed=int(rng.integers(2**63)),
+            scheme=self.init or "glorot",
+            dtype=self.dtype,
         )
         self._opt_state = None
         self.n_iter_ = 0

@@ -32,10 +32,12 @@ How the shared names map onto purenet (scikit-learn >= 1.6):
   `verbose` (the library never prints).
 
 purenet's own parameters: `schedule` (a schedule spec of `purenet.optim`, read at the iteration
-count; replaces `learning_rate_init`), `init` (weight scheme, default He for ReLU-like
-activations, Glorot otherwise), `dropout` (a rate for every hidden layer, or one per hidden
-layer; inverted dropout in training, none in `predict`) and `dtype` (`float32` default, or
-`float64`); `activation` may also be a tuple of names, one per hidden layer.
+count; replaces `learning_rate_init`), `init` (a weight scheme name or spec; default Glorot
+uniform, `U(+-sqrt(6 / (fan_in + fan_out)))`, scikit-learn's draw for every activation but
+`logistic`, where it narrows the range to `sqrt(2 / ...)`; biases start at zero, where
+scikit-learn draws them from the same range), `dropout` (a rate for every hidden layer, or
+one per hidden layer; inverted dropout in training, none in `predict`) and `dtype` (`float32`
+default, or `float64`); `activation` may also be a tuple of names, one per hidden layer.
 
 Example:
     >>> from sklearn.datasets import load_iris
