@@ -102,8 +102,10 @@ def test_bad_arguments() -> None:
         rotate(np.zeros((5, 5)), seed=0, max_degrees=5)
     with pytest.raises(ValueError, match="max_degrees"):
         rotate(np.zeros((1, 5, 5)), seed=0, max_degrees=-1)
-    with pytest.raises(ValueError, match="max_pixels must be an int"):
+    with pytest.raises(TypeError, match=r"^max_pixels must be an integer >= 0, found 1\.5$"):
         shift(np.zeros((1, 5, 5)), seed=0, max_pixels=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^max_pixels must be an integer >= 0, found -1$"):
+        shift(np.zeros((1, 5, 5)), seed=0, max_pixels=-1)
     with pytest.raises(ValueError, match="max_zoom"):
         affine(np.zeros((1, 5, 5)), seed=0, max_zoom=1.0)
     with pytest.raises(ValueError, match="degrees must broadcast"):

@@ -1,4 +1,4 @@
-"""Tests of purenet.data: IDX and CSV readers, Dataset, load_dataset and the pure steps."""
+"""Tests of purenet.data: IDX and CSV readers, Dataset and its pure steps, load_dataset."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 from purenet.core.tree import tree_equal, tree_map
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset, batches, map_labels, one_hot, shuffle, split
-from purenet.data.idx import read_idx
+from purenet.data.idx import read_idx, read_idx_pair
 from purenet.data.load import load_dataset
 from purenet.errors import DataFormatError, PurenetError
-from purenet.pipeline.transforms import Standardizer, fit_standardizer, flatten, scale, standardize
 
 CODES = {
     np.dtype(np.uint8): 0x08,
@@ -314,6 +313,16 @@ def test_load_dataset_refuses_mismatched_files(tmp_path: Path, offline: None) ->
         load_dataset("fashion-mnist", "test", data_dir=tmp_path)
 
 
+def test_read_idx_pair_reads_images_and_labels_or_names_both_files(tmp_path: Path) -> None:
+    images = write(tmp_path / "i.gz", idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 2, 2)))
+    labels = write(tmp_path / "l", idx_bytes(np.array([2, 0, 1], np.uint8)))
+    ds = read_idx_pair(images, labels)
+    assert ds.x[2].tolist() == [[8, 9], [10, 11]] and ds.y.tolist() == [2, 0, 1]
+    short = write(tmp_path / "s", idx_bytes(np.zeros(2, np.uint8)))
+    with pytest.raises(DataFormatError, match=f"^{short}: 2 labels for 3 images in {images}$"):
+        read_idx_pair(images, short)
+
+
 def test_load_dataset_unknown_names(offline: None) -> None:
     with pytest.raises(PurenetError, match="known: fashion-mnist, microchips, mnist"):
         load_dataset("cifar", "train")
@@ -338,48 +347,7 @@ def test_load_dataset_refuses_a_data_dir_that_does_not_exist(tmp_path: Path) -> 
         load_dataset("microchips", "train", data_dir=tmp_path / "typo")
 
 
-# --- steps ----------------------------------------------------------------------------------
-
-
-def test_scale() -> None:
-    pixels = np.array([[0, 51, 255]], np.uint8)
-    before = pixels.copy()
-    out = scale(pixels, 0.01, 1.0)
-    assert out.dtype == np.float32
-    np.testing.assert_allclose(out, [[0.01, 0.01 + 0.99 * 0.2, 1.0]], rtol=1e-6)
-    np.testing.assert_array_equal(pixels, before)
-    assert scale(pixels, dtype=np.float64).dtype == np.float64
-    np.testing.assert_array_equal(scale(pixels), scale(pixels))
-    with pytest.raises(ValueError, match="low < high"):
-        scale(pixels, 1.0, 0.0)
-    with pytest.raises(ValueError, match="float32 or float64"):
-        scale(pixels, dtype=np.int32)
-
-
-def test_standardizer() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(3.0, 2.0, size=(500, 4)).astype(np.float32)
-    x[:, 3] = 7.0  # a constant feature must not divide by zero
-    stats = fit_standardizer(x)
-    assert isinstance(stats, Standardizer) and stats.mean.dtype == np.float32
-    z = standardize(x, stats)
-    assert z.dtype == np.float32
-    np.testing.assert_allclose(z[:, :3].mean(axis=0), 0, atol=1e-5)
-    np.testing.assert_allclose(z[:, :3].std(axis=0), 1, atol=1e-5)
-    np.testing.assert_array_equal(z[:, 3], 0)
-    overall = fit_standardizer(x, per_feature=False)
-    assert overall.mean.shape == ()
-    with pytest.raises(ValueError, match="shape"):
-        standardize(np.zeros((2, 3)), stats)
-
-
-def test_flatten() -> None:
-    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    flat = flatten(images)
-    assert flat.shape == (2, 12) and flat.dtype == np.uint8
-    np.testing.assert_array_equal(flat[1], np.arange(12, 24))
-    # No samples is still a batch: (0, 28, 28) flattens to (0, 784).
-    assert flatten(np.zeros((0, 28, 28), np.uint8)).shape == (0, 784)
+# --- one_hot, map_labels, shuffle, batches, split -------------------------------------------
 
 
 @settings(max_examples=50, deadline=None)
@@ -397,6 +365,8 @@ def test_one_hot_refuses_bad_labels() -> None:
         one_hot(np.array([1, 10]), 10)
     with pytest.raises(ValueError, match="integer labels"):
         one_hot(np.array([0.5]), 2)
+    with pytest.raises(TypeError, match=r"^n_classes must be an integer >= 1, found True$"):
+        one_hot(np.array([0]), True)
 
 
 def test_map_labels() -> None:
@@ -448,8 +418,10 @@ def test_batches_cover_each_sample_once(size: int) -> None:
 
 
 def test_batches_refuse_bad_size() -> None:
-    with pytest.raises(ValueError, match="int >= 1"):
+    with pytest.raises(ValueError, match=r"^batch size must be an integer >= 1, found 0$"):
         next(batches(small_dataset(), 0))
+    with pytest.raises(TypeError, match=r"^batch size must be an integer >= 1, found True$"):
+        next(batches(small_dataset(), True))
 
 
 @pytest.mark.parametrize("stratify", [False, True])

@@ -1,6 +1,8 @@
-"""Raw inputs entering a model: `model_inputs`, `evaluate_model` and `predict_inputs`."""
+"""Evaluation of a model on raw inputs: `model_inputs`, `evaluate_model` and `predict_inputs`."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -105,3 +107,63 @@ def test_a_wrong_shape_names_both_shapes_a_flatten_model_takes() -> None:
     images = np.arange(32, dtype=np.uint8).reshape(2, 4, 4)
     rows = images.reshape(2, 16)
     assert np.array_equal(model_inputs(image_model(), images), model_inputs(image_model(), rows))
+
+
+# --- counting, ranking ------------------------------------------------------------------------
+
+
+def argmax_model() -> Model:
+    """A (2, 2) softmax model whose prediction is the argmax of the raw input."""
+    arch = pn.Architecture((2, 2))
+    params = (pn.Dense(np.eye(2, dtype=np.float32), np.zeros(2, np.float32)),)
+    return Model(arch, params, labels=("no", "yes"))
+
+
+def test_evaluation_counts_by_hand() -> None:
+    x = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=np.float32)
+    y = np.array([0, 1, 1, 1])
+    result = evaluate_model(argmax_model(), x, y)
+    assert result.confusion.tolist() == [[1, 0], [1, 2]]  # rows true, columns predicted
+    assert result.accuracy == 0.75
+    assert result.precision == (0.5, 1.0)
+    assert result.recall == (1.0, 2 / 3)
+    absent = evaluate_model(argmax_model(), x[1:2], y[1:2])
+    assert absent.precision == (None, 1.0) and absent.recall == (None, 1.0)
+    json.dumps(absent.to_dict(), allow_nan=False)  # JSON-ready: no NaN (this raises on one)
+
+
+def test_evaluation_refuses_labels_and_inputs_that_do_not_fit() -> None:
+    x = np.zeros((3, 2), np.float32)
+    with pytest.raises(DataFormatError, match=r"d: labels range over \[0, 2\]; the model has 2"):
+        evaluate_model(argmax_model(), x, np.array([0, 1, 2]), source="d")
+    with pytest.raises(DataFormatError, match=r"d: inputs of shape \(3, 3\) give 3 features"):
+        evaluate_model(argmax_model(), np.zeros((3, 3)), np.array([0, 1, 1]), source="d")
+
+
+def test_predictions_rank_classes_like_predict() -> None:
+    arch = pn.Architecture((4, 5, 3))
+    model = Model(arch, pn.init(arch, seed=1))
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    prediction = predict_inputs(model, x, top_k=2)
+    assert np.array_equal(prediction.classes[:, 0], pn.predict(arch, model.params, x))
+    outputs = pn.forward(arch, model.params, x)
+    assert np.allclose(prediction.scores[:, 0], outputs.max(axis=1))
+    assert (prediction.scores[:, 0] >= prediction.scores[:, 1]).all()
+    assert prediction.names[0] == tuple(str(c) for c in prediction.classes[0])
+
+
+def test_one_sigmoid_unit_predicts_two_classes() -> None:
+    arch = pn.Architecture((1, 1), output="sigmoid")
+    params = (pn.Dense(np.ones((1, 1), np.float32), np.zeros(1, np.float32)),)
+    prediction = predict_inputs(Model(arch, params), np.array([[2.0], [-2.0]]), top_k=5)
+    assert prediction.classes.tolist() == [[1, 0], [0, 1]]
+    p = 1 / (1 + np.exp(-2.0))
+    assert np.allclose(prediction.scores, [[p, 1 - p], [p, 1 - p]])
+
+
+def test_labels_follow_the_one_rule_whole_number_floats_count_as_integers() -> None:
+    x = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    counted = evaluate_model(argmax_model(), x, np.array([0.0, 1.0]))
+    assert counted.accuracy == 1.0
+    with pytest.raises(DataFormatError, match=r"^d: labels must be integers, found dtype float64$"):
+        evaluate_model(argmax_model(), x, np.array([0.0, 0.5]), source="d")

@@ -338,6 +338,24 @@ def test_model_figures_of_a_run(tmp_path: Path) -> None:
         draw_run_figure(points, "weights")
 
 
+def test_run_figures_check_raw_data_where_it_enters_the_model() -> None:
+    # The figures of a run refuse what `model_inputs` refuses for evaluate and predict.
+    arch = pn.Architecture((64, 6, 3))
+    model = Model(arch, pn.init(arch, seed=0), (Scale(), Flatten((8, 8))), labels=("a", "b", "c"))
+    scaled = RunData(model=model, data=Dataset(IMAGES / 255.0, LABELS))
+    for name in ("digits", "confusion"):
+        with pytest.raises(DataFormatError, match=r"evaluation data: .*already scaled"):
+            draw_run_figure(scaled, name)
+    x = RNG.normal(size=(20, 2))
+    x[3, 1] = np.nan
+    points = RunData(
+        model=Model(*tiny_model((2, 4, 1), "sigmoid"), labels=("no", "yes")),
+        data=Dataset(x, np.arange(20) % 2),
+    )
+    with pytest.raises(DataFormatError, match="row 3 holds NaN or Inf"):
+        draw_run_figure(points, "boundary")
+
+
 def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
 

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet.data.inputs import read_inputs
 from purenet.errors import DataFormatError, PurenetError, RecipeError
-from purenet.modelfile.evaluation import evaluate_model, predict_inputs
+from purenet.modelfile.evaluation import evaluate_model
 from purenet.modelfile.io import load_model
-from purenet.modelfile.model import Model
 from purenet.pipeline.augment import rotate
 from purenet.pipeline.steps import Flatten, Scale, apply_preprocess
 from purenet.recipe.load import load_recipe, read_recipe_data, recipe_from_data
@@ -291,78 +289,6 @@ def test_augmentation_of_non_image_data_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(RecipeError, match=r"\$.pipeline.augment: augmentation needs images"):
         prepare_data(recipe)
-
-
-# ---------------------------------------------------------------------------------------------
-# evaluate_model, predict_inputs, read_inputs
-
-
-def argmax_model() -> Model:
-    """A (2, 2) softmax model whose prediction is the argmax of the raw input."""
-    arch = pn.Architecture((2, 2))
-    params = (pn.Dense(np.eye(2, dtype=np.float32), np.zeros(2, np.float32)),)
-    return Model(arch, params, labels=("no", "yes"))
-
-
-def test_evaluation_counts_by_hand() -> None:
-    x = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=np.float32)
-    y = np.array([0, 1, 1, 1])
-    result = evaluate_model(argmax_model(), x, y)
-    assert result.confusion.tolist() == [[1, 0], [1, 2]]  # rows true, columns predicted
-    assert result.accuracy == 0.75
-    assert result.precision == (0.5, 1.0)
-    assert result.recall == (1.0, 2 / 3)
-    absent = evaluate_model(argmax_model(), x[1:2], y[1:2])
-    assert absent.precision == (None, 1.0) and absent.recall == (None, 1.0)
-    assert json.dumps(absent.to_dict())  # JSON-ready: no NaN
-
-
-def test_evaluation_refuses_labels_and_inputs_that_do_not_fit() -> None:
-    x = np.zeros((3, 2), np.float32)
-    with pytest.raises(DataFormatError, match=r"d: labels range over \[0, 2\]; the model has 2"):
-        evaluate_model(argmax_model(), x, np.array([0, 1, 2]), source="d")
-    with pytest.raises(DataFormatError, match=r"d: inputs of shape \(3, 3\) give 3 features"):
-        evaluate_model(argmax_model(), np.zeros((3, 3)), np.array([0, 1, 1]), source="d")
-
-
-def test_predictions_rank_classes_like_predict() -> None:
-    arch = pn.Architecture((4, 5, 3))
-    model = Model(arch, pn.init(arch, seed=1))
-    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
-    prediction = predict_inputs(model, x, top_k=2)
-    assert np.array_equal(prediction.classes[:, 0], pn.predict(arch, model.params, x))
-    outputs = pn.forward(arch, model.params, x)
-    assert np.allclose(prediction.scores[:, 0], outputs.max(axis=1))
-    assert (prediction.scores[:, 0] >= prediction.scores[:, 1]).all()
-    assert prediction.names[0] == tuple(str(c) for c in prediction.classes[0])
-
-
-def test_one_sigmoid_unit_predicts_two_classes() -> None:
-    arch = pn.Architecture((1, 1), output="sigmoid")
-    params = (pn.Dense(np.ones((1, 1), np.float32), np.zeros(1, np.float32)),)
-    prediction = predict_inputs(Model(arch, params), np.array([[2.0], [-2.0]]), top_k=5)
-    assert prediction.classes.tolist() == [[1, 0], [0, 1]]
-    p = 1 / (1 + np.exp(-2.0))
-    assert np.allclose(prediction.scores, [[p, 1 - p], [p, 1 - p]])
-
-
-def test_read_inputs_tells_formats_by_content(tmp_path: Path) -> None:
-    images, _ = blobs(4, 0)
-    assert np.array_equal(read_inputs(write_idx(tmp_path / "x.idx.gz", images)), images)
-    np.save(tmp_path / "x.npy", images)
-    assert np.array_equal(read_inputs(tmp_path / "x.npy"), images)
-    np.save(tmp_path / "one.npy", images[0].ravel())
-    assert read_inputs(tmp_path / "one.npy").shape == (1, 64)
-    (tmp_path / "x.csv").write_text("a,b\n1,2\n3,4.5\n", encoding="utf-8")
-    assert read_inputs(tmp_path / "x.csv").tolist() == [[1.0, 2.0], [3.0, 4.5]]
-    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(DataFormatError, match=r"obj.npy: cannot read NPY without pickle"):
-        read_inputs(tmp_path / "obj.npy")
-    (tmp_path / "x.bin").write_bytes(b"\x01\x02")
-    with pytest.raises(DataFormatError, match=r"x.bin: unknown input format"):
-        read_inputs(tmp_path / "x.bin")
-    with pytest.raises(DataFormatError, match=r"nope.npy: no such file"):
-        read_inputs(tmp_path / "nope.npy")
 
 
 def test_plots_named_by_the_recipe_are_drawn_into_the_run_folder(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +38,29 @@ def test_read_inputs_refuses_a_file_without_values(tmp_path: Path, shape: tuple[
     np.save(tmp_path / "empty.npy", np.zeros(shape, np.uint8))
     with pytest.raises(DataFormatError, match=r"empty.npy: (no rows|rows without values) \(an"):
         read_inputs(tmp_path / "empty.npy")
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """An IDX file (gzip) of uint8 data, written from the format's definition."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+    return path
+
+
+def test_read_inputs_tells_formats_by_content(tmp_path: Path) -> None:
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8)).astype(np.uint8)
+    assert np.array_equal(read_inputs(write_idx(tmp_path / "x.idx.gz", images)), images)
+    np.save(tmp_path / "x.npy", images)
+    assert np.array_equal(read_inputs(tmp_path / "x.npy"), images)
+    np.save(tmp_path / "one.npy", images[0].ravel())
+    assert read_inputs(tmp_path / "one.npy").shape == (1, 64)
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n3,4.5\n", encoding="utf-8")
+    assert read_inputs(tmp_path / "x.csv").tolist() == [[1.0, 2.0], [3.0, 4.5]]
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataFormatError, match=r"obj.npy: cannot read NPY without pickle"):
+        read_inputs(tmp_path / "obj.npy")
+    (tmp_path / "x.bin").write_bytes(b"\x01\x02")
+    with pytest.raises(DataFormatError, match=r"x.bin: unknown input format"):
+        read_inputs(tmp_path / "x.bin")
+    with pytest.raises(DataFormatError, match=r"nope.npy: no such file"):
+        read_inputs(tmp_path / "nope.npy")

@@ -12,6 +12,10 @@ Each command parses its arguments, calls one library function and renders the re
     purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
     purenet fetch mnist [--mirror URL]
     purenet bench [--threads N] [--json] [--quick]
+    purenet schema model|recipe
+    purenet export runs/mnist/model.json --onnx mnist.onnx   (or --format tutorial-json -o F)
+    purenet import mlp.onnx -o model.json   (or weights.json --hidden sigmoid --output sigmoid)
+    purenet serve runs/mnist/model.json [--port 8000]
     purenet bench-sklearn [--job digits] [--epochs 3] [--repeats 3] [--json]
 """
 
@@ -40,6 +44,7 @@ from purenet.cli.bench import bench_command
 from purenet.cli.common import errors
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
+from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
 from purenet.cli.sklearn_bench import sklearn_bench_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
@@ -531,3 +536,8 @@ def fetch(
 
 app.command("bench")(bench_command)
 app.command("bench-sklearn")(sklearn_bench_command)
+
+app.command("schema")(schema_command)
+app.command("export")(export_command)
+app.command("import")(import_command)
+app.command("serve")(serve_command)

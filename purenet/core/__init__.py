@@ -1,3 +1,3 @@
-"""Foundations every stage uses: trees, atomic files, JSON I/O, the exact array codec and the
-strict converter.
+"""Foundations every stage uses: trees, atomic files, JSON I/O, the exact array codec, the
+strict converter with its one error walker, and shared checks.
 """

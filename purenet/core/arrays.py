@@ -38,7 +38,8 @@ JSON_TYPE_NAMES: Mapping[type, str] = {
 """How messages name the types of parsed values: JSON's words (recipes pass TOML's)."""
 
 
-def _type_name(value: Any, names: Mapping[type, str] = JSON_TYPE_NAMES) -> str:
+def type_name(value: Any, names: Mapping[type, str] = JSON_TYPE_NAMES) -> str:
+    """The word for a parsed value's type in `names` (JSON's by default), e.g. `string`."""
     return names.get(type(value), type(value).__name__)
 
 
@@ -52,10 +53,10 @@ def describe_found(value: Any, names: Mapping[type, str] = JSON_TYPE_NAMES) -> s
     text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
-    return f"{_type_name(value, names)} {text}"
+    return f"{type_name(value, names)} {text}"
 
 
-def _shortest_float_values(array: np.ndarray) -> list[float]:
+def shortest_float_values(array: np.ndarray) -> list[float]:
     """Python floats whose reprs are the shortest decimals that read back to `array`'s values."""
     if array.dtype == np.float64:
         return array.ravel().tolist()
@@ -89,7 +90,7 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     if array.dtype.kind == "f":
         if not np.isfinite(array).all():
             raise ValueError(f"array of shape {array.shape} holds NaN or Inf; refusing to save")
-        data: list[Any] = _shortest_float_values(array)
+        data: list[Any] = shortest_float_values(array)
     else:
         data = array.ravel().tolist()
     return {"dtype": dtype, "shape": list(array.shape), "data": data}
@@ -141,7 +142,7 @@ def decode_array(value: Any, path: str = "$") -> np.ndarray:
 def _first_non_number(data: list[Any], path: str) -> ModelFormatError:
     for i, v in enumerate(data):
         if isinstance(v, bool) or not isinstance(v, int | float):
-            return ModelFormatError(f"{path}.data[{i}]: expected a number, found {_type_name(v)}")
+            return ModelFormatError(f"{path}.data[{i}]: expected a number, found {type_name(v)}")
     return ModelFormatError(f"{path}.data: expected a flat list of numbers")
 
 

@@ -5,7 +5,6 @@ lines.
 from __future__ import annotations
 
 import json
-import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from purenet.core.arrays import JSON_TYPE_NAMES, decode_array, describe_found, encode_array
+from purenet.core.checks import FieldError
 
 
 def _is_homogeneous_tuple(cl: Any) -> bool:
@@ -200,23 +200,61 @@ def _child_path(path: str, note: Any) -> str:
     return path
 
 
-def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
+def _field_path(path: str, field: str) -> str:
+    if not field:
+        return path
+    return f"{path}{field}" if field.startswith("[") else f"{path}.{field}"
+
+
+def _unknown_keys(path: str, cl: type | None, extra: list[str]) -> list[str]:
+    known = ", ".join(f.name for f in attrs.fields(cl)) if cl and attrs.has(cl) else ""
+    return [f"{path}: unknown key {', '.join(map(repr, extra))}; expected keys: {known}"]
+
+
+def _missing_key(path: str, key: str) -> str:
+    return f"{path}: missing key {key!r}"
+
+
+@attrs.frozen
+class ErrorWording:
+    """How one file format words the faults `describe_structure_error` finds.
+
+    Attributes:
+        unknown_keys: `(path, class, sorted extra keys) -> lines` for keys a class lacks.
+        missing_key: `(path of the object, key) -> line` for a required key that is absent.
+    """
+
+    unknown_keys: Callable[[str, type | None, list[str]], list[str]] = _unknown_keys
+    missing_key: Callable[[str, str], str] = _missing_key
+
+
+MODEL_WORDING = ErrorWording()
+"""The model file's wording: `$.x: unknown key 'y'; expected keys: ...`, `$: missing key 'b'`."""
+
+
+def describe_structure_error(
+    exc: BaseException, path: str = "$", *, wording: ErrorWording = MODEL_WORDING
+) -> list[str]:
     """Turn a structuring error (a cattrs error tree) into `$.path: problem` lines.
 
-    A leaf error whose message starts with `$` (like `decode_array`'s) is taken as relative
-    to its position, so `$: shape [2] needs 2 values, got 1` found at `$.layers[0].w` reads
-    `$.layers[0].w: shape [2] needs 2 values, got 1`; one that starts `Class.field: ` (like
-    `Scale.high: expected low < high, ...`) is read at that field, `$.preprocess[0].high: ...`.
+    The one walker of error trees: positions come from cattrs' notes, a field's own fault
+    from `FieldError.path` (`FieldError("high", ...)` raised by the step at
+    `$.preprocess[0]` reads `$.preprocess[0].high: ...`). A leaf error whose message starts
+    with `$` (like `decode_array`'s) is relative to its position, so `$: shape [2] needs 2
+    values, got 1` found at `$.layers[0].w` reads `$.layers[0].w: shape [2] needs 2 values,
+    got 1`.
 
     Args:
         exc: what `converter.structure` raised.
         path: the JSON path of the structured value.
+        wording: the format's words for unknown and missing keys (`MODEL_WORDING`; recipes
+            have their own).
 
     Returns:
         One line per fault, in the order cattrs found them.
 
     Example:
-        >>> from purenet.model import Dense
+        >>> from purenet.nn.model import Dense
         >>> try:
         ...     converter.structure({"w": 1}, Dense)
         ... except Exception as exc:
@@ -224,37 +262,40 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
         ['$.w: expected an array object, found int', "$: missing key 'b'"]
     """
     if isinstance(exc, ForbiddenExtraKeysError):
-        known = ", ".join(f.name for f in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
-        extra = ", ".join(repr(key) for key in sorted(exc.extra_fields))
-        return [f"{path}: unknown key {extra}; expected keys: {known}"]
+        return wording.unknown_keys(path, exc.cl, sorted(exc.extra_fields))
+    if isinstance(exc, FieldError):
+        return [f"{_field_path(path, exc.path)}: {exc.problem}"]
     if isinstance(exc, ClassValidationError | IterableValidationError):
         lines: list[str] = []
         with_notes, without_notes = exc.group_exceptions()
         for sub, note in with_notes:
-            child = _child_path(path, note)
             if isinstance(sub, KeyError) and isinstance(note, AttributeValidationNote):
-                lines.append(f"{path}: missing key {note.name!r}")
+                lines.append(wording.missing_key(path, note.name))
             else:
-                lines.extend(describe_structure_error(sub, child))
+                child = _child_path(path, note)
+                lines.extend(describe_structure_error(sub, child, wording=wording))
         for sub in without_notes:
-            lines.extend(describe_structure_error(sub, path))
+            lines.extend(describe_structure_error(sub, path, wording=wording))
         return lines
     if isinstance(exc, BaseExceptionGroup):
-        return [line for sub in exc.exceptions for line in describe_structure_error(sub, path)]
+        return [
+            line
+            for sub in exc.exceptions
+            for line in describe_structure_error(sub, path, wording=wording)
+        ]
     message = str(exc)
     if message.startswith("$"):
         return [path + message[1:]]
-    field = _FIELD_MESSAGE.match(message)
-    if field:
-        return [f"{path}.{field.group(1)}: {message[field.end() :]}"]
     return [f"{path}: {message}"]
 
 
-_FIELD_MESSAGE = re.compile(r"^[A-Z]\w*\.(\w+): ")
-"""A spec's message about one of its fields, `Scale.high: expected ...`, read at that field."""
+def summarize(lines: list[str], limit: int = 3) -> str:
+    """The first `limit` fault lines joined by `; `, with a count of the rest.
 
-
-def _summarize(lines: list[str], limit: int = 3) -> str:
+    Example:
+        >>> summarize(["$.a: bad", "$.b: bad", "$.c: bad", "$.d: bad"], limit=2)
+        '$.a: bad; $.b: bad (and 2 more)'
+    """
     more = f" (and {len(lines) - limit} more)" if len(lines) > limit else ""
     return "; ".join(lines[:limit]) + more
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,16 @@ def read_json(path: str | os.PathLike[str], *, error: type[PurenetError] = Model
 # Run folders
 
 
+def to_jsonl_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    """JSON-lines text: one object per line, each line ending in a newline; NaN/Inf raise.
+
+    Example:
+        >>> to_jsonl_text([{"epoch": 1}, {"epoch": 2}])
+        '{"epoch": 1}\\n{"epoch": 2}\\n'
+    """
+    return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+
+
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read a JSON-lines file (one object per line, blank lines skipped).
 
@@ -127,8 +138,6 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         DataFormatError: the file is unreadable, a line is not valid JSON or not an object;
             the message gives the file and line number.
     """
-    import json
-
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")

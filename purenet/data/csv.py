@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from purenet.data.dataset import Dataset
-from purenet.data.files import _GZIP_MAGIC, _name, _open_checked
+from purenet.data.files import GZIP_MAGIC, check_file, display_name
 from purenet.errors import DataFormatError
 
 # ---------------------------------------------------------------------------------------------
@@ -23,7 +23,7 @@ from purenet.errors import DataFormatError
 def _read_text(name: str, file: Path) -> str:
     try:
         raw = file.read_bytes()
-        if raw[:2] == _GZIP_MAGIC:
+        if raw[:2] == GZIP_MAGIC:
             raw = gzip.decompress(raw)
         return raw.decode("utf-8-sig")
     except (EOFError, OSError, zlib.error) as error:
@@ -122,13 +122,13 @@ def read_csv(
         ValueError: a bad `label` argument.
 
     Example:
-        >>> from purenet.data import read_csv
+        >>> from purenet.data.csv import read_csv
         >>> chips = read_csv("ex2data2.txt", label="last")  # doctest: +SKIP
         >>> chips.x.shape, chips.y[:3]  # doctest: +SKIP
         ((118, 2), array([1, 1, 1]))
     """
-    name = _name(path)
-    lines = _read_text(name, _open_checked(path)).splitlines()
+    name = display_name(path)
+    lines = _read_text(name, check_file(path)).splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise DataFormatError(f"{name}: empty file, expected rows of numbers")

@@ -1,13 +1,15 @@
-"""Reading data sets and turning them into arrays through small pure steps.
+"""`Dataset(x, y)` and its small pure steps: `one_hot`, `map_labels`, `split`, `shuffle`, `batches`.
 
-Readers (`read_idx`, `read_csv`, `load_dataset`) check everything they read and raise
-`DataFormatError` naming the file, what was expected and what was found. Steps (`scale`,
-`standardize`, `flatten`, `one_hot`, `map_labels`, `split`, `shuffle`, `batches`) are pure
-functions: they never change their inputs, and the same call gives the same bits.
+The readers (`purenet.data.idx.read_idx`, `purenet.data.csv.read_csv`,
+`purenet.data.load.load_dataset`) check everything they read and raise `DataFormatError` naming
+the file, what was expected and what was found; the input transforms (`scale`, `standardize`,
+`flatten`) live in `purenet.pipeline.transforms`. Steps are pure functions: they never change
+their inputs, and the same call gives the same bits.
 
 Example:
     >>> import numpy as np
-    >>> from purenet.data import Dataset, batches, flatten, one_hot, scale, shuffle
+    >>> from purenet.data.dataset import Dataset, batches, one_hot, shuffle
+    >>> from purenet.pipeline.transforms import flatten, scale
     >>> images = np.arange(4 * 2 * 2, dtype=np.uint8).reshape(4, 2, 2)
     >>> ds = Dataset(flatten(scale(images, low=0.01, high=1.0)), one_hot(np.arange(4), 4))
     >>> [len(b) for b in batches(shuffle(ds, seed=0), 3)]
@@ -22,7 +24,7 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from purenet.core.checks import float_dtype
+from purenet.core.checks import check_int, float_dtype
 from purenet.core.tree import readonly
 
 Seed = int | Sequence[int]
@@ -59,7 +61,17 @@ class Dataset:
         return len(self.x)
 
 
-def _integer_labels(labels: ArrayLike, what: str) -> np.ndarray:
+def integer_labels(labels: ArrayLike, what: str = "labels") -> np.ndarray:
+    """The one rule for the type of class labels: integers (or bools) as they are, finite
+    whole-number floats (`3.0`, as a CSV may hold them) as int64.
+
+    Raises:
+        ValueError: `WHAT needs integer labels; got dtype float64` for anything else.
+
+    Example:
+        >>> integer_labels(np.array([1.0, 0.0]))
+        array([1, 0])
+    """
     values = np.asarray(labels)
     if values.dtype.kind in "iub":
         return values
@@ -94,19 +106,19 @@ def one_hot(
 
     Raises:
         ValueError: labels not 1-D integers, a label out of range, `n_classes < 1`.
+        TypeError: `n_classes` is not an integer (a bool is none).
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import one_hot
+        >>> from purenet.data.dataset import one_hot
         >>> one_hot(np.array([2, 0]), 3, on=0.99, off=0.01)
         array([[0.01, 0.01, 0.99],
                [0.99, 0.01, 0.01]], dtype=float32)
     """
-    values = _integer_labels(labels, "one_hot")
+    values = integer_labels(labels, "one_hot")
     if values.ndim != 1:
         raise ValueError(f"one_hot needs labels of shape (n,); got {values.shape}")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) or n_classes < 1:
-        raise ValueError(f"n_classes must be an int >= 1; got {n_classes!r}")
+    n_classes = check_int("n_classes", n_classes, low=1)
     if values.size:
         bad = (values < 0) | (values >= n_classes)
         if bad.any():
@@ -135,11 +147,11 @@ def map_labels(labels: ArrayLike, mapping: Mapping[int, int]) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import map_labels
+        >>> from purenet.data.dataset import map_labels
         >>> map_labels(np.array([10, 1, 10]), {10: 0})
         array([0, 1, 0])
     """
-    values = _integer_labels(labels, "map_labels")
+    values = integer_labels(labels, "map_labels")
     out = values.copy()
     for old, new in mapping.items():
         if np.array(new).astype(values.dtype) != new:
@@ -179,7 +191,7 @@ def split(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Dataset, split
+        >>> from purenet.data.dataset import Dataset, split
         >>> train, valid = split(Dataset(np.arange(10), np.arange(10)), 0.2, seed=0)
         >>> len(train), len(valid)
         (8, 2)
@@ -191,7 +203,7 @@ def split(
         raise ValueError(f"split needs at least 2 samples; got {n}")
     order = _rng(seed).permutation(n)
     if stratify:
-        labels = _integer_labels(ds.y, "split(stratify=True)")
+        labels = integer_labels(ds.y, "split(stratify=True)")
         if labels.ndim != 1:
             raise ValueError(f"split(stratify=True) needs labels of shape (n,); got {labels.shape}")
         shuffled = labels[order]
@@ -226,7 +238,7 @@ def shuffle(ds: Dataset, *, seed: Seed) -> Dataset:
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Dataset, shuffle
+        >>> from purenet.data.dataset import Dataset, shuffle
         >>> sorted(shuffle(Dataset(np.arange(5), np.arange(5)), seed=1).y.tolist())
         [0, 1, 2, 3, 4]
     """
@@ -248,16 +260,16 @@ def batches(ds: Dataset, size: int, *, drop_last: bool = False) -> Iterator[Data
         `Dataset`s whose arrays are read-only views of `ds`'s.
 
     Raises:
-        ValueError: `size` is not an int >= 1.
+        ValueError: `size` < 1.
+        TypeError: `size` is not an integer (a bool is none).
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Dataset, batches
+        >>> from purenet.data.dataset import Dataset, batches
         >>> [b.y.tolist() for b in batches(Dataset(np.arange(5), np.arange(5)), 2)]
         [[0, 1], [2, 3], [4]]
     """
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"batch size must be an int >= 1; got {size!r}")
+    size = check_int("batch size", size, low=1)
     n = len(ds)
     stop = n - n % size if drop_last else n
     for start in range(0, stop, int(size)):

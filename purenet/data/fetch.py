@@ -1,10 +1,10 @@
-"""The data set registry and `fetch_dataset`: download, verify and cache the public files.
+"""`fetch_dataset`: download, verify and cache the public files of a registered data set.
 
-Each registry entry names its files, the SHA-256 and size of each file's **decompressed**
-payload, and a default mirror. A download is verified before it enters the cache, so a
-mirror that recompressed the files still verifies, and a corrupted, truncated or substituted
-file is refused and never cached. Downloads go through pooch (the `fetch` extra); the
-registry and the cache location need no extra.
+Each entry of the registry (`purenet.data.registry`) names its files, the SHA-256 and size of
+each file's **decompressed** payload, and a default mirror. A download is verified before it
+enters the cache, so a mirror that recompressed the files still verifies, and a corrupted,
+truncated or substituted file is refused and never cached. Downloads go through pooch (the
+`fetch` extra); the registry and the cache location need no extra.
 
 The mirror is, in order: the `mirror` argument (`purenet fetch --mirror URL`),
 `$PURENET_MIRROR`, the data set's default. A mirror is a base URL; files are fetched from
@@ -30,7 +30,8 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from purenet.data.registry import DatasetSpec, RemoteFile, _spec, default_cache_dir
+from purenet.data.files import is_gzip
+from purenet.data.registry import DATASETS, DatasetSpec, RemoteFile, default_cache_dir
 from purenet.errors import FetchError, require_extra
 
 
@@ -49,9 +50,7 @@ def _payload_digest(path: Path) -> tuple[int, str]:
     """Size and SHA-256 of a file's decompressed payload (of the file itself if not gzip)."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    with gzip.open(path, "rb") if gzipped else path.open("rb") as stream:
+    with gzip.open(path, "rb") if is_gzip(path) else path.open("rb") as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
@@ -147,7 +146,9 @@ def fetch_dataset(
         >>> fetch_dataset("mnist", mirror="http://127.0.0.1:8000/{name}/")  # doctest: +SKIP
         PosixPath('/home/me/.cache/purenet/mnist')
     """
-    spec = _spec(name)
+    if name not in DATASETS:
+        raise FetchError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
+    spec = DATASETS[name]
     by_name = {f.name: f for f in spec.files}
     wanted = list(by_name) if files is None else list(files)
     unknown = [f for f in wanted if f not in by_name]

@@ -10,32 +10,43 @@ from typing import Protocol
 
 from purenet.errors import DataFormatError
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first two bytes of every gzip file."""
 
 
-def _name(path: str | os.PathLike[str]) -> str:
+def display_name(path: str | os.PathLike[str]) -> str:
+    """How messages name a file: the path as given."""
     return os.fspath(path)
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
+    """True when the file starts with the gzip magic bytes."""
     with path.open("rb") as stream:
-        return stream.read(2) == _GZIP_MAGIC
+        return stream.read(2) == GZIP_MAGIC
 
 
-def _open_checked(path: str | os.PathLike[str]) -> Path:
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """`path` as a `Path` if it names a regular file.
+
+    Raises:
+        DataFormatError: `PATH: no such file` or `PATH: not a regular file`.
+    """
     file = Path(path)
     if not file.exists():
-        raise DataFormatError(f"{_name(path)}: no such file")
+        raise DataFormatError(f"{display_name(path)}: no such file")
     if not file.is_file():
-        raise DataFormatError(f"{_name(path)}: not a regular file")
+        raise DataFormatError(f"{display_name(path)}: not a regular file")
     return file
 
 
-class _Readable(Protocol):
+class Readable(Protocol):
+    """A binary stream: a file or a gzip stream."""
+
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-def _read_exact(stream: _Readable, count: int) -> bytes:
+def read_exact(stream: Readable, count: int) -> bytes:
+    """Up to `count` bytes: fewer only at the end of the stream (short reads are retried)."""
     parts = []
     while count > 0:
         part = stream.read(count)
@@ -44,4 +55,3 @@ def _read_exact(stream: _Readable, count: int) -> bytes:
         parts.append(part)
         count -= len(part)
     return b"".join(parts)
-

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet.data.files import _is_gzip, _name, _open_checked, _read_exact, _Readable
+from purenet.data.dataset import Dataset
+from purenet.data.files import Readable, check_file, display_name, is_gzip, read_exact
 from purenet.errors import DataFormatError
 
 # ---------------------------------------------------------------------------------------------
@@ -38,8 +39,8 @@ _DEFLATE_MAX_RATIO = 1032
 _CHUNK = 1 << 22
 
 
-def _idx_header(name: str, stream: _Readable, held: str) -> tuple[np.dtype, int, tuple[int, ...]]:
-    magic = _read_exact(stream, 4)
+def _idx_header(name: str, stream: Readable, held: str) -> tuple[np.dtype, int, tuple[int, ...]]:
+    magic = read_exact(stream, 4)
     if not magic:
         raise DataFormatError(f"{name}: empty file, expected an IDX header")
     if len(magic) < 4:
@@ -58,7 +59,7 @@ def _idx_header(name: str, stream: _Readable, held: str) -> tuple[np.dtype, int,
         )
     if ndim == 0:
         raise DataFormatError(f"{name}: IDX header has 0 dimensions; expected at least 1")
-    raw_dims = _read_exact(stream, 4 * ndim)
+    raw_dims = read_exact(stream, 4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise DataFormatError(
             f"{name}: truncated header: {ndim} dimensions need {4 * ndim} bytes after the "
@@ -143,18 +144,38 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             file, what was expected and what was found.
 
     Example:
-        >>> from purenet.data import read_idx
+        >>> from purenet.data.idx import read_idx
         >>> labels = read_idx("t10k-labels-idx1-ubyte.gz")  # doctest: +SKIP
         >>> labels.shape, labels.dtype  # doctest: +SKIP
         ((10000,), dtype('uint8'))
     """
-    name = _name(path)
-    file = _open_checked(path)
+    name = display_name(path)
+    file = check_file(path)
     try:
-        gzipped = _is_gzip(file)
+        gzipped = is_gzip(file)
         array = _read_idx_gzip(name, file) if gzipped else _read_idx_raw(name, file)
     except OSError as error:
         raise DataFormatError(f"{name}: cannot read ({error.strerror or error})") from None
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     return array
+
+
+def read_idx_pair(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Dataset:
+    """Read an IDX images file and its labels file into one `Dataset`.
+
+    Args:
+        images: `(n, h, w)` images, e.g. `train-images-idx3-ubyte.gz`.
+        labels: `(n,)` labels, e.g. `train-labels-idx1-ubyte.gz`.
+
+    Returns:
+        `Dataset(x, y)` as stored (uint8 for the MNIST files).
+
+    Raises:
+        DataFormatError: a malformed file (see `read_idx`), or counts that differ
+            (`LABELS: 9 labels for 10 images in IMAGES`).
+    """
+    x, y = read_idx(images), read_idx(labels)
+    if len(x) != len(y):
+        raise DataFormatError(f"{labels}: {len(y)} labels for {len(x)} images in {images}")
+    return Dataset(x, y)

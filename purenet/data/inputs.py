@@ -11,8 +11,8 @@ import numpy as np
 
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
-from purenet.data.files import _GZIP_MAGIC
-from purenet.data.idx import read_idx
+from purenet.data.files import GZIP_MAGIC, check_file
+from purenet.data.idx import read_idx, read_idx_pair
 from purenet.errors import DataFormatError
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -45,10 +45,7 @@ def read_inputs(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def _read_input_file(file: Path) -> np.ndarray:
-    if not file.exists():
-        raise DataFormatError(f"{file}: no such file")
-    if not file.is_file():
-        raise DataFormatError(f"{file}: not a regular file")
+    check_file(file)
     with file.open("rb") as stream:
         head = stream.read(6)
     if head.startswith(_NPY_MAGIC):
@@ -60,7 +57,7 @@ def _read_input_file(file: Path) -> np.ndarray:
             raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")
         # A 1-D array is one sample, unless it is empty (then it is no rows, not one).
         return array[None] if array.ndim == 1 and array.size else array
-    if head[:2] == _GZIP_MAGIC:
+    if head[:2] == GZIP_MAGIC:
         try:
             with gzip.open(file, "rb") as stream:
                 head = stream.read(2)
@@ -103,7 +100,4 @@ def read_labelled(
         return read_csv(csv, label=label)
     if images is None or labels is None:
         raise ValueError("give both images and labels (or a csv)")
-    x, y = read_idx(images), read_idx(labels)
-    if len(x) != len(y):
-        raise DataFormatError(f"{labels}: {len(y)} labels for {len(x)} images in {images}")
-    return Dataset(x, y)
+    return read_idx_pair(images, labels)

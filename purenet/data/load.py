@@ -11,16 +11,15 @@ from pathlib import Path
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
 from purenet.data.fetch import fetch_dataset
-from purenet.data.idx import read_idx
-from purenet.data.registry import DATASETS, default_cache_dir
-from purenet.errors import DataFormatError, MissingExtraError, PurenetError
+from purenet.data.idx import read_idx_pair
+from purenet.data.registry import DATASETS, DatasetSpec, default_cache_dir
+from purenet.errors import MissingExtraError, PurenetError
 
 # ---------------------------------------------------------------------------------------------
 # load_dataset
 
 
 def _locations(data_dir: str | os.PathLike[str] | None) -> list[tuple[str, Path]]:
-
     places: list[tuple[str, Path]] = []
     if data_dir is not None:
         places.append(("data_dir", Path(data_dir)))
@@ -49,15 +48,38 @@ def _find_all(
     return None
 
 
-def _build(dataset: str, kind: str, files: Sequence[Path]) -> Dataset:
+def _build(kind: str, files: Sequence[Path]) -> Dataset:
     if kind == "csv":
         return read_csv(files[0], label="last", header=False)
-    images, labels = read_idx(files[0]), read_idx(files[1])
-    if len(images) != len(labels):
-        raise DataFormatError(
-            f"{files[1]}: {len(labels)} labels for {len(images)} images in {files[0]}"
-        )
-    return Dataset(images, labels)
+    return read_idx_pair(files[0], files[1])
+
+
+def _spec(name: str, split: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise PurenetError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
+    spec = DATASETS[name]
+    if split not in spec.splits:
+        raise PurenetError(f"unknown split {split!r} of {name}; known: {', '.join(spec.splits)}")
+    return spec
+
+
+def _candidates(spec: DatasetSpec, split: str) -> list[tuple[tuple[str, ...], int | None]]:
+    """Each candidate: (file names, leading rows to keep); the first found on disk wins."""
+    candidates: list[tuple[tuple[str, ...], int | None]] = [(spec.splits[split], None)]
+    candidates += [(spec.splits[s], n) for s, n in spec.fallbacks.get(split, ())]
+    return candidates
+
+
+def _on_disk(
+    places: list[tuple[str, Path]],
+    name: str,
+    candidates: list[tuple[tuple[str, ...], int | None]],
+) -> tuple[list[Path], int | None] | None:
+    for filenames, rows in candidates:
+        found = _find_all(places, name, filenames)
+        if found is not None:
+            return found, rows
+    return None
 
 
 def check_data_dir(data_dir: str | os.PathLike[str] | None) -> None:
@@ -107,27 +129,20 @@ def load_dataset(
             malformed files (`DataFormatError`).
 
     Example:
-        >>> from purenet.data import load_dataset
+        >>> from purenet.data.load import load_dataset
         >>> test = load_dataset("mnist", "test")  # doctest: +SKIP
         >>> test.x.shape, int(test.y[0])  # doctest: +SKIP
         ((10000, 28, 28), 7)
     """
-
-    if name not in DATASETS:
-        raise PurenetError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
-    spec = DATASETS[name]
-    if split not in spec.splits:
-        raise PurenetError(f"unknown split {split!r} of {name}; known: {', '.join(spec.splits)}")
+    spec = _spec(name, split)
     check_data_dir(data_dir)
     places = _locations(data_dir)
-    # Each candidate: (file names, leading rows to keep); the first found on disk wins.
-    candidates: list[tuple[tuple[str, ...], int | None]] = [(spec.splits[split], None)]
-    candidates += [(spec.splits[s], n) for s, n in spec.fallbacks.get(split, ())]
-    for filenames, rows in candidates:
-        found = _find_all(places, name, filenames)
-        if found is not None:
-            ds = _build(name, spec.kind, found)
-            return ds if rows is None else Dataset(ds.x[:rows], ds.y[:rows])
+    candidates = _candidates(spec, split)
+    on_disk = _on_disk(places, name, candidates)
+    if on_disk is not None:
+        files, rows = on_disk
+        ds = _build(spec.kind, files)
+        return ds if rows is None else Dataset(ds.x[:rows], ds.y[:rows])
     remote, rows = next(
         ((f, n) for f, n in candidates if all(x in spec.remote_names for x in f)), ((), None)
     )
@@ -145,5 +160,5 @@ def load_dataset(
         raise type(error)(
             f"{name}:{split}: files {wanted} not found (looked in {looked}); fetching: {error}"
         ) from None
-    ds = _build(name, spec.kind, [folder / f for f in remote])
+    ds = _build(spec.kind, [folder / f for f in remote])
     return ds if rows is None else Dataset(ds.x[:rows], ds.y[:rows])

@@ -12,8 +12,6 @@ from typing import Literal
 
 import attrs
 
-from purenet.errors import FetchError
-
 
 @attrs.frozen
 class RemoteFile:
@@ -166,8 +164,3 @@ def default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "purenet"
 
-
-def _spec(name: str) -> DatasetSpec:
-    if name not in DATASETS:
-        raise FetchError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name]

@@ -1,4 +1,4 @@
-"""Using a trained model on raw inputs: read input files, evaluate with per-class metrics, predict.
+"""Using a trained model on raw inputs: evaluate with per-class metrics, predict.
 
 These are the library functions behind `purenet evaluate` and `purenet predict`. A model
 carries its fitted preprocessing, so every function here takes *raw* inputs (uint8 images,
@@ -10,7 +10,7 @@ scaled inputs would otherwise be scaled twice, silently).
 Example:
     >>> from purenet.modelfile.evaluation import evaluate_model, predict_inputs
     >>> from purenet.modelfile.io import load_model
-    >>> from purenet.data import load_dataset
+    >>> from purenet.data.load import load_dataset
     >>> model = load_model("runs/mnist/model.json")  # doctest: +SKIP
     >>> test = load_dataset("mnist", "test")  # doctest: +SKIP
     >>> round(evaluate_model(model, test.x, test.y).accuracy, 3)  # doctest: +SKIP
@@ -24,10 +24,11 @@ from typing import Any
 import attrs
 import numpy as np
 
+from purenet.data.dataset import integer_labels
 from purenet.errors import DataFormatError
 from purenet.modelfile.model import Model
 from purenet.nn.model import evaluate, forward, labels_of
-from purenet.pipeline.steps import Flatten, apply_preprocess, check_inputs
+from purenet.pipeline.steps import apply_preprocess, check_inputs, flatten_shape
 
 
 @attrs.frozen(eq=False)
@@ -123,10 +124,7 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
     width = model.arch.sizes[0]
     # Rows of pixels (n, 784) from a CSV or NPY file meet a model fitted on (n, 28, 28)
     # images: give them the shape its flatten step was fitted on.
-    shape = next(
-        (s.input_shape for s in model.preprocess if isinstance(s, Flatten) and s.input_shape),
-        None,
-    )
+    shape = flatten_shape(model.preprocess)
     if shape and len(shape) > 1 and raw.ndim == 2 and raw.shape[1] == int(np.prod(shape)):
         raw = raw.reshape(len(raw), *shape)
     elif shape and len(shape) > 1 and tuple(raw.shape[1:]) != shape:
@@ -152,10 +150,12 @@ def _check_labels(y: Any, k: int, source: str, n: int) -> np.ndarray:
         raise DataFormatError(
             f"{source}: expected {n} labels of shape ({n},), found {labels.shape}"
         )
-    if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
-        labels = labels.astype(np.int64)
-    if labels.dtype.kind not in "iu":
-        raise DataFormatError(f"{source}: labels must be integers, found dtype {labels.dtype}")
+    try:
+        labels = integer_labels(labels)
+    except ValueError:
+        raise DataFormatError(
+            f"{source}: labels must be integers, found dtype {labels.dtype}"
+        ) from None
     if n and (labels.min() < 0 or labels.max() >= k):
         raise DataFormatError(
             f"{source}: labels range over [{labels.min()}, {labels.max()}]; "

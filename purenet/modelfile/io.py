@@ -1,9 +1,10 @@
-"""Exact JSON encoding of arrays and trees, the model file, and atomic JSON files.
+"""The model file: save, load and describe a `Model` as one exact JSON file.
 
-An array is written as `{"dtype": "float32", "shape": [2, 3], "data": [...]}`: `data` is the
-flat row-major list of values, each float the shortest decimal that reads back (as a float64,
-then cast to the array's dtype) to the same value, so a reader in any language gets the exact
-numbers. NaN and Inf are refused on both sides.
+Arrays use the exact codec of `purenet.core.arrays`, written as `{"dtype": "float32",
+"shape": [2, 3], "data": [...]}`: `data` is the flat row-major list of values, each float the
+shortest decimal that reads back (as a float64, then cast to the array's dtype) to the same
+value, so a reader in any language gets the exact numbers. NaN and Inf are refused on both
+sides.
 
 `converter` is the one cattrs converter configured with these array hooks, strict scalar
 types, the preprocessing steps' tagged union and the model file's layout; the model file and
@@ -34,28 +35,27 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
 import numpy as np
+from cattrs.gen import make_dict_unstructure_fn
 
-from purenet.core.arrays import _type_name
-from purenet.core.convert import _summarize, describe_structure_error, make_converter
+from purenet.core.arrays import type_name
+from purenet.core.checks import FieldError
+from purenet.core.convert import describe_structure_error, make_converter, summarize
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
 from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.model import Architecture, Dense
 from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
-    Flatten,
     PreprocessStep,
-    Scale,
-    register_steps,
+    flatten_shape,
 )
 
 
@@ -78,7 +78,7 @@ def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
 def _check_keys(value: Any, keys: Iterable[str], path: str) -> None:
     """Refuse an object that is not a dict or lacks a key (the file is always written whole)."""
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected an object, found {_type_name(value)}")
+        raise ValueError(f"{path}: expected an object, found {type_name(value)}")
     missing = [key for key in keys if key not in value]
     if missing:
         raise ValueError(f"{path}: missing key {', '.join(map(repr, missing))}")
@@ -90,7 +90,7 @@ def _fields(cl: type) -> list[str]:
 
 def _check_format(data: Any) -> None:
     if not isinstance(data, dict):
-        raise ValueError(f"$: expected a model object, found {_type_name(data)}")
+        raise ValueError(f"$: expected a model object, found {type_name(data)}")
     if data.get("format") != FORMAT:
         found = repr(data["format"]) if "format" in data else "no format key"
         raise ValueError(f"$.format: expected {FORMAT!r}, found {found}; not a purenet model file")
@@ -111,11 +111,11 @@ def _check_format(data: Any) -> None:
             f"{', '.join(_MODEL_KEYS)}"
         )
     _check_keys(data, _MODEL_KEYS, "$")
-    _check_keys(data["architecture"], _ARCHITECTURE_KEYS, "$.architecture")
+    _check_keys(data["architecture"], ARCHITECTURE_KEYS, "$.architecture")
     _check_keys(data["meta"], _fields(ModelMeta), "$.meta")
     for name in ("layers", "preprocess"):
         if not isinstance(data[name], list):
-            raise ValueError(f"$.{name}: expected a list, found {_type_name(data[name])}")
+            raise ValueError(f"$.{name}: expected a list, found {type_name(data[name])}")
     for i, step in enumerate(data["preprocess"]):
         if isinstance(step, dict) and step.get("kind") in PREPROCESS_STEPS:
             _check_keys(step, _fields(PREPROCESS_STEPS[step["kind"]]), f"$.preprocess[{i}]")
@@ -131,7 +131,7 @@ def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
         except Exception as exc:
             lines.extend(describe_structure_error(exc, f"$.{key}"))
     if lines:
-        raise ValueError(_summarize(lines))
+        raise ValueError(summarize(lines))
     return Model(
         parts["architecture"], parts["layers"], parts["preprocess"], parts["labels"], parts["meta"]
     )
@@ -153,7 +153,7 @@ _MODEL_PARTS: dict[str, Any] = {
 
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
 
-_ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
+ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
 """Written in every model file. The later options (bias, dropout, input_dropout, huber_delta)
 are written only where they differ from their defaults, so a file without them is read by
 every purenet of this format version, and an old file reads with the defaults."""
@@ -163,12 +163,39 @@ def _unstructure_architecture(conv: cattrs.Converter, arch: Architecture) -> dic
     return {
         field.name: conv.unstructure(getattr(arch, field.name))
         for field in attrs.fields(Architecture)
-        if field.name in _ARCHITECTURE_KEYS or getattr(arch, field.name) != field.default
+        if field.name in ARCHITECTURE_KEYS or getattr(arch, field.name) != field.default
     }
 
 
 # ---------------------------------------------------------------------------------------------
 # Model files
+
+
+def _unstructure_step(conv: cattrs.Converter, cl: type) -> Callable[[Any], dict[str, Any]]:
+    base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cl, conv)
+    return lambda step: {"kind": step.kind, **base(step)}
+
+
+def register_steps(conv: cattrs.Converter) -> None:
+    """Teach `conv` the preprocessing steps of `PREPROCESS_STEPS`: a tagged union on `kind`,
+    every field written."""
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, _unstructure_step(conv, cl))
+    conv.register_structure_hook(PreprocessStep, lambda value, _: _structure_step(conv, value))
+
+
+def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
+    supported = ", ".join(sorted(PREPROCESS_STEPS))
+    if not isinstance(value, dict):
+        raise FieldError("", f"expected a step object with a kind, found {type_name(value)}")
+    if "kind" not in value:
+        raise FieldError("", f"missing key 'kind'; a preprocessing step is one of: {supported}")
+    kind = value["kind"]
+    if kind not in PREPROCESS_STEPS:
+        raise FieldError("kind", f"unknown preprocessing step {kind!r}; supported: {supported}")
+    fields = {key: item for key, item in value.items() if key != "kind"}
+    step: PreprocessStep = conv.structure(fields, PREPROCESS_STEPS[kind])
+    return step
 
 
 def make_model_converter() -> cattrs.Converter:
@@ -236,7 +263,7 @@ def model_from_data(data: Any, *, source: str = "model data") -> Model:
     try:
         model: Model = converter.structure(data, Model)
     except Exception as exc:
-        raise ModelFormatError(f"{source}: {_summarize(describe_structure_error(exc))}") from None
+        raise ModelFormatError(f"{source}: {summarize(describe_structure_error(exc))}") from None
     return model
 
 
@@ -298,30 +325,6 @@ def load_model(path: str | os.PathLike[str]) -> Model:
     return model_from_data(data, source=source)
 
 
-def _describe_step(step: PreprocessStep) -> dict[str, Any]:
-    if isinstance(step, Scale):
-        text = f"scale [0, {step.max_value:g}] to [{step.low:g}, {step.high:g}]"
-        return {
-            "kind": step.kind,
-            "text": text,
-            "low": step.low,
-            "high": step.high,
-            "max_value": step.max_value,
-        }
-    if isinstance(step, Flatten):
-        shape = None if step.input_shape is None else list(step.input_shape)
-        text = "flatten" if shape is None else f"flatten {shape} to [{math.prod(shape)}]"
-        return {"kind": step.kind, "text": text, "input_shape": shape}
-    shape = [] if step.mean is None else list(step.mean.shape)
-    where = "per feature" if shape else "over all values"
-    return {
-        "kind": step.kind,
-        "text": f"standardize {where}",
-        "shape": shape,
-        "per_feature": step.per_feature,
-    }
-
-
 def describe_model(model: Model) -> dict[str, Any]:
     """Summarize a model for display (`purenet info`): JSON-ready data, nothing rendered.
 
@@ -353,22 +356,15 @@ def describe_model(model: Model) -> dict[str, Any]:
                 "parameters": int(layer.w.size + layer.b.size),
             }
         )
-    input_shape = next(
-        (
-            list(step.input_shape)
-            for step in model.preprocess
-            if isinstance(step, Flatten) and step.input_shape is not None
-        ),
-        None,
-    )
+    shape = flatten_shape(model.preprocess)
     return {
         "format_version": FORMAT_VERSION,
         "architecture": converter.unstructure(arch),
         "dtype": model.params[0].w.dtype.name,
         "layers": layers,
         "parameters": sum(layer["parameters"] for layer in layers),
-        "input_shape": input_shape,
-        "preprocess": [_describe_step(step) for step in model.preprocess],
+        "input_shape": None if shape is None else list(shape),
+        "preprocess": [step.describe() for step in model.preprocess],
         "labels": list(model.labels),
         "metrics": dict(model.meta.metrics),
         "purenet_version": model.meta.purenet_version,

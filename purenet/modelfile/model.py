@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.core.arrays import _type_name
+from purenet.core.arrays import type_name
 from purenet.core.checks import package_version
 from purenet.nn.model import Architecture, Dense, Params
 from purenet.pipeline.steps import (
@@ -57,21 +57,21 @@ def _json_data(value: Any, path: str) -> Any:
 
 def _recipe_data(value: Any) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
-        raise ValueError(f"$.meta.recipe: expected an object or None, found {_type_name(value)}")
+        raise ValueError(f"$.meta.recipe: expected an object or None, found {type_name(value)}")
     result: dict[str, Any] | None = _json_data(value, "$.meta.recipe")
     return result
 
 
 def _metrics_data(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
-        raise ValueError(f"$.meta.metrics: expected an object, found {_type_name(value)}")
+        raise ValueError(f"$.meta.metrics: expected an object, found {type_name(value)}")
     metrics = {}
     for key, number in value.items():
         where = f"$.meta.metrics.{key}"
         if not isinstance(key, str):
             raise ValueError(f"$.meta.metrics: key {key!r} is not a string")
         if isinstance(number, bool) or not isinstance(number, int | float | np.number):
-            raise ValueError(f"{where}: expected a number, found {_type_name(number)}")
+            raise ValueError(f"{where}: expected a number, found {type_name(number)}")
         if not math.isfinite(float(number)):
             raise ValueError(f"{where}: {float(number)} is not a finite number")
         metrics[key] = float(number)

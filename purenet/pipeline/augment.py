@@ -26,6 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage, special
 
+from purenet.core.checks import check_int
+
 # Images resampled per map_coordinates call: bounds the coordinate grid to ~40 MB.
 _CHUNK = 2048
 
@@ -203,7 +205,8 @@ def shift(
         `(n, h, w)` float array, a new array.
 
     Raises:
-        ValueError: bad shape, or `max_pixels` is not an int >= 0.
+        ValueError: bad shape, or `max_pixels` < 0.
+        TypeError: `max_pixels` is not an integer (a bool is none).
 
     Example:
         >>> import numpy as np
@@ -212,10 +215,7 @@ def shift(
         (3, 28, 28)
     """
     array = _check_images(images)
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int | np.integer):
-        raise ValueError(f"max_pixels must be an int; got {max_pixels!r}")
-    if max_pixels < 0:
-        raise ValueError(f"max_pixels must be >= 0; got {max_pixels}")
+    max_pixels = check_int("max_pixels", max_pixels, low=0)
     offsets = _rng(seed).integers(-max_pixels, max_pixels, size=(array.shape[0], 2), endpoint=True)
     return warp(array, shifts=offsets, fill=fill)
 

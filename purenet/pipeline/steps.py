@@ -6,7 +6,12 @@ statistics and `Flatten` turns each sample into one row. Steps that depend on th
 (`Standardize`'s mean and std, `Flatten`'s input shape; each class lists them in `fitted_fields`)
 are filled by `fit_preprocess`. A recipe's `[pipeline] steps` are these specs unfitted; the fitted
 steps are stored in the model file so `apply_preprocess` gives new raw inputs the exact treatment
-the training inputs had. The math lives in `pipeline.transforms`; this module only sequences it.
+the training inputs had.
+
+Each step carries its behaviour: `fit(x)`, `apply(x, dtype)`, `check_raw(values)` (what raw user
+inputs must satisfy), `expected_shape()` / `output_shape(shape)` and `describe()` (for `purenet
+info`), so a new step is one class here plus its entry in `PREPROCESS_STEPS`. The math lives in
+`pipeline.transforms`; the functions below only sequence the steps.
 
 Example:
     >>> import numpy as np
@@ -24,44 +29,16 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import attrs
-import cattrs
 import numpy as np
-from cattrs.gen import make_dict_unstructure_fn
 from numpy.typing import ArrayLike, DTypeLike
 
-from purenet.core.arrays import _type_name
+from purenet.core.checks import FieldError
 from purenet.core.tree import readonly
 from purenet.pipeline.transforms import Standardizer, fit_standardizer, flatten, scale, standardize
-
-
-def _unstructure_step(conv: cattrs.Converter, cl: type) -> Callable[[Any], dict[str, Any]]:
-    base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cl, conv)
-    return lambda step: {"kind": step.kind, **base(step)}
-
-
-def register_steps(conv: cattrs.Converter) -> None:
-    """Teach `conv` the preprocessing steps: a tagged union on `kind`, every field written."""
-    for cl in PREPROCESS_STEPS.values():
-        conv.register_unstructure_hook(cl, _unstructure_step(conv, cl))
-    conv.register_structure_hook(PreprocessStep, lambda value, _: _structure_step(conv, value))
-
-
-def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
-    supported = ", ".join(sorted(PREPROCESS_STEPS))
-    if not isinstance(value, dict):
-        raise TypeError(f"$: expected a step object with a kind, found {_type_name(value)}")
-    if "kind" not in value:
-        raise ValueError(f"$: missing key 'kind'; a preprocessing step is one of: {supported}")
-    kind = value["kind"]
-    if kind not in PREPROCESS_STEPS:
-        raise ValueError(f"$.kind: unknown preprocessing step {kind!r}; supported: {supported}")
-    fields = {key: item for key, item in value.items() if key != "kind"}
-    step: PreprocessStep = conv.structure(fields, PREPROCESS_STEPS[kind])
-    return step
 
 
 def _to_float(value: Any) -> float:
@@ -70,11 +47,14 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
+def _field_error(instance: Any, field: str, problem: str) -> FieldError:
+    # Python callers read `Scale.high: problem`; a recipe or model file error points at the field.
+    return FieldError(field, problem, text=f"{type(instance).__name__}.{field}: {problem}")
+
+
 def _finite(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    # "Class.field: problem" lets a recipe error point at the field (see purenet.recipe).
     if not math.isfinite(value):
-        name = f"{type(instance).__name__}.{attribute.name}"
-        raise ValueError(f"{name}: expected a finite number, found {value}")
+        raise _field_error(instance, attribute.name, f"expected a finite number, found {value}")
 
 
 @attrs.frozen
@@ -88,23 +68,72 @@ class Scale:
 
     Raises:
         TypeError: a value that is not a number.
-        ValueError: a value that is not finite, `low >= high` or `max_value <= 0`; the message
-            starts with the field, e.g. `Scale.high: expected low < high, found ...`.
+        FieldError: (a `ValueError`) a value that is not finite, `low >= high` or
+            `max_value <= 0`; the message starts with the field, e.g. `Scale.high: expected
+            low < high, found ...`.
     """
 
     kind: ClassVar[str] = "scale"
     fitted_fields: ClassVar[tuple[str, ...]] = ()
+    keeps_values: ClassVar[bool] = False
     low: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
     high: float = attrs.field(default=1.0, converter=_to_float, validator=_finite)
     max_value: float = attrs.field(default=255.0, converter=_to_float, validator=_finite)
 
     def __attrs_post_init__(self) -> None:
         if not self.low < self.high:
-            raise ValueError(
-                f"Scale.high: expected low < high, found low={self.low}, high={self.high}"
-            )
+            found = f"found low={self.low}, high={self.high}"
+            raise _field_error(self, "high", f"expected low < high, {found}")
         if not self.max_value > 0:
-            raise ValueError(f"Scale.max_value: expected max_value > 0, found {self.max_value}")
+            found = f"found {self.max_value}"
+            raise _field_error(self, "max_value", f"expected max_value > 0, {found}")
+
+    def fit(self, x: np.ndarray) -> Scale:
+        """Nothing to fit: the step itself."""
+        return self
+
+    def apply(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """`transforms.scale` of `x` as `dtype`."""
+        return scale(x, self.low, self.high, max_value=self.max_value, dtype=dtype)
+
+    def expected_shape(self) -> tuple[int, ...] | None:
+        """Any per-sample shape."""
+        return None
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape it is given."""
+        return shape
+
+    def check_raw(self, values: np.ndarray) -> None:
+        """Refuse raw values outside `[0, max_value]`, or fractions when `max_value > 1`."""
+        if not values.size or values.dtype == np.bool_:
+            return
+        low, high = values.min(), values.max()
+        found = f"values range over [{low:g}, {high:g}]"
+        expected = f"[0, {self.max_value:g}]"
+        if low < 0 or high > self.max_value:
+            raise ValueError(
+                f"{found}, outside {expected} the model's scale step expects: already scaled "
+                f"or standardized? give the raw values the model was trained on"
+            )
+        if self.max_value > 1 and high <= 1 and values.dtype.kind == "f":
+            if not np.array_equal(values, np.round(values)):
+                raise ValueError(
+                    f"{found} with fractions; the model's scale step expects raw values in "
+                    f"{expected} and scales them itself: already scaled? give the raw values "
+                    f"(e.g. 0..255 pixels)"
+                )
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary for `purenet info`: kind, one line of text and the fields."""
+        text = f"scale [0, {self.max_value:g}] to [{self.low:g}, {self.high:g}]"
+        return {
+            "kind": self.kind,
+            "text": text,
+            "low": self.low,
+            "high": self.high,
+            "max_value": self.max_value,
+        }
 
 
 def _to_shape(value: Any) -> tuple[int, ...] | None:
@@ -130,7 +159,44 @@ class Flatten:
 
     kind: ClassVar[str] = "flatten"
     fitted_fields: ClassVar[tuple[str, ...]] = ("input_shape",)
+    keeps_values: ClassVar[bool] = True
     input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_to_shape)
+
+    def fit(self, x: np.ndarray) -> Flatten:
+        """The step with `input_shape` from the training inputs (which must match a set one)."""
+        found = tuple(x.shape[1:])
+        if self.input_shape is not None and self.input_shape != found:
+            raise ValueError(
+                f"flatten expects samples of shape {list(self.input_shape)}, "
+                f"the training inputs have {list(found)}"
+            )
+        return Flatten(found or None)
+
+    def apply(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """`transforms.flatten` of `x`, after checking the sample shape against `input_shape`."""
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"flatten expects inputs of shape (n, {', '.join(map(str, self.input_shape))}), "
+                f"found {x.shape}"
+            )
+        return flatten(x)
+
+    def expected_shape(self) -> tuple[int, ...] | None:
+        """`input_shape`."""
+        return self.input_shape
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One row: `(prod(shape),)`."""
+        return (math.prod(shape),)
+
+    def check_raw(self, values: np.ndarray) -> None:
+        """Nothing to check: flattening keeps every value."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary for `purenet info`: kind, one line of text and the shape."""
+        shape = None if self.input_shape is None else list(self.input_shape)
+        text = "flatten" if shape is None else f"flatten {shape} to [{math.prod(shape)}]"
+        return {"kind": self.kind, "text": text, "input_shape": shape}
 
 
 def _optional_stats(value: Any) -> np.ndarray | None:
@@ -163,6 +229,7 @@ class Standardize:
 
     kind: ClassVar[str] = "standardize"
     fitted_fields: ClassVar[tuple[str, ...]] = ("mean", "std")
+    keeps_values: ClassVar[bool] = False
     mean: np.ndarray | None = attrs.field(
         default=None, converter=_optional_stats, eq=attrs.cmp_using(eq=_same_stats), hash=False
     )
@@ -193,6 +260,41 @@ class Standardize:
         """True when the statistics are present."""
         return self.mean is not None
 
+    def fit(self, x: np.ndarray) -> Standardize:
+        """The step with statistics fitted on `x` (float32); a fitted step is kept."""
+        if self.is_fitted:
+            return self
+        stats = fit_standardizer(x, per_feature=self.per_feature)
+        return Standardize(stats.mean, stats.std, per_feature=self.per_feature)
+
+    def apply(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """`transforms.standardize` of `x` as `dtype`."""
+        if self.mean is None or self.std is None:
+            raise ValueError("standardize has no statistics; fit them first with fit_preprocess")
+        return standardize(x, Standardizer(self.mean, self.std), dtype=dtype)
+
+    def expected_shape(self) -> tuple[int, ...] | None:
+        """The shape of per-feature statistics, else any."""
+        return self.mean.shape if self.mean is not None and self.mean.shape else None
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape it is given."""
+        return shape
+
+    def check_raw(self, values: np.ndarray) -> None:
+        """Nothing beyond finiteness, which `check_inputs` checks for every model."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary for `purenet info`: kind, one line of text, statistics' shape."""
+        shape = [] if self.mean is None else list(self.mean.shape)
+        where = "per feature" if shape else "over all values"
+        return {
+            "kind": self.kind,
+            "text": f"standardize {where}",
+            "shape": shape,
+            "per_feature": self.per_feature,
+        }
+
 
 def is_fitted(step: PreprocessStep) -> bool:
     """True when any of the step's `fitted_fields` is set (a `Scale` never is).
@@ -211,36 +313,6 @@ PREPROCESS_STEPS: dict[str, type[Scale] | type[Flatten] | type[Standardize]] = {
     cls.kind: cls for cls in (Scale, Flatten, Standardize)
 }
 """Step classes by their `kind` tag, as recipes and model files name them."""
-
-
-def _fit_step(step: PreprocessStep, x: np.ndarray) -> PreprocessStep:
-    if isinstance(step, Flatten):
-        found = tuple(x.shape[1:])
-        if step.input_shape is not None and step.input_shape != found:
-            raise ValueError(
-                f"flatten expects samples of shape {list(step.input_shape)}, "
-                f"the training inputs have {list(found)}"
-            )
-        return Flatten(found or None)
-    if isinstance(step, Standardize) and not step.is_fitted:
-        stats = fit_standardizer(x, per_feature=step.per_feature)
-        return Standardize(stats.mean, stats.std, per_feature=step.per_feature)
-    return step
-
-
-def _apply_step(step: PreprocessStep, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if isinstance(step, Scale):
-        return scale(x, step.low, step.high, max_value=step.max_value, dtype=dtype)
-    if isinstance(step, Flatten):
-        if step.input_shape is not None and tuple(x.shape[1:]) != step.input_shape:
-            raise ValueError(
-                f"flatten expects inputs of shape (n, {', '.join(map(str, step.input_shape))}), "
-                f"found {x.shape}"
-            )
-        return flatten(x)
-    if step.mean is None or step.std is None:
-        raise ValueError("standardize has no statistics; fit them first with fit_preprocess")
-    return standardize(x, Standardizer(step.mean, step.std), dtype=dtype)
 
 
 def _raw(x: ArrayLike) -> np.ndarray:
@@ -278,10 +350,10 @@ def fit_preprocess(
     """
     x = _raw(x_train)
     fitted = []
-    for step in specs:
-        step = _fit_step(step, x)
+    for spec in specs:
+        step = spec.fit(x)
         fitted.append(step)
-        x = _apply_step(step, x, np.dtype(np.float32))
+        x = step.apply(x, np.dtype(np.float32))
     return tuple(fitted)
 
 
@@ -311,7 +383,7 @@ def apply_preprocess(
     out = np.dtype(dtype)
     values = _raw(x)
     for step in steps:
-        values = _apply_step(step, values, out)
+        values = step.apply(values, out)
     if values.ndim != 2:
         raise ValueError(
             f"preprocessing gives shape {values.shape}; the model needs (n, features): "
@@ -358,31 +430,10 @@ def check_inputs(steps: Iterable[PreprocessStep], x: ArrayLike) -> None:
                 f"rows); inputs must be finite numbers"
             )
     for step in steps:
-        if isinstance(step, Scale):
-            _check_scale_range(step, values)
-        if not isinstance(step, Flatten):
+        step.check_raw(values)
+        if not step.keeps_values:
             # Later steps see transformed values, not what the user gave.
             break
-
-
-def _check_scale_range(step: Scale, values: np.ndarray) -> None:
-    if not values.size or values.dtype == np.bool_:
-        return
-    low, high = values.min(), values.max()
-    found = f"values range over [{low:g}, {high:g}]"
-    expected = f"[0, {step.max_value:g}]"
-    if low < 0 or high > step.max_value:
-        raise ValueError(
-            f"{found}, outside {expected} the model's scale step expects: already scaled or "
-            f"standardized? give the raw values the model was trained on"
-        )
-    if step.max_value > 1 and high <= 1 and values.dtype.kind == "f":
-        if not np.array_equal(values, np.round(values)):
-            raise ValueError(
-                f"{found} with fractions; the model's scale step expects raw values in "
-                f"{expected} and scales them itself: already scaled? give the raw values "
-                f"(e.g. 0..255 pixels)"
-            )
 
 
 def output_shape(
@@ -403,11 +454,7 @@ def output_shape(
     """
     shape = input_shape
     for i, step in enumerate(steps):
-        expected: tuple[int, ...] | None = None
-        if isinstance(step, Flatten):
-            expected = step.input_shape
-        elif isinstance(step, Standardize) and step.mean is not None and step.mean.shape:
-            expected = step.mean.shape
+        expected = step.expected_shape()
         if expected is not None:
             if shape is not None and shape != expected:
                 raise ValueError(
@@ -415,6 +462,16 @@ def output_shape(
                     f"the steps before give {list(shape)}"
                 )
             shape = expected
-        if isinstance(step, Flatten) and shape is not None:
-            shape = (math.prod(shape),)
+        if shape is not None:
+            shape = step.output_shape(shape)
     return shape
+
+
+def flatten_shape(steps: Iterable[PreprocessStep]) -> tuple[int, ...] | None:
+    """The per-sample shape the first fitted `Flatten` takes, e.g. `(28, 28)`; None if none.
+
+    Example:
+        >>> flatten_shape((Scale(), Flatten((28, 28))))
+        (28, 28)
+    """
+    return next((s.input_shape for s in steps if isinstance(s, Flatten) and s.input_shape), None)

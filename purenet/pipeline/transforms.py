@@ -42,7 +42,7 @@ def scale(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import scale
+        >>> from purenet.pipeline.transforms import scale
         >>> scale(np.array([0, 255], np.uint8), 0.01, 1.0)
         array([0.01, 1.  ], dtype=float32)
     """
@@ -90,7 +90,7 @@ def fit_standardizer(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import fit_standardizer, standardize
+        >>> from purenet.pipeline.transforms import fit_standardizer, standardize
         >>> x = np.array([[1.0, 5.0], [3.0, 5.0]])
         >>> standardize(x, fit_standardizer(x))
         array([[-1.,  0.],
@@ -127,7 +127,7 @@ def standardize(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import Standardizer, standardize
+        >>> from purenet.pipeline.transforms import Standardizer, standardize
         >>> standardize(np.array([[2.0]]), Standardizer(np.array([1.0]), np.array([2.0])))
         array([[0.5]], dtype=float32)
     """
@@ -155,7 +155,7 @@ def flatten(x: ArrayLike) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from purenet.data import flatten
+        >>> from purenet.pipeline.transforms import flatten
         >>> flatten(np.zeros((5, 28, 28), np.uint8)).shape
         (5, 784)
     """

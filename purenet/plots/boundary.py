@@ -11,7 +11,7 @@ from purenet.nn.model import Architecture, Params, forward, labels_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-from purenet.plots.common import _new_figure
+from purenet.plots.common import new_figure
 
 # ---------------------------------------------------------------------------------------------
 # Decision boundary
@@ -77,7 +77,7 @@ def plot_decision_boundary(
 
     Example:
         >>> import numpy as np, purenet as pn
-        >>> from purenet.plots import plot_decision_boundary
+        >>> from purenet.plots.boundary import plot_decision_boundary
         >>> arch = pn.Architecture((2, 8, 1), hidden="tanh", output="sigmoid")
         >>> x = np.array([[0.0, 0.0], [1.0, 1.0]]); y = np.array([0, 1])
         >>> fig = plot_decision_boundary(arch, pn.init(arch, seed=0), x, y, resolution=50)
@@ -90,7 +90,7 @@ def plot_decision_boundary(
     names = list(label_names) if label_names is not None else []
     count = max(classes, 2, int(truth.max()) + 1 if len(truth) else 0)
     names += [f"class {i}" for i in range(len(names), count)]
-    fig = _new_figure(6.4, 5.2)
+    fig = new_figure(6.4, 5.2)
     ax = fig.add_subplot()
     if classes <= 2:
         probability = (outputs[:, 0] if classes == 1 else outputs[:, 1]).reshape(len(ys), -1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ MISTAKE_COLOR = "#d62728"
 RIGHT_COLOR = "#2ca02c"
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A figure on its own Agg canvas (no pyplot, no display), laid out by constrained layout."""
     require_extra("matplotlib", "plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -44,7 +45,15 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _grid(count: int, columns: int | None) -> tuple[int, int]:
+def label_name(label: int, label_names: Sequence[str] | None) -> str:
+    """The display name of class `label`: `label_names[label]`, else the number."""
+    if label_names is not None and 0 <= label < len(label_names):
+        return label_names[label]
+    return str(label)
+
+
+def grid_shape(count: int, columns: int | None) -> tuple[int, int]:
+    """(rows, columns) of a grid for `count` panels; `columns` None: about square."""
     cols = columns if columns is not None else max(1, math.ceil(math.sqrt(count)))
     if cols < 1:
         raise ValueError(f"columns must be >= 1, found {cols}")
@@ -67,7 +76,8 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, svg: bool = False)
         The paths written, PNG first. The PNG is `fig.get_size_inches() * fig.dpi` pixels.
 
     Example:
-        >>> from purenet.plots import plot_curves, save_figure
+        >>> from purenet.plots.curves import plot_curves
+        >>> from purenet.plots.common import save_figure
         >>> history = [{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}]
         >>> save_figure(plot_curves(history, metrics=("loss",)), "loss.png")  # doctest: +SKIP
         [PosixPath('loss.png')]

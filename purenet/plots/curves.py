@@ -10,7 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-from purenet.plots.common import _new_figure
+from purenet.plots.common import new_figure
 
 # ---------------------------------------------------------------------------------------------
 # Training curves and convergence
@@ -49,7 +49,7 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
         ValueError: an empty history, an unknown metric, or a metric with no values.
 
     Example:
-        >>> from purenet.plots import plot_curves
+        >>> from purenet.plots.curves import plot_curves
         >>> fig = plot_curves([{"epoch": 1, "train_loss": 0.9, "train_accuracy": 0.7},
         ...                    {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8}])
         >>> len(fig.axes)  # two panels, no learning rate recorded
@@ -70,7 +70,7 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
     constant = len(known_rates) > 0 and bool((known_rates == known_rates[0]).all())
     # Markers help read a few epochs and smear thousands into a thick line.
     marker = "o" if len(rows) <= 50 else None
-    fig = _new_figure(6.4 * len(metrics), 4.0)
+    fig = new_figure(6.4 * len(metrics), 4.0)
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
         drawn = False
         for split, style in (("train", "-"), ("valid", "--")):
@@ -120,7 +120,7 @@ def plot_convergence(
         ValueError: no series, or series and steps of different lengths.
 
     Example:
-        >>> from purenet.plots import plot_convergence
+        >>> from purenet.plots.curves import plot_convergence
         >>> fig = plot_convergence({"w[0][0,0]": [0.1, 0.3, 0.35], "b[1][0]": [0.0, -0.2, -0.25]})
     """
     if not series:
@@ -132,7 +132,7 @@ def plot_convergence(
     x = np.arange(1, count + 1) if steps is None else np.asarray(steps, dtype=np.float64)
     if len(x) != count:
         raise ValueError(f"steps has {len(x)} values, the tracked scalars have {count}")
-    fig = _new_figure(6.4, 4.0)
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     for name, values in series.items():
         marker = "o" if count <= 50 else None

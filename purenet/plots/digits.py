@@ -10,7 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-from purenet.plots.common import MISTAKE_COLOR, RIGHT_COLOR, _grid, _new_figure
+from purenet.plots.common import MISTAKE_COLOR, RIGHT_COLOR, grid_shape, label_name, new_figure
 
 SELECTIONS = ("first", "mistakes", "least_confident")
 """How `plot_digits` chooses the images it shows."""
@@ -33,12 +33,6 @@ def _as_images(images: np.ndarray) -> np.ndarray:
     if images.ndim != 3:
         raise ValueError(f"images have shape {images.shape}; expected (n, h, w) or (n, h*w)")
     return images
-
-
-def _name_of(label: int, label_names: Sequence[str] | None) -> str:
-    if label_names is not None and 0 <= label < len(label_names):
-        return label_names[label]
-    return str(label)
 
 
 def select_digits(
@@ -112,7 +106,7 @@ def plot_digits(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.plots import plot_digits
+        >>> from purenet.plots.digits import plot_digits
         >>> images = np.random.default_rng(0).integers(0, 255, (4, 28, 28))
         >>> fig = plot_digits(images, labels=np.array([1, 2, 3, 4]),
         ...                   predicted=np.array([1, 2, 5, 4]), count=4)
@@ -126,14 +120,14 @@ def plot_digits(
         count, labels=labels, predicted=predicted, confidence=confidence, select=select, total=n
     )
     if len(chosen) == 0:
-        fig = _new_figure(3.0, 1.5)
+        fig = new_figure(3.0, 1.5)
         ax = fig.add_subplot()
         ax.axis("off")
         what = "mistakes" if select == "mistakes" else "images"
         ax.text(0.5, 0.5, f"no {what} among {n} images", ha="center", va="center")
         return fig
-    rows, cols = _grid(len(chosen), columns)
-    fig = _new_figure(1.5 * cols, 1.7 * rows)
+    rows, cols = grid_shape(len(chosen), columns)
+    fig = new_figure(1.5 * cols, 1.7 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
         ax.set_xticks([])
@@ -144,9 +138,9 @@ def plot_digits(
         parts = []
         wrong = False
         if labels is not None:
-            parts.append(f"true {_name_of(int(labels[index]), label_names)}")
+            parts.append(f"true {label_name(int(labels[index]), label_names)}")
         if predicted is not None:
-            guess = f"guess {_name_of(int(predicted[index]), label_names)}"
+            guess = f"guess {label_name(int(predicted[index]), label_names)}"
             if confidence is not None:
                 guess += f" {100 * float(confidence[index]):.0f}%"
             parts.append(guess)
@@ -192,7 +186,7 @@ def show_digits(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.plots import show_digits
+        >>> from purenet.plots.digits import show_digits
         >>> fig = show_digits(np.zeros((3, 28, 28), dtype=np.uint8), index=1)
     """
     pictures = _as_images(images)
@@ -206,8 +200,8 @@ def show_digits(
     if labels is not None and np.shape(labels) != (n,):
         raise ValueError(f"labels have shape {np.shape(labels)}; expected ({n},)")
     if stop - start > 1:
-        rows, cols = _grid(stop - start, columns)
-        fig = _new_figure(1.5 * cols, 1.7 * rows)
+        rows, cols = grid_shape(stop - start, columns)
+        fig = new_figure(1.5 * cols, 1.7 * rows)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax in axes:
             ax.axis("off")
@@ -216,7 +210,7 @@ def show_digits(
             title = f"#{i}" if labels is None else f"#{i}: {int(labels[i])}"
             ax.set_title(title, fontsize=9)
         return fig
-    fig = _new_figure(4.8, 4.4)
+    fig = new_figure(4.8, 4.4)
     ax = fig.add_subplot()
     shown = ax.imshow(pictures[start], cmap="gray_r", interpolation="nearest")
     fig.colorbar(shown, ax=ax, label="pixel value")

@@ -12,8 +12,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-from purenet.plots.common import _grid, _new_figure
-from purenet.plots.digits import _name_of
+from purenet.plots.common import grid_shape, label_name, new_figure
 
 
 def plot_confusion(
@@ -40,7 +39,7 @@ def plot_confusion(
 
     Example:
         >>> import numpy as np
-        >>> from purenet.plots import plot_confusion
+        >>> from purenet.plots.matrices import plot_confusion
         >>> fig = plot_confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]))
     """
     truth = np.asarray(truth).astype(np.int64)
@@ -54,12 +53,12 @@ def plot_confusion(
     k = max(int(truth.max()), int(predicted.max())) + 1
     if label_names is not None:
         k = max(k, len(label_names))
-    names = [_name_of(i, label_names) for i in range(k)]
+    names = [label_name(i, label_names) for i in range(k)]
     counts = np.bincount(truth * k + predicted, minlength=k * k).reshape(k, k)
     totals = counts.sum(axis=1)
     recall = np.divide(np.diag(counts), totals, out=np.full(k, np.nan), where=totals > 0)
     side = max(4.6, 0.55 * k + 1.4)
-    fig = _new_figure(side + 0.6, side)
+    fig = new_figure(side + 0.6, side)
     ax = fig.add_subplot()
     ax.imshow(counts, cmap="Blues", interpolation="nearest")
     threshold = counts.max() / 2
@@ -113,7 +112,7 @@ def plot_first_layer(
 
     Example:
         >>> import purenet as pn
-        >>> from purenet.plots import plot_first_layer
+        >>> from purenet.plots.matrices import plot_first_layer
         >>> params = pn.init(pn.Architecture((784, 16, 10)), seed=0)
         >>> fig = plot_first_layer(params[0].w)
     """
@@ -129,8 +128,8 @@ def plot_first_layer(
             "images (pass image_shape)"
         )
     units = w.shape[1] if count is None else min(count, w.shape[1])
-    rows, cols = _grid(units, columns)
-    fig = _new_figure(0.8 * cols + 0.2, 0.8 * rows + 0.5)
+    rows, cols = grid_shape(units, columns)
+    fig = new_figure(0.8 * cols + 0.2, 0.8 * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     tiles = w[:, :units].T.reshape(units, *image_shape)
     limits = np.abs(tiles).max(axis=(1, 2))

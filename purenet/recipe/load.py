@@ -8,7 +8,7 @@ wrong types (with the expected type) and invalid values. Tagged unions pick a cl
 and `to_toml` writes that data as TOML.
 
 Example:
-    >>> from purenet.recipe import recipe_from_data
+    >>> from purenet.recipe.load import recipe_from_data
     >>> recipe = recipe_from_data({
     ...     "data": {"train": "mnist:train", "test": "mnist:test"},
     ...     "pipeline": {"steps": [{"kind": "scale"}, {"kind": "flatten"}]},
@@ -24,26 +24,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import attrs
 import cattrs
-from cattrs.errors import (
-    AttributeValidationNote,
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-    IterableValidationNote,
-)
 from cattrs.gen import make_dict_structure_fn
 from cattrs.gen import override as field_override
 
 from purenet.core.arrays import describe_found
-from purenet.core.convert import make_converter
+from purenet.core.checks import FieldError
+from purenet.core.convert import ErrorWording, describe_structure_error, make_converter
 from purenet.errors import RecipeError
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
 from purenet.optim.schedules import SCHEDULES, Schedule
@@ -52,7 +45,7 @@ from purenet.pipeline.steps import (
     PreprocessStep,
 )
 from purenet.recipe.schema import (
-    _FITTED,
+    FITTED,
     Affine,
     Augmentation,
     CsvSource,
@@ -62,8 +55,7 @@ from purenet.recipe.schema import (
     Rotate,
     Shift,
     Source,
-    _FieldError,
-    _suggest,
+    suggest,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +68,6 @@ _TAGGED: dict[Any, dict[str, type]] = {
     Schedule: dict(SCHEDULES),
 }
 
-S = TypeVar("S", bound="Source | None")
 
 _FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource}
 
@@ -101,23 +92,22 @@ def _found(value: Any) -> str:
     return describe_found(value, TOML_TYPE_NAMES)
 
 
-def _make_converter() -> cattrs.Converter:
-    # The package's strict converter (scalars, tuples, attrs classes), in TOML's words,
-    # plus the recipe's own tagged unions, sources, learning rates and batch sizes.
-    conv = make_converter(type_names=TOML_TYPE_NAMES)
+def _register_tagged(conv: cattrs.Converter) -> None:
+    """Tagged unions: a table whose `kind` picks the class (steps, augmentations, optimizers,
+    schedules); a recipe may not hold a step's fitted fields."""
 
     def structure_tagged(value: Any, cl: Any) -> Any:
         if not isinstance(value, dict):
             raise TypeError(f"expected a table with a 'kind' key, found {_found(value)}")
         registry = _TAGGED[cl]
         if "kind" not in value:
-            raise _FieldError("kind", f"missing; expected one of: {', '.join(registry)}")
+            raise FieldError("kind", f"missing; expected one of: {', '.join(registry)}")
         kind = value["kind"]
         if kind not in registry:
-            raise _FieldError("kind", f"unknown kind {kind!r}{_suggest(str(kind), list(registry))}")
+            raise FieldError("kind", f"unknown kind {kind!r}{suggest(str(kind), list(registry))}")
         for name in getattr(registry[kind], "fitted_fields", ()):
             if name in value:
-                raise _FieldError(name, _FITTED)
+                raise FieldError(name, FITTED)
         rest = {k: v for k, v in value.items() if k != "kind"}
         return conv.structure(rest, registry[kind])
 
@@ -125,6 +115,10 @@ def _make_converter() -> cattrs.Converter:
         return any(cl == union for union in _TAGGED)
 
     conv.register_structure_hook_func(is_tagged, structure_tagged)
+
+
+def _register_sources(conv: cattrs.Converter) -> None:
+    """Data sources: `"name:split"`, or a table with kind `idx` or `csv`; optional ones too."""
 
     def structure_source(value: Any, _: Any) -> Source:
         if isinstance(value, str):
@@ -140,7 +134,7 @@ def _make_converter() -> cattrs.Converter:
         kind = value.get("kind")
         if kind not in _FILE_SOURCES:
             found = "missing" if kind is None else f"unknown kind {kind!r}"
-            raise _FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
+            raise FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
         rest = {k: v for k, v in value.items() if k != "kind"}
         file_source: IdxSource | CsvSource = conv.structure(rest, _FILE_SOURCES[kind])
         return file_source
@@ -150,6 +144,10 @@ def _make_converter() -> cattrs.Converter:
         lambda t: t == Source | None,
         lambda value, _: None if value is None else structure_source(value, Source),
     )
+
+
+def _register_unions(conv: cattrs.Converter) -> None:
+    """A learning rate (a number or a schedule table) and a batch size (an integer or "full")."""
 
     def structure_rate(value: Any, _: Any) -> float | Schedule:
         if isinstance(value, dict):
@@ -169,6 +167,11 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_func(lambda t: t == _BATCH_SIZE, structure_batch)
 
+
+def _register_writer(conv: cattrs.Converter) -> None:
+    """Writing a recipe back to data: a named source as `"name:split"`, tagged classes with
+    their `kind`, unset values left out (TOML has no null), tuples as lists."""
+
     def unstructure_attrs(obj: Any) -> Any:
         if isinstance(obj, DatasetSource):
             return f"{obj.name}:{obj.split}"
@@ -186,6 +189,20 @@ def _make_converter() -> cattrs.Converter:
         return out
 
     conv.register_unstructure_hook_func(attrs.has, unstructure_attrs)
+    # The model file's step hooks write every field; a recipe writes only those set.
+    for cl in PREPROCESS_STEPS.values():
+        conv.register_unstructure_hook(cl, unstructure_attrs)
+    conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
+
+
+def _make_converter() -> cattrs.Converter:
+    # The package's strict converter (scalars, tuples, attrs classes), in TOML's words,
+    # plus the recipe's own tagged unions, sources, learning rates and batch sizes.
+    conv = make_converter(type_names=TOML_TYPE_NAMES)
+    _register_tagged(conv)
+    _register_sources(conv)
+    _register_unions(conv)
+    _register_writer(conv)
     structure_recipe_fields = make_dict_structure_fn(
         Recipe, conv, _cattrs_forbid_extra_keys=True, source=field_override(omit=True)
     )
@@ -197,10 +214,6 @@ def _make_converter() -> cattrs.Converter:
         return recipe
 
     conv.register_structure_hook(Recipe, structure_recipe)
-    # The model file's step hooks write every field; a recipe writes only those set.
-    for cl in PREPROCESS_STEPS.values():
-        conv.register_unstructure_hook(cl, unstructure_attrs)
-    conv.register_unstructure_hook(tuple, lambda value: [conv.unstructure(v) for v in value])
     return conv
 
 
@@ -211,58 +224,22 @@ _converter = _make_converter()
 # Errors
 
 
-def _error_lines(exc: BaseException, path: str) -> list[str]:
-    """Flatten a cattrs error tree into `"$.path: message"` lines."""
-    if isinstance(exc, ForbiddenExtraKeysError):
-        fitted = getattr(exc.cl, "fitted_fields", ())
-        known = [f.name for f in attrs.fields(exc.cl) if f.name not in fitted] if exc.cl else []
-        return [
-            f"{path}.{key}: unknown key{_suggest(key, known)}" for key in sorted(exc.extra_fields)
-        ]
-    if isinstance(exc, ClassValidationError | IterableValidationError):
-        lines: list[str] = []
-        for sub in exc.exceptions:
-            sub_path = path
-            for note in getattr(sub, "__notes__", ()):
-                if isinstance(note, AttributeValidationNote):
-                    sub_path = f"{path}.{note.name}"
-                elif isinstance(note, IterableValidationNote):
-                    sub_path = f"{path}[{note.index}]"
-            if isinstance(sub, KeyError) and not isinstance(sub, ForbiddenExtraKeysError):
-                lines.append(f"{sub_path}: required key missing")
-            elif (field := _field_named(sub, exc)) is not None:
-                # The class refused one of its fields and said so by name, without its class
-                # ("learning_rate must be a finite number > 0"): point at the field.
-                problem = str(sub).removeprefix(field).lstrip()
-                lines.append(f"{path}.{field}: {problem}")
-            else:
-                lines.extend(_error_lines(sub, sub_path))
-        return lines
-    if isinstance(exc, _FieldError):
-        return [f"{path}.{exc.field}: {exc}"]
-    message = str(exc)
-    # Specs name their field as "Class.field must ..." (optimizers, schedules) or
-    # "Class.field: problem" (preprocessing steps); point at it.
-    match = re.match(r"^[A-Z]\w*\.(\w+)(:?) ", message)
-    if match:
-        problem = message[match.end() :] if match.group(2) else message
-        return [f"{path}.{match.group(1)}: {problem}"]
-    return [f"{path}: {message}"]
+def _unknown_keys(path: str, cl: type | None, extra: list[str]) -> list[str]:
+    fitted = getattr(cl, "fitted_fields", ())
+    known = [f.name for f in attrs.fields(cl) if f.name not in fitted] if cl else []
+    return [f"{path}.{key}: unknown key{suggest(key, known)}" for key in extra]
 
 
-def _field_named(sub: BaseException, parent: BaseException) -> str | None:
-    """The field of `parent.cl` that a plain error of its constructor starts with, if any."""
-    cl = getattr(parent, "cl", None)
-    if getattr(sub, "__notes__", ()) or not isinstance(sub, ValueError | TypeError):
-        return None
-    if isinstance(sub, _FieldError) or cl is None or not attrs.has(cl):
-        return None
-    word = str(sub).partition(" ")[0]
-    return word if word in {f.name for f in attrs.fields(cl)} else None
+def _missing_key(path: str, key: str) -> str:
+    return f"{path}.{key}: required key missing"
+
+
+_WORDING = ErrorWording(unknown_keys=_unknown_keys, missing_key=_missing_key)
+"""A recipe's words: `$.model.hiden: unknown key; did you mean 'hidden'?`."""
 
 
 def _raise_recipe_error(source: str, exc: BaseException) -> None:
-    lines = _error_lines(exc, "$")
+    lines = describe_structure_error(exc, wording=_WORDING)
     # A misspelled key also shows up as a missing one; the spelling is the useful line.
     lines.sort(key=lambda line: "unknown key" not in line)
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
@@ -333,24 +310,11 @@ def source_from_data(value: Any, *, source: str = "source") -> Source:
         raise
 
 
-def _resolve(path: str, base_dir: Path) -> str:
-    expanded = Path(path).expanduser()
-    return str(expanded if expanded.is_absolute() else base_dir / expanded)
-
-
-def _resolve_source(source: S, base_dir: Path) -> S:
-    if isinstance(source, IdxSource):
-        return IdxSource(_resolve(source.images, base_dir), _resolve(source.labels, base_dir))  # type: ignore[return-value]
-    if isinstance(source, CsvSource):
-        return attrs.evolve(source, path=_resolve(source.path, base_dir))
-    return source
-
-
 def _resolve_paths(recipe: Recipe, base_dir: Path) -> Recipe:
     data = attrs.evolve(
         recipe.data,
-        train=_resolve_source(recipe.data.train, base_dir),
-        test=_resolve_source(recipe.data.test, base_dir),
+        train=recipe.data.train.resolved(base_dir),
+        test=None if recipe.data.test is None else recipe.data.test.resolved(base_dir),
     )
     return attrs.evolve(recipe, data=data)
 
@@ -487,7 +451,7 @@ def dump_recipe(recipe: Recipe) -> dict[str, Any]:
     Unset optional values are left out (TOML has no null); tagged classes carry their `kind`.
 
     Example:
-        >>> from purenet.recipe import recipe_from_data
+        >>> from purenet.recipe.load import recipe_from_data
         >>> data = {"data": {"train": "mnist:train"}, "model": {"sizes": [784, 10]},
         ...         "optimizer": {"kind": "sgd", "learning_rate": 0.1}, "train": {"epochs": 1}}
         >>> recipe_from_data(dump_recipe(recipe_from_data(data))) == recipe_from_data(data)

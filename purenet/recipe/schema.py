@@ -5,41 +5,38 @@ sections.
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import attrs
+import numpy as np
 
+from purenet.core.checks import COUNT, NON_NEGATIVE, FieldError, Interval
 from purenet.data.registry import DATASETS
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES
 from purenet.nn.model import INIT_SCHEMES, Architecture
 from purenet.optim.optimizers import Optimizer
+from purenet.pipeline import augment
 from purenet.pipeline.steps import (
     PreprocessStep,
     is_fitted,
 )
 from purenet.plots.common import FIGURES
-from purenet.training.reports import EarlyStopping, Track, locate_tracked
+from purenet.training.reports import EarlyStopping, locate_tracked
 
 PLOTS = FIGURES
 """Plot names accepted in `[output] plots`: the figures of `purenet.run.plot.plot_run`."""
 
 DATASET_NAMES = tuple(DATASETS)
 
-_FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
+FITTED = "not part of a recipe; fit_preprocess fills it in from the training inputs"
+"""Why a recipe refuses a fitted field of a preprocessing step."""
 
 
-class _FieldError(ValueError):
-    """A bad value of one field; the error path gets `.field` appended."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """`; did you mean 'x'?` for a close choice, else `; expected one of: ...` (all choices)."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -51,7 +48,7 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute
         if value not in choices:
             close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise _FieldError(
+            raise FieldError(
                 attribute.name,
                 f"unknown {what} {value!r}; {hint}supported: {', '.join(sorted(choices))}",
             )
@@ -59,26 +56,30 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute
     return check
 
 
-def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def _satisfies(rule: Interval) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: the field satisfies `rule` (a `purenet.core.checks` constraint),
+    else a `FieldError` in the rule's one wording, `must be an integer >= 1, found 0`."""
+
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not math.isfinite(value) or value < low:
-            raise _FieldError(attribute.name, f"expected a value >= {low}, found {value!r}")
+        if not rule.contains(value):
+            raise FieldError(attribute.name, f"must be {rule.describe()}, found {value!r}")
 
     return check
 
 
-def _in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not (math.isfinite(value) and low <= value < high):
-            raise _FieldError(
-                attribute.name, f"expected a number in [{low}, {high}), found {value!r}"
-            )
-
-    return check
+_COUNT = _satisfies(COUNT)
+_AT_LEAST_0 = _satisfies(Interval(low=0, integer=True))
+_NON_NEGATIVE = _satisfies(NON_NEGATIVE)
+_FRACTION_BELOW_1 = _satisfies(Interval(0.0, 1.0, closed="left"))
 
 
 # ---------------------------------------------------------------------------------------------
 # Data sources
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else base_dir / expanded)
 
 
 @attrs.frozen
@@ -99,9 +100,18 @@ class DatasetSource:
         # Attrs runs validators in field order: an unknown name has been refused already.
         splits = DATASETS[self.name].splits
         if value not in splits:
-            raise _FieldError(
+            raise FieldError(
                 "split", f"unknown split {value!r} of {self.name}; known: {', '.join(splits)}"
             )
+
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: `mnist:test`."""
+        return f"{self.name}:{self.split}"
+
+    def resolved(self, base_dir: Path) -> DatasetSource:
+        """The source itself: a named data set has no paths."""
+        return self
 
 
 @attrs.frozen
@@ -116,6 +126,15 @@ class IdxSource:
     kind: ClassVar[str] = "idx"
     images: str
     labels: str
+
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: the images file."""
+        return self.images
+
+    def resolved(self, base_dir: Path) -> IdxSource:
+        """The source with relative paths taken against `base_dir` (`~` expanded)."""
+        return IdxSource(_resolve(self.images, base_dir), _resolve(self.labels, base_dir))
 
 
 @attrs.frozen
@@ -135,6 +154,15 @@ class CsvSource:
     header: bool | None = None
     delimiter: str = ","
 
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: the file."""
+        return self.path
+
+    def resolved(self, base_dir: Path) -> CsvSource:
+        """The source with a relative path taken against `base_dir` (`~` expanded)."""
+        return attrs.evolve(self, path=_resolve(self.path, base_dir))
+
 
 Source = DatasetSource | IdxSource | CsvSource
 """Where a data set comes from."""
@@ -153,12 +181,19 @@ class DataSpec:
 
     train: Source
     test: Source | None = None
-    valid_fraction: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
+    valid_fraction: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
     labels: tuple[str, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
 # Pipeline
+
+_FILL = 0.0
+# Augmentation runs on raw images, before preprocessing: pixels that come from outside the
+# image are a raw 0, the background, whatever the scaling.
+
+Seed = int | Sequence[int]
+"""An augmentation seed: `(seed, epoch, batch, ...)` streams, as `pipeline.augment` takes."""
 
 
 @attrs.frozen
@@ -171,8 +206,12 @@ class Rotate:
     """
 
     kind: ClassVar[str] = "rotate"
-    max_degrees: float = attrs.field(validator=_at_least(0.0))
-    copies: int = attrs.field(default=0, validator=_at_least(0))
+    max_degrees: float = attrs.field(validator=_NON_NEGATIVE)
+    copies: int = attrs.field(default=0, validator=_AT_LEAST_0)
+
+    def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
+        """`pipeline.augment.rotate` of raw `(n, h, w)` images, filling with 0."""
+        return augment.rotate(images, seed=seed, max_degrees=self.max_degrees, fill=_FILL)
 
 
 @attrs.frozen
@@ -180,8 +219,12 @@ class Shift:
     """Random whole-pixel shifts of up to `max_pixels` along each axis (`copies` as `Rotate`)."""
 
     kind: ClassVar[str] = "shift"
-    max_pixels: int = attrs.field(validator=_at_least(0))
-    copies: int = attrs.field(default=0, validator=_at_least(0))
+    max_pixels: int = attrs.field(validator=_AT_LEAST_0)
+    copies: int = attrs.field(default=0, validator=_AT_LEAST_0)
+
+    def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
+        """`pipeline.augment.shift` of raw `(n, h, w)` images, filling with 0."""
+        return augment.shift(images, seed=seed, max_pixels=self.max_pixels, fill=_FILL)
 
 
 @attrs.frozen
@@ -189,10 +232,21 @@ class Affine:
     """Random rotation, zoom and fractional shift in one resampling (`copies` as `Rotate`)."""
 
     kind: ClassVar[str] = "affine"
-    max_degrees: float = attrs.field(default=0.0, validator=_at_least(0.0))
-    max_shift: float = attrs.field(default=0.0, validator=_at_least(0.0))
-    max_zoom: float = attrs.field(default=0.0, validator=_in_range(0.0, 1.0))
-    copies: int = attrs.field(default=0, validator=_at_least(0))
+    max_degrees: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
+    max_shift: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
+    max_zoom: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
+    copies: int = attrs.field(default=0, validator=_AT_LEAST_0)
+
+    def apply(self, images: np.ndarray, *, seed: Seed) -> np.ndarray:
+        """`pipeline.augment.affine` of raw `(n, h, w)` images, filling with 0."""
+        return augment.affine(
+            images,
+            seed=seed,
+            max_degrees=self.max_degrees,
+            max_shift=self.max_shift,
+            max_zoom=self.max_zoom,
+            fill=_FILL,
+        )
 
 
 Augmentation = Rotate | Shift | Affine
@@ -233,7 +287,7 @@ class PipelineSpec:
         for i, step in enumerate(value):
             if is_fitted(step):
                 fields = ", ".join(step.fitted_fields)
-                raise _FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {_FITTED}")
+                raise FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {FITTED}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +317,7 @@ class ModelSpec:
     @sizes.validator
     def _check_sizes(self, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
         if len(value) < 2 or min(value) < 1:
-            raise _FieldError(
+            raise FieldError(
                 "sizes", f"expected at least two positive layer widths, found {list(value)}"
             )
 
@@ -275,7 +329,7 @@ class ModelSpec:
     def __attrs_post_init__(self) -> None:
         if (self.output, self.loss) not in LOSSES:
             pairs = ", ".join(f"{o} x {loss}" for o, loss in LOSSES)
-            raise _FieldError(
+            raise FieldError(
                 "loss",
                 f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
             )
@@ -304,33 +358,25 @@ class TrainSpec:
         track_every: record the tracked scalars every `epoch` or every `step`.
     """
 
-    epochs: int = attrs.field(validator=_at_least(1))
+    epochs: int = attrs.field(validator=_COUNT)
     batch_size: int | Literal["full"] = attrs.field(default=32)
     seed: int = 0
-    l2: float = attrs.field(default=0.0, validator=_at_least(0.0))
+    l2: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
     early_stopping: EarlyStopping | None = None
-    checkpoint_every: int = attrs.field(default=1, validator=_at_least(1))
+    checkpoint_every: int = attrs.field(default=1, validator=_COUNT)
     dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float64"), "dtype"))
     schedule_per: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
     )
-    track: tuple[str, ...] = attrs.field(default=())
+    track: tuple[str, ...] = ()
     track_every: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
     )
 
-    @track.validator
-    def _check_track(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-        if value:
-            try:
-                Track(value, self.track_every)  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise _FieldError("track", str(exc)) from None
-
     @batch_size.validator
     def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
         if value != "full" and (not isinstance(value, int) or value < 1):
-            raise _FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
+            raise FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
 
 
 @attrs.frozen
@@ -350,7 +396,7 @@ class OutputSpec:
     def _check_plots(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
         for i, name in enumerate(value):
             if name not in PLOTS:
-                raise _FieldError(f"plots[{i}]", f"unknown plot {name!r}{_suggest(name, PLOTS)}")
+                raise FieldError(f"plots[{i}]", f"unknown plot {name!r}{suggest(name, PLOTS)}")
 
 
 @attrs.frozen
@@ -374,12 +420,17 @@ class Recipe:
         default=None, eq=False, repr=False, kw_only=True, metadata={"recipe_key": False}
     )
 
+    @property
+    def where(self) -> str:
+        """How messages name the recipe: its file (`source`), else `recipe`."""
+        return self.source or "recipe"
+
     def __attrs_post_init__(self) -> None:
-        # Tracked scalars must exist in the model [model] describes: check them here, where
-        # the message can name the file and the entry, not when training starts.
+        # Tracked scalars must parse and exist in the model [model] describes: checked here
+        # only, where the message can name the entry, not when training starts.
         arch = self.model.architecture()
         for i, path in enumerate(self.train.track):
             try:
                 locate_tracked(path, arch)
             except ValueError as exc:
-                raise _FieldError(f"train.track[{i}]", str(exc)) from None
+                raise FieldError(f"train.track[{i}]", str(exc)) from None

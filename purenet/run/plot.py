@@ -1,13 +1,10 @@
-"""Pictures of a training run: curves, convergence, decision boundary, digits, confusion, weights.
+"""The figures of a run folder: `draw_run_figure` from a run's parts, `plot_run` from a folder.
 
-Each `plot_*` function takes plain data (lists, dicts, arrays, a model's arrays) and returns a
-`matplotlib.figure.Figure` built with the object-oriented API on an Agg canvas: no display is
-needed and no pyplot state is touched, so calls never leak into each other. `save_figure`
-writes a figure as PNG (and SVG on request) atomically. `plot_run` reads a run folder and
-draws every figure that fits it; `show_digits` draws digits from a data set.
-
-Everything here needs matplotlib (the `plot` extra); it is imported inside the functions, so
-`import purenet.plots` works without it and a call raises `MissingExtraError` naming the extra.
+The figures themselves are `purenet.plots` (each takes plain data and returns a matplotlib
+`Figure`); this module reads what a run wrote (`purenet.run.read.load_run`), decides which
+figures fit it, and gives the model its raw evaluation data through
+`purenet.modelfile.evaluation.model_inputs`, the one place raw inputs enter a model. Drawing
+needs matplotlib (the `plot` extra); without it a call raises `MissingExtraError` naming it.
 
 Figure names (`FIGURES`, the files `plot_run` writes as `<name>.png`):
     loss, accuracy  training curves per epoch (train and validation), learning rate on a
@@ -20,11 +17,9 @@ Figure names (`FIGURES`, the files `plot_run` writes as `<name>.png`):
     weights         the first layer's weights as images, one tile per hidden unit
 
 Example:
-    >>> import numpy as np
-    >>> from purenet.plots import plot_confusion, save_figure
-    >>> fig = plot_confusion(np.array([0, 1, 1]), np.array([0, 1, 0]))
-    >>> save_figure(fig, "confusion.png")  # doctest: +SKIP
-    [PosixPath('confusion.png')]
+    >>> from purenet.run.plot import plot_run
+    >>> plot_run("runs/mnist", names=("loss", "confusion"))  # doctest: +SKIP
+    [PosixPath('runs/mnist/loss.png'), PosixPath('runs/mnist/confusion.png')]
 """
 
 from __future__ import annotations
@@ -39,11 +34,10 @@ import numpy as np
 
 from purenet.data.dataset import Dataset
 from purenet.errors import PurenetError, require_extra
+from purenet.modelfile.evaluation import model_inputs
 from purenet.modelfile.model import Model
 from purenet.nn.model import forward, labels_of
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from purenet.pipeline.steps import apply_preprocess
 from purenet.plots.boundary import plot_decision_boundary
 from purenet.plots.common import FIGURES, save_figure
 from purenet.plots.curves import plot_convergence, plot_curves
@@ -51,6 +45,12 @@ from purenet.plots.digits import plot_digits
 from purenet.plots.matrices import plot_confusion, plot_first_layer
 from purenet.run.layout import MODEL_FILE
 from purenet.run.read import RunData, load_run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_DATA = "the run's evaluation data"
+"""How messages name the data a run's figures are drawn from."""
 
 
 def _has_metric(history: Sequence[Mapping[str, Any]], metric: str) -> bool:
@@ -92,9 +92,7 @@ def _why_not(run: RunData, name: str) -> str | None:
 
 def _predictions(model: Model, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(truth, predicted, confidence) of the model on raw data, in one forward pass."""
-    from purenet.pipeline.steps import apply_preprocess
-
-    outputs = forward(model.arch, model.params, apply_preprocess(model.preprocess, data.x))
+    outputs = forward(model.arch, model.params, model_inputs(model, data.x, source=_DATA))
     predicted = labels_of(outputs)
     if outputs.shape[1] == 1:
         confidence = np.where(predicted == 1, outputs[:, 0], 1 - outputs[:, 0])
@@ -129,8 +127,10 @@ def draw_run_figure(run: RunData, name: str) -> Figure:
         raise PurenetError(f"cannot draw {name}: no evaluation data")
     names = list(model.labels)
     if name == "boundary":
-        from purenet.pipeline.steps import apply_preprocess
-
+        # The data are raw inputs and enter the model through model_inputs (finite, in the
+        # scale step's range); the grid is made from them and reaches past their range
+        # by a margin, so only the preprocessing is applied to it.
+        model_inputs(model, data.x, source=_DATA)
         return plot_decision_boundary(
             model.arch,
             model.params,
@@ -180,7 +180,7 @@ def plot_run(
         MissingExtraError: matplotlib is not installed (names the `plot` extra).
 
     Example:
-        >>> from purenet.plots import plot_run
+        >>> from purenet.run.plot import plot_run
         >>> plot_run("runs/digits", names=["loss", "confusion"])  # doctest: +SKIP
         [PosixPath('runs/digits/loss.png'), PosixPath('runs/digits/confusion.png')]
     """

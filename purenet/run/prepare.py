@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 import numpy as np
 
-from purenet.data.dataset import Dataset, one_hot, split
+from purenet.data.dataset import Dataset, integer_labels, one_hot, split
 from purenet.errors import DataFormatError, RecipeError
-from purenet.pipeline import augment as augmentation
+from purenet.modelfile.model import n_classes
 from purenet.pipeline import steps as preprocess
-from purenet.recipe.schema import Augmentation, Recipe, Rotate, Shift
+from purenet.recipe.schema import Recipe
 from purenet.run.sources import load_source, source_name
 
 
@@ -43,40 +43,16 @@ class PreparedData:
 # Data
 
 
-def _where(recipe: Recipe) -> str:
-    """How messages name the recipe: its file (`Recipe.source`), else `recipe`."""
-    return recipe.source or "recipe"
-
-
 def _head(ds: Dataset, limit: int | None) -> Dataset:
     return ds if limit is None or len(ds) <= limit else Dataset(ds.x[:limit], ds.y[:limit])
 
 
 def _integer_labels(ds: Dataset, where: str) -> np.ndarray:
     y = np.asarray(ds.y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise DataFormatError(
-            f"{where}: expected integer class labels (n,), found {y.dtype} {y.shape}"
-        )
-    return y.astype(np.int64)
-
-
-def _augment_images(kind: Augmentation, images: np.ndarray, seed: Any) -> np.ndarray:
-    # Augmentation runs on raw images, before preprocessing: pixels that come from outside
-    # the image are a raw 0, the background, whatever the scaling.
-    fill = 0.0
-    if isinstance(kind, Rotate):
-        return augmentation.rotate(images, seed=seed, max_degrees=kind.max_degrees, fill=fill)
-    if isinstance(kind, Shift):
-        return augmentation.shift(images, seed=seed, max_pixels=kind.max_pixels, fill=fill)
-    return augmentation.affine(
-        images,
-        seed=seed,
-        max_degrees=kind.max_degrees,
-        max_shift=kind.max_shift,
-        max_zoom=kind.max_zoom,
-        fill=fill,
-    )
+    if y.ndim == 1:
+        with contextlib.suppress(ValueError):
+            return integer_labels(y).astype(np.int64)
+    raise DataFormatError(f"{where}: expected integer class labels (n,), found {y.dtype} {y.shape}")
 
 
 def _targets(labels: np.ndarray, recipe: Recipe, dtype: str) -> np.ndarray:
@@ -116,22 +92,22 @@ def prepare_data(
         PurenetError: data that cannot be found or read.
     """
     spec, train_spec = recipe.pipeline, recipe.train
-    where = _where(recipe)
+    where = recipe.where
     dtype = train_spec.dtype
     raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
     labels = _integer_labels(raw, f"{where}: $.data.train ({source_name(recipe.data.train)})")
     outputs = recipe.model.sizes[-1]
-    n_classes = 2 if outputs == 1 else outputs
-    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+    classes = n_classes(recipe.model.architecture())
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
         raise RecipeError(
-            f"{where}: $.model.sizes: {outputs} output unit(s) tell {n_classes} classes apart, "
+            f"{where}: $.model.sizes: {outputs} output unit(s) tell {classes} classes apart, "
             f"but the training labels range over [{labels.min()}, {labels.max()}]"
         )
-    if recipe.data.labels is not None and len(recipe.data.labels) != n_classes:
+    if recipe.data.labels is not None and len(recipe.data.labels) != classes:
         raise RecipeError(
-            f"{where}: $.data.labels: {len(recipe.data.labels)} names for {n_classes} classes"
+            f"{where}: $.data.labels: {len(recipe.data.labels)} names for {classes} classes"
         )
-    names = recipe.data.labels or tuple(str(i) for i in range(n_classes))
+    names = recipe.data.labels or tuple(str(i) for i in range(classes))
     raw = Dataset(raw.x, labels)
     valid_raw = None
     if recipe.data.valid_fraction > 0:
@@ -158,7 +134,7 @@ def prepare_data(
     x_train, y_train = raw.x, raw.y
     for i, kind in enumerate(copies):
         extra = [
-            _augment_images(kind, raw.x, (train_spec.seed, 0, i, c)) for c in range(kind.copies)
+            kind.apply(raw.x, seed=(train_spec.seed, 0, i, c)) for c in range(kind.copies)
         ]
         x_train = np.concatenate([x_train.astype(np.float32), *extra])
         y_train = np.concatenate([y_train] + [raw.y] * kind.copies)
@@ -171,7 +147,7 @@ def prepare_data(
         def batch_augment(x: np.ndarray, *, seed: tuple[int, ...]) -> np.ndarray:
             images = x.reshape(len(x), *image_shape)
             for j, kind in enumerate(per_batch):
-                images = _augment_images(kind, images, (*seed, j))
+                images = kind.apply(images, seed=(*seed, j))
             return preprocess.apply_preprocess(fitted, images, dtype=dtype)
 
     else:

@@ -14,7 +14,7 @@ On Ctrl-C (`KeyboardInterrupt`) the last checkpoint stays on disk and `RunInterr
 with the same parameters as an uninterrupted run.
 
 Example:
-    >>> from purenet.recipe import load_recipe
+    >>> from purenet.recipe.load import load_recipe
     >>> from purenet.run.runner import run_recipe
     >>> result = run_recipe(load_recipe("recipes/microchips.toml"))  # doctest: +SKIP
     >>> result.metrics["train_accuracy"] > 0.8  # doctest: +SKIP
@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from purenet.core.atomic import write_text_atomic
-from purenet.core.jsonio import read_json
+from purenet.core.jsonio import read_json, read_jsonl, to_jsonl_text
 from purenet.errors import ModelFormatError, PurenetError, RecipeError
 from purenet.modelfile.evaluation import Evaluation, evaluate_model
 from purenet.modelfile.io import save_model
@@ -49,11 +49,11 @@ from purenet.run.layout import (
     RUN_FILES,
     TRACKED_FILE,
 )
-from purenet.run.prepare import _where, prepare_data
+from purenet.run.prepare import prepare_data
 from purenet.run.sources import source_name
 from purenet.training.checkpoint import Checkpoint
 from purenet.training.loop import train
-from purenet.training.reports import BatchReport, EpochReport, Track, TrainResult
+from purenet.training.reports import BatchReport, EpochReport, Track, Tracked, TrainResult
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -99,25 +99,8 @@ class RunResult:
 # The run folder
 
 
-def _jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
-
-
 def _report_row(report: EpochReport) -> dict[str, Any]:
     return attrs.asdict(report)
-
-
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise PurenetError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-    return rows
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +124,7 @@ def _check_resumable(out: Path, recipe: Recipe) -> int:
         # Training would stop at once and report the longer run as if it were this one.
         raise RecipeError(
             f"{checkpoint}: the checkpoint is at epoch {epoch}, more than the "
-            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {_where(recipe)}); "
+            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {recipe.where}); "
             f"resume with train.epochs >= {epoch}, or start afresh"
         )
     saved_file = out / RECIPE_FILE
@@ -178,6 +161,35 @@ def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, fl
         metrics["test_loss"] = test.loss
         metrics["test_accuracy"] = test.accuracy
     return metrics
+
+
+def _start_folder(out: Path, recipe: Recipe, *, resume: bool, saved_epoch: int) -> dict[str, Any]:
+    """Make the run folder ready to train into; returns the recipe as data.
+
+    Called once the data fit the recipe, so a recipe that fails leaves the folder as it was.
+    A fresh run removes an earlier run's files (its figures, tracked values or model must not
+    outlive it); a resumed one keeps the metrics lines of the epochs its checkpoint holds.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    recipe_data = dump_recipe(recipe)
+    write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
+    metrics_path = out / METRICS_FILE
+    earlier = read_jsonl(metrics_path) if resume and metrics_path.is_file() else []
+    rows = [r for r in earlier if r.get("epoch", 0) <= saved_epoch]
+    write_text_atomic(metrics_path, to_jsonl_text(rows))
+    return recipe_data
+
+
+def _write_tracked(path: Path, tracked: Tracked) -> None:
+    """One JSON line per recorded step: epoch, step and each tracked scalar by its path."""
+    rows = [
+        {"epoch": float(e), "step": int(s), **dict(zip(tracked.paths, map(float, v), strict=True))}
+        for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
+    ]
+    write_text_atomic(path, to_jsonl_text(rows))
 
 
 def run_recipe(
@@ -219,7 +231,7 @@ def run_recipe(
         RunInterrupted: Ctrl-C; the last checkpoint is kept for `resume=True`.
 
     Example:
-        >>> from purenet.recipe import load_recipe
+        >>> from purenet.recipe.load import load_recipe
         >>> result = run_recipe(load_recipe("recipes/mnist.toml"), limit=1000)  # doctest: +SKIP
         >>> sorted(p.name for p in result.out_dir.iterdir())  # doctest: +SKIP
         ['checkpoint.json', 'metrics.jsonl', 'model.json', 'recipe.toml']
@@ -229,14 +241,7 @@ def run_recipe(
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     saved_epoch = _check_resumable(out, recipe) if resume else 0
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        # Only now that the data fit the recipe: a recipe that fails leaves the folder as
-        # it was. An earlier run's figures, tracked values or model must not outlive it.
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    recipe_data = dump_recipe(recipe)
-    write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
+    recipe_data = _start_folder(out, recipe, resume=resume, saved_epoch=saved_epoch)
 
     spec, model_spec = recipe.train, recipe.model
     arch = model_spec.architecture()
@@ -244,16 +249,12 @@ def run_recipe(
     batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
     checkpoint_path = out / CHECKPOINT_FILE
     metrics_path = out / METRICS_FILE
-    # Keep the lines of the epochs the checkpoint holds; later ones are redone.
-    rows = [r for r in _read_metrics(metrics_path) if r.get("epoch", 0) <= saved_epoch]
-    rows = rows if resume else []
-    write_text_atomic(metrics_path, _jsonl(rows))
 
     def epoch_done(report: EpochReport) -> None:
         nonlocal saved_epoch
         # One line per epoch, appended: rewriting the file would cost O(epochs^2).
         with metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(_jsonl([_report_row(report)]))
+            handle.write(to_jsonl_text([_report_row(report)]))
         if report.epoch % spec.checkpoint_every == 0 or report.epoch == spec.epochs:
             saved_epoch = report.epoch
         if on_epoch is not None:
@@ -284,19 +285,10 @@ def run_recipe(
         kept = checkpoint_path if checkpoint_path.is_file() else None
         raise RunInterrupted(out, saved_epoch, kept) from None
     except ValueError as exc:
-        raise RecipeError(f"{_where(recipe)}: $.train: {exc}") from None
+        raise RecipeError(f"{recipe.where}: $.train: {exc}") from None
 
     if result.tracked is not None:
-        tracked = result.tracked
-        tracked_rows = [
-            {
-                "epoch": float(e),
-                "step": int(s),
-                **dict(zip(tracked.paths, map(float, v), strict=True)),
-            }
-            for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
-        ]
-        write_text_atomic(out / TRACKED_FILE, _jsonl(tracked_rows))
+        _write_tracked(out / TRACKED_FILE, result.tracked)
 
     # Model's fields convert with tuple(), which mypy cannot see through.
     model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]

@@ -1,10 +1,11 @@
-"""Reading data for a model: recipe data sources, labelled evaluation sets and raw input files.
+"""Loading a recipe's data sources: named data set splits, IDX pairs and CSV tables.
 
 Example:
-    >>> from purenet.run.sources import read_inputs
-    >>> images = read_inputs("t10k-images-idx3-ubyte.gz")  # doctest: +SKIP
-    >>> images.shape  # doctest: +SKIP
-    (10000, 28, 28)
+    >>> from purenet.recipe.schema import DatasetSource
+    >>> from purenet.run.sources import load_source, source_name
+    >>> test = load_source(DatasetSource("mnist", "test"))  # doctest: +SKIP
+    >>> test.x.shape, source_name(DatasetSource("mnist", "test"))  # doctest: +SKIP
+    ((10000, 28, 28), 'mnist:test')
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import os
 
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
-from purenet.data.idx import read_idx
+from purenet.data.idx import read_idx_pair
 from purenet.data.load import check_data_dir, load_dataset
-from purenet.errors import DataFormatError, ModelFormatError
+from purenet.errors import ModelFormatError
 from purenet.modelfile.model import Model
 from purenet.recipe.load import recipe_from_data
-from purenet.recipe.schema import CsvSource, DatasetSource, IdxSource, Source
+from purenet.recipe.schema import DatasetSource, IdxSource, Source
 
 
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -38,12 +39,7 @@ def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = Non
     if isinstance(source, DatasetSource):
         return load_dataset(source.name, source.split, data_dir=data_dir)
     if isinstance(source, IdxSource):
-        x, y = read_idx(source.images), read_idx(source.labels)
-        if len(x) != len(y):
-            raise DataFormatError(
-                f"{source.labels}: {len(y)} labels for {len(x)} images in {source.images}"
-            )
-        return Dataset(x, y)
+        return read_idx_pair(source.images, source.labels)
     return read_csv(
         source.path,
         label=source.label,
@@ -54,13 +50,7 @@ def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = Non
 
 def source_name(source: Source | None) -> str:
     """A short name of a source for messages: `mnist:test` or the file path."""
-    if isinstance(source, DatasetSource):
-        return f"{source.name}:{source.split}"
-    if isinstance(source, IdxSource):
-        return source.images
-    if isinstance(source, CsvSource):
-        return source.path
-    return "test data"
+    return "test data" if source is None else source.display_name
 
 
 def recipe_test_source(model: Model, *, source: str = "model") -> Source:

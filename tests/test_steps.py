@@ -1,4 +1,4 @@
-"""Preprocessing step specs: validation, fitting, applying, and their tagged-union JSON form."""
+"""purenet.pipeline.steps: validation, fitting, applying, and the tagged-union JSON form."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from purenet.core.checks import FieldError
 from purenet.core.convert import describe_structure_error
 from purenet.data.idx import read_idx
 from purenet.modelfile.io import converter, make_model_converter
@@ -53,6 +54,23 @@ def structure_lines(data: object) -> list[str]:
 def test_invalid_specs_are_refused(make: object, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         make()  # type: ignore[operator]
+
+
+def test_a_field_fault_is_data_the_error_walker_places() -> None:
+    # The spec says which field is wrong; the walker puts that under the value's position.
+    with pytest.raises(FieldError) as info:
+        Scale(1.0, 0.5)
+    assert str(info.value) == "Scale.high: expected low < high, found low=1.0, high=0.5"
+    assert (info.value.path, info.value.problem) == (
+        "high",
+        "expected low < high, found low=1.0, high=0.5",
+    )
+    assert describe_structure_error(info.value.within("[2]"), "$.preprocess") == [
+        "$.preprocess[2].high: expected low < high, found low=1.0, high=0.5"
+    ]
+    assert structure_lines({"kind": "scale", "max_value": -1.0}) == [
+        "$.max_value: expected max_value > 0, found -1.0"
+    ]
 
 
 def test_registry_names_every_step_by_its_kind() -> None:

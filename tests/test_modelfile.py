@@ -1,4 +1,4 @@
-"""Exact array encoding, the model file (round trip, every refusal) and atomic writes."""
+"""purenet.modelfile: the model file (round trip, every refusal), the exact array codec under it."""
 
 from __future__ import annotations
 

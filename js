@@ -1,0 +1,1 @@
+purenet/exchange/web
