@@ -241,7 +241,7 @@ def sklearn_bench_command(
     with user_errors(), ExitStack() as stack:
         if threads is not None:
             require_extra("threadpoolctl", "bench")
-            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+            from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
         status = stack.enter_context(errors.status("benchmarking"))
