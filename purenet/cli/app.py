@@ -199,17 +199,26 @@ def run(
 # evaluate
 
 
-def _evaluation_table(evaluation: Any) -> Table:
+def _evaluation_table(evaluation: Any, support: Any) -> Table:
     table = Table(title="per class")
     table.add_column("class")
     table.add_column("precision", justify="right")
     table.add_column("recall", justify="right")
     table.add_column("support", justify="right")
-    support = evaluation.confusion.sum(axis=1)
     for name, p, r, n in zip(
         evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
     ):
         table.add_row(escape(name), _fmt(p), _fmt(r), str(int(n)))
+    return table
+
+
+def _per_output_table(evaluation: Any) -> Table:
+    table = Table(title="per output")
+    table.add_column("output")
+    for metric in ("rmse", "mae", "r2"):
+        table.add_column(metric.upper() if metric != "r2" else "R^2", justify="right")
+    for name, scores in zip(evaluation.labels, evaluation.per_output, strict=True):
+        table.add_row(escape(name), *(_fmt(scores[m]) for m in ("rmse", "mae", "r2")))
     return table
 
 
@@ -238,7 +247,11 @@ def evaluate(
     labels: Annotated[Path | None, typer.Option(help="IDX labels file (with --images).")] = None,
     csv: Annotated[Path | None, typer.Option(help="CSV file: a label column and features.")] = None,
     label_column: Annotated[
-        str, typer.Option(help="The CSV's label column: first, last or a header name.")
+        str,
+        typer.Option(
+            help="The CSV's label column: first, last or a header name; several names "
+            "separated by commas for several target columns."
+        ),
     ] = "first",
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
@@ -250,7 +263,7 @@ def evaluate(
     Without a data option, the test set of the recipe stored in the model is used.
     """
     from purenet.data.inputs import read_labelled
-    from purenet.modelfile.evaluation import evaluate_model
+    from purenet.modelfile.evaluation import Evaluation, RegressionEvaluation, evaluate_model
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
     from purenet.run.sources import load_source, recipe_test_source, source_name
@@ -265,7 +278,8 @@ def evaluate(
         if images is not None and labels is not None:
             dataset, name = read_labelled(images=images, labels=labels), str(images)
         elif csv is not None:
-            dataset, name = read_labelled(csv=csv, label=label_column), str(csv)
+            columns = label_column.split(",") if "," in label_column else label_column
+            dataset, name = read_labelled(csv=csv, label=columns), str(csv)
         else:
             source = (
                 source_from_data(data, source=f"--data {data}")
@@ -277,12 +291,20 @@ def evaluate(
     if as_json:
         _print_json({"model": str(model_path), "data": name, **result.to_dict()})
         return
-    console.print(
-        f"[bold]{escape(name)}[/]: {result.n} samples  loss {result.loss:.4f}  "
-        f"accuracy [bold]{result.accuracy:.4f}[/]"
+    headline = "  ".join(
+        f"{key} [bold]{value:.4f}[/]" if key != "loss" else f"loss {value:.4f}"
+        for key, value in result.metrics().items()
     )
-    console.print(_evaluation_table(result))
-    console.print(_confusion_table(result))
+    console.print(f"[bold]{escape(name)}[/]: {result.n} samples  {headline}")
+    if isinstance(result, RegressionEvaluation):
+        if len(result.labels) > 1:
+            console.print(_per_output_table(result))
+        return
+    if isinstance(result, Evaluation):
+        console.print(_evaluation_table(result, result.confusion.sum(axis=1)))
+        console.print(_confusion_table(result))
+    else:
+        console.print(_evaluation_table(result, result.support))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +372,9 @@ def predict(
         raw, digits = _read_prediction_inputs(inputs)
         if show is not None and digits is None:
             raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
+        if model.arch.is_regression or model.multilabel:
+            _predict_columns(model, model_path, raw, as_json=as_json, rows=rows)
+            return
         results = [
             (Path(name), predict_inputs(model, x_raw, top_k, source=name)) for name, x_raw in raw
         ]
@@ -389,6 +414,59 @@ def predict(
         console.print(f"[dim]{total - shown} more rows; use --rows N or --json to see them[/]")
     if show is not None:
         console.print(f"guesses drawn to {escape(str(show))}")
+
+
+def _predict_columns(
+    model: Any, model_path: Path, raw: list[tuple[str, Any]], *, as_json: bool, rows: int
+) -> None:
+    """Regression values (one column per output) or multi-label 0/1 labels with their
+    probabilities (one column per label), per input row."""
+    from purenet.modelfile.evaluation import predict_label_sets, predict_values
+    from purenet.modelfile.model import output_names
+
+    names = list(output_names(model))
+    results: list[tuple[str, Any, Any]] = []
+    for file, x_raw in raw:
+        if model.multilabel:
+            labels, probabilities = predict_label_sets(model, x_raw, source=file)
+            results.append((file, labels, probabilities))
+        else:
+            results.append((file, predict_values(model, x_raw, source=file), None))
+    if as_json:
+        key = "labels" if model.multilabel else "values"
+        predictions = [
+            {
+                "file": file,
+                "columns": names,
+                key: values.tolist(),
+                **({"probabilities": p.tolist()} if p is not None else {}),
+            }
+            for file, values, p in results
+        ]
+        _print_json({"model": str(model_path), "predictions": predictions})
+        return
+    table = Table()
+    table.add_column("file")
+    table.add_column("row", justify="right")
+    for name in names:
+        table.add_column(escape(name), justify="right")
+    shown = total = 0
+    for file, values, probabilities in results:
+        for row in range(len(values)):
+            total += 1
+            if shown < rows:
+                shown += 1
+                if probabilities is None:
+                    cells = [f"{v:.6g}" for v in values[row]]
+                else:
+                    cells = [
+                        f"{'[bold]1[/]' if v else '0'} ({p:.3f})"
+                        for v, p in zip(values[row], probabilities[row], strict=True)
+                    ]
+                table.add_row(escape(Path(file).name), str(row), *cells)
+    console.print(table)
+    if total > shown:
+        console.print(f"[dim]{total - shown} more rows; use --rows N or --json to see them[/]")
 
 
 def _show_guesses(model: Any, digits: Any, path: Path) -> None:

@@ -72,6 +72,9 @@ def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
         "preprocess": [conv.unstructure(step) for step in model.preprocess],
         "labels": list(model.labels),
         "meta": conv.unstructure(model.meta),
+        # Written only when set, so files without them read everywhere (see _OPTIONAL_KEYS).
+        **({"targets": conv.unstructure(model.targets)} if model.targets is not None else {}),
+        **({"multilabel": True} if model.multilabel else {}),
     }
 
 
@@ -104,11 +107,11 @@ def _check_format(data: Any) -> None:
         )
     if version < 1:
         raise ValueError(f"$.format_version: unknown format version {version}")
-    unknown = sorted(set(data) - set(_MODEL_KEYS))
+    unknown = sorted(set(data) - set(_MODEL_KEYS) - set(_OPTIONAL_KEYS))
     if unknown:
         raise ValueError(
             f"$: unknown key {', '.join(map(repr, unknown))}; expected keys: "
-            f"{', '.join(_MODEL_KEYS)}"
+            f"{', '.join(_MODEL_KEYS)}; optional: {', '.join(_OPTIONAL_KEYS)}"
         )
     _check_keys(data, _MODEL_KEYS, "$")
     _check_keys(data["architecture"], _ARCHITECTURE_KEYS, "$.architecture")
@@ -130,10 +133,22 @@ def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
             parts[key] = conv.structure(data[key], cl)
         except Exception as exc:
             lines.extend(describe_structure_error(exc, f"$.{key}"))
+    for key, cl in _OPTIONAL_KEYS.items():
+        if key in data:
+            try:
+                parts[key] = conv.structure(data[key], cl)
+            except Exception as exc:
+                lines.extend(describe_structure_error(exc, f"$.{key}"))
     if lines:
         raise ValueError(summarize(lines))
     return Model(
-        parts["architecture"], parts["layers"], parts["preprocess"], parts["labels"], parts["meta"]
+        parts["architecture"],
+        parts["layers"],
+        parts["preprocess"],
+        parts["labels"],
+        parts["meta"],
+        targets=parts.get("targets"),
+        multilabel=parts.get("multilabel", False),
     )
 
 
@@ -152,6 +167,11 @@ _MODEL_PARTS: dict[str, Any] = {
 }
 
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
+
+_OPTIONAL_KEYS: dict[str, Any] = {"targets": PreprocessStep, "multilabel": bool}
+"""Written only when set: `targets`, the fitted scaling of a regression model's targets
+(`{"kind": "standardize", "mean": [...], "std": [...], "per_feature": true}`), and
+`"multilabel": true` for sigmoid outputs that are independent 0/1 labels."""
 
 _ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
 """Written in every model file. The later options (bias, dropout, input_dropout, huber_delta)

@@ -15,11 +15,12 @@ import os
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
 from purenet.data.idx import read_idx_pair
+from purenet.data.inputs import read_inputs, read_targets
 from purenet.data.load import check_data_dir, load_dataset
-from purenet.errors import ModelFormatError
+from purenet.errors import DataFormatError, ModelFormatError
 from purenet.modelfile.model import Model
 from purenet.recipe.load import recipe_from_data
-from purenet.recipe.schema import DatasetSource, IdxSource, Source
+from purenet.recipe.schema import DatasetSource, FilesSource, IdxSource, Source
 
 
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -33,13 +34,21 @@ def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = Non
     Raises:
         PurenetError: a `data_dir` that is not an existing folder, a data set that is
             nowhere on disk and cannot be fetched, or a malformed file (`DataFormatError`
-            naming the file).
+            naming the file, or features and labels files of different lengths).
     """
     check_data_dir(data_dir)
     if isinstance(source, DatasetSource):
         return load_dataset(source.name, source.split, data_dir=data_dir)
     if isinstance(source, IdxSource):
         return read_idx_pair(source.images, source.labels)
+    if isinstance(source, FilesSource):
+        x = read_inputs(source.features)
+        y = read_targets(source.labels, header=source.header)
+        if len(x) != len(y):
+            raise DataFormatError(
+                f"{source.labels}: {len(y)} labels for the {len(x)} samples of {source.features}"
+            )
+        return Dataset(x, y)
     return read_csv(
         source.path,
         label=source.label,
