@@ -20,9 +20,7 @@ Each command parses its arguments, calls one library function and renders the re
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,6 +42,9 @@ from purenet.cli.common import errors
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
+from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
+from purenet.cli.render import fmt as _fmt
+from purenet.cli.render import print_json as _print_json
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
 
@@ -60,18 +61,6 @@ console = Console(highlight=False, emoji=False)
 
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,44 +188,6 @@ def run(
 # evaluate
 
 
-def _evaluation_table(evaluation: Any, support: Any) -> Table:
-    table = Table(title="per class")
-    table.add_column("class")
-    table.add_column("precision", justify="right")
-    table.add_column("recall", justify="right")
-    table.add_column("support", justify="right")
-    for name, p, r, n in zip(
-        evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
-    ):
-        table.add_row(escape(name), _fmt(p), _fmt(r), str(int(n)))
-    return table
-
-
-def _per_output_table(evaluation: Any) -> Table:
-    table = Table(title="per output")
-    table.add_column("output")
-    for metric in ("rmse", "mae", "r2"):
-        table.add_column(metric.upper() if metric != "r2" else "R^2", justify="right")
-    for name, scores in zip(evaluation.labels, evaluation.per_output, strict=True):
-        table.add_row(escape(name), *(_fmt(scores[m]) for m in ("rmse", "mae", "r2")))
-    return table
-
-
-def _confusion_table(evaluation: Any) -> Table:
-    table = Table(title="confusion matrix (rows: true, columns: predicted)")
-    table.add_column("")
-    for name in evaluation.labels:
-        table.add_column(escape(name), justify="right")
-    for i, (name, row) in enumerate(
-        zip(evaluation.labels, evaluation.confusion.tolist(), strict=True)
-    ):
-        cells = [
-            f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)
-        ]
-        table.add_row(escape(name), *cells)
-    return table
-
-
 @app.command()
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
@@ -266,7 +217,8 @@ def evaluate(
     from purenet.modelfile.evaluation import Evaluation, RegressionEvaluation, evaluate_model
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
-    from purenet.run.sources import load_source, recipe_test_source, source_name
+    from purenet.run.prepare import load_recipe_test
+    from purenet.run.sources import load_source, source_name
 
     chosen = sum(x is not None for x in (data, csv)) + (images is not None or labels is not None)
     if chosen > 1:
@@ -280,13 +232,11 @@ def evaluate(
         elif csv is not None:
             columns = label_column.split(",") if "," in label_column else label_column
             dataset, name = read_labelled(csv=csv, label=columns), str(csv)
-        else:
-            source = (
-                source_from_data(data, source=f"--data {data}")
-                if data is not None
-                else recipe_test_source(model, source=str(model_path))
-            )
+        elif data is not None:
+            source = source_from_data(data, source=f"--data {data}")
             dataset, name = load_source(source, data_dir=data_dir), source_name(source)
+        else:
+            dataset, name = load_recipe_test(model, source=str(model_path), data_dir=data_dir)
         result = evaluate_model(model, dataset.x, dataset.y, source=name)
     if as_json:
         _print_json({"model": str(model_path), "data": name, **result.to_dict()})
@@ -298,13 +248,13 @@ def evaluate(
     console.print(f"[bold]{escape(name)}[/]: {result.n} samples  {headline}")
     if isinstance(result, RegressionEvaluation):
         if len(result.labels) > 1:
-            console.print(_per_output_table(result))
+            console.print(per_output_table(result))
         return
     if isinstance(result, Evaluation):
-        console.print(_evaluation_table(result, result.confusion.sum(axis=1)))
-        console.print(_confusion_table(result))
+        console.print(evaluation_table(result, result.confusion.sum(axis=1)))
+        console.print(confusion_table(result))
     else:
-        console.print(_evaluation_table(result, result.support))
+        console.print(evaluation_table(result, result.support))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +323,7 @@ def predict(
         if show is not None and digits is None:
             raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
         if model.arch.is_regression or model.multilabel:
-            _predict_columns(model, model_path, raw, as_json=as_json, rows=rows)
+            print_columns(console, model, model_path, raw, as_json=as_json, rows=rows)
             return
         results = [
             (Path(name), predict_inputs(model, x_raw, top_k, source=name)) for name, x_raw in raw
@@ -414,59 +364,6 @@ def predict(
         console.print(f"[dim]{total - shown} more rows; use --rows N or --json to see them[/]")
     if show is not None:
         console.print(f"guesses drawn to {escape(str(show))}")
-
-
-def _predict_columns(
-    model: Any, model_path: Path, raw: list[tuple[str, Any]], *, as_json: bool, rows: int
-) -> None:
-    """Regression values (one column per output) or multi-label 0/1 labels with their
-    probabilities (one column per label), per input row."""
-    from purenet.modelfile.evaluation import predict_label_sets, predict_values
-    from purenet.modelfile.model import output_names
-
-    names = list(output_names(model))
-    results: list[tuple[str, Any, Any]] = []
-    for file, x_raw in raw:
-        if model.multilabel:
-            labels, probabilities = predict_label_sets(model, x_raw, source=file)
-            results.append((file, labels, probabilities))
-        else:
-            results.append((file, predict_values(model, x_raw, source=file), None))
-    if as_json:
-        key = "labels" if model.multilabel else "values"
-        predictions = [
-            {
-                "file": file,
-                "columns": names,
-                key: values.tolist(),
-                **({"probabilities": p.tolist()} if p is not None else {}),
-            }
-            for file, values, p in results
-        ]
-        _print_json({"model": str(model_path), "predictions": predictions})
-        return
-    table = Table()
-    table.add_column("file")
-    table.add_column("row", justify="right")
-    for name in names:
-        table.add_column(escape(name), justify="right")
-    shown = total = 0
-    for file, values, probabilities in results:
-        for row in range(len(values)):
-            total += 1
-            if shown < rows:
-                shown += 1
-                if probabilities is None:
-                    cells = [f"{v:.6g}" for v in values[row]]
-                else:
-                    cells = [
-                        f"{'[bold]1[/]' if v else '0'} ({p:.3f})"
-                        for v, p in zip(values[row], probabilities[row], strict=True)
-                    ]
-                table.add_row(escape(Path(file).name), str(row), *cells)
-    console.print(table)
-    if total > shown:
-        console.print(f"[dim]{total - shown} more rows; use --rows N or --json to see them[/]")
 
 
 def _show_guesses(model: Any, digits: Any, path: Path) -> None:

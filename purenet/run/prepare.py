@@ -10,7 +10,7 @@ import numpy as np
 
 from purenet.data.dataset import Dataset, class_labels, one_hot, split
 from purenet.errors import RecipeError
-from purenet.modelfile.model import n_classes
+from purenet.modelfile.model import Model, n_classes
 from purenet.pipeline import steps as preprocess
 from purenet.pipeline.steps import Standardize
 from purenet.pipeline.targets import (
@@ -22,7 +22,7 @@ from purenet.pipeline.targets import (
     scale_targets,
 )
 from purenet.recipe.schema import CsvSource, Recipe, Source
-from purenet.run.sources import load_source, source_name
+from purenet.run.sources import load_source, source_name, stored_recipe
 
 
 @attrs.frozen(eq=False)
@@ -288,3 +288,37 @@ def prepare_data(
         targets=scaling,
         multilabel=task.kind == "multilabel",
     )
+
+
+def load_recipe_test(
+    model: Model, *, source: str = "model", data_dir: str | os.PathLike[str] | None = None
+) -> tuple[Dataset, str]:
+    """The raw evaluation set of the recipe stored in a model: its test source (else the
+    training source), with class labels coded as training coded them (`label_map`,
+    `classes`, names), so `evaluate_model` and the run's figures see the model's classes.
+
+    Args:
+        model: a model whose meta holds its recipe.
+        source: how messages name the model (its file).
+        data_dir: a folder to look for named data sets in first.
+
+    Returns:
+        (the data set, its display name).
+
+    Raises:
+        ModelFormatError: the model holds no recipe.
+        PurenetError: data that cannot be found or read, or labels outside the classes.
+    """
+    recipe = stored_recipe(model, source=source)
+    chosen = recipe.data.test if recipe.data.test is not None else recipe.data.train
+    raw = load_source(chosen, data_dir=data_dir)
+    if model.arch.is_regression or model.multilabel:
+        return raw, source_name(chosen)
+    data = recipe.data
+    if data.classes is not None:
+        coding = ClassCoding(tuple(map(str, data.classes)), data.label_map, subset=True)
+    else:
+        names = np.asarray(raw.y).dtype.kind in "USO" and data.labels is None
+        coding = ClassCoding(model.labels if names else None, data.label_map)
+    key = "test" if recipe.data.test is not None else "train"
+    return _coded(raw, _Task("classify", coding), recipe, _source(key, chosen)), source_name(chosen)

@@ -20,7 +20,7 @@ from purenet.data.load import check_data_dir, load_dataset
 from purenet.errors import DataFormatError, ModelFormatError
 from purenet.modelfile.model import Model
 from purenet.recipe.load import recipe_from_data
-from purenet.recipe.schema import DatasetSource, FilesSource, IdxSource, Source
+from purenet.recipe.schema import DatasetSource, FilesSource, IdxSource, Recipe, Source
 
 
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -62,8 +62,8 @@ def source_name(source: Source | None) -> str:
     return "test data" if source is None else source.display_name
 
 
-def recipe_test_source(model: Model, *, source: str = "model") -> Source:
-    """The test source (else the training source) of the recipe stored in a model's meta.
+def stored_recipe(model: Model, *, source: str = "model") -> Recipe:
+    """The recipe stored in a model's meta.
 
     Raises:
         ModelFormatError: the model holds no recipe.
@@ -74,5 +74,15 @@ def recipe_test_source(model: Model, *, source: str = "model") -> Source:
         raise ModelFormatError(
             f"{source}: $.meta.recipe: the model holds no recipe; name the data to use"
         )
-    recipe = recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
+    return recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
+
+
+def recipe_test_source(model: Model, *, source: str = "model") -> Source:
+    """The test source (else the training source) of the recipe stored in a model's meta.
+
+    Raises:
+        ModelFormatError: the model holds no recipe.
+        RecipeError: the stored recipe is invalid.
+    """
+    recipe = stored_recipe(model, source=source)
     return recipe.data.test if recipe.data.test is not None else recipe.data.train
