@@ -136,7 +136,8 @@ def draw_run_figure(run: RunData, name: str) -> Figure:
     if name in ("predicted", "residuals"):
         values = predict_values(model, data.x, source=_DATA)
         draw = plot_predicted if name == "predicted" else plot_residuals
-        return draw(regression_values(data.y), values, names=output_names(model))
+        titles = output_names(model) if values.shape[1] > 1 else None
+        return draw(regression_values(data.y), values, names=titles)
     names = list(model.labels)
     if name == "boundary":
         # The data are raw inputs and enter the model through model_inputs (finite, in the
