@@ -115,8 +115,7 @@ def class_labels(labels: ArrayLike, n_classes: int, what: str = "labels") -> np.
         )
     if values.size and (values.min() < 0 or values.max() >= n_classes):
         raise ValueError(
-            f"{what} must lie in [0, {n_classes}), found values in "
-            f"[{values.min()}, {values.max()}]"
+            f"{what} must lie in [0, {n_classes}), found values in [{values.min()}, {values.max()}]"
         )
     return values.astype(np.int64, copy=False)
 

@@ -139,9 +139,7 @@ def _register_sources(conv: cattrs.Converter) -> None:
             found = "missing" if kind is None else f"unknown kind {kind!r}"
             raise FieldError("kind", f"{found}; a file source has kind 'idx', 'csv' or 'files'")
         rest = {k: v for k, v in value.items() if k != "kind"}
-        file_source: IdxSource | CsvSource | FilesSource = conv.structure(
-            rest, _FILE_SOURCES[kind]
-        )
+        file_source: IdxSource | CsvSource | FilesSource = conv.structure(rest, _FILE_SOURCES[kind])
         return file_source
 
     conv.register_structure_hook_func(lambda t: t == Source, structure_source)
