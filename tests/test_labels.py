@@ -237,3 +237,13 @@ def test_model_file_refuses_flags_that_do_not_fit() -> None:
     scaling = fit_target_scaling(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"\$.targets: target scaling is for regression"):
         Model(arch, pn.init(arch, seed=0), targets=scaling)
+
+
+def test_a_multilabel_model_describes_itself() -> None:
+    from purenet.modelfile.io import describe_model
+
+    arch = pn.Architecture((2, 2), output="sigmoid")
+    model = Model(arch, pn.init(arch, seed=0), labels=("a", "b"), multilabel=True)
+    summary = describe_model(model)
+    assert summary["task"] == "multilabel" and summary["outputs"] == ["a", "b"]
+    assert summary["targets"] is None

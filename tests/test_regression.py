@@ -214,3 +214,12 @@ def test_regression_options_refused_where_they_make_no_sense(tmp_path: Path) -> 
     recipe.write_text(text.replace("sizes = [3, 4, 2]", "sizes = [3, 4, 3]"))
     with pytest.raises(RecipeError, match=r"2 target column\(s\) for 3 model output\(s\)"):
         prepare_data(load_recipe(recipe))
+
+
+def test_info_names_the_task_and_the_target_scaling(linear_run: Path) -> None:
+    result = runner.invoke(app, ["info", str(linear_run / "run" / "model.json"), "--json"])
+    summary = json.loads(result.stdout)
+    assert summary["task"] == "regression" and summary["outputs"] == ["y1", "y2"]
+    assert summary["targets"]["kind"] == "standardize"
+    table = runner.invoke(app, ["info", str(linear_run / "run" / "model.json")])
+    assert "regression: outputs y1, y2; targets standardize" in table.stdout

@@ -426,7 +426,12 @@ def info(
     console.print(layers)
     steps = [step["text"] for step in summary["preprocess"]] or ["none"]
     console.print("preprocessing: " + escape(" -> ".join(steps)))
-    console.print("labels: " + escape(", ".join(summary["labels"])))
+    if summary["task"] == "classification":
+        console.print("labels: " + escape(", ".join(summary["labels"])))
+    else:
+        names = ", ".join(summary["outputs"])
+        scaled = f"; targets {summary['targets']['text']}" if summary["targets"] else ""
+        console.print(f"{summary['task']}: outputs {escape(names)}{escape(scaled)}")
     if summary["metrics"]:
         metrics = Table(title="metrics")
         metrics.add_column("metric")

@@ -50,7 +50,7 @@ from purenet.core.checks import FieldError
 from purenet.core.convert import describe_structure_error, make_converter, summarize
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
-from purenet.modelfile.model import Model, ModelMeta
+from purenet.modelfile.model import Model, ModelMeta, output_names
 from purenet.nn.model import Architecture, Dense
 from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
@@ -356,13 +356,17 @@ def describe_model(model: Model) -> dict[str, Any]:
         dict per layer: `index`, `w_shape`, `b_shape`, `activation`, `parameters`),
         `parameters` (the total), `input_shape` (the raw per-sample shape when the steps fix
         it, else None), `preprocess` (one dict per step with `kind` and a one-line `text`),
-        `labels`, `metrics`, `purenet_version`, `created`, `format_version` and `recipe`.
+        `labels`, `task` (`classification`, `regression` or `multilabel`), `outputs` (the
+        output columns' names, `purenet.modelfile.model.output_names`), `targets` (the
+        target scaling's description, or None), `metrics`, `purenet_version`, `created`,
+        `format_version` and `recipe`.
 
     Example:
         >>> import purenet as pn
         >>> arch = pn.Architecture((784, 128, 10))
-        >>> describe_model(Model(arch, pn.init(arch, seed=0)))["parameters"]
-        101770
+        >>> info = describe_model(Model(arch, pn.init(arch, seed=0)))
+        >>> info["parameters"], info["task"]
+        (101770, 'classification')
     """
     arch = model.arch
     layers = []
@@ -377,6 +381,8 @@ def describe_model(model: Model) -> dict[str, Any]:
             }
         )
     shape = flatten_shape(model.preprocess)
+    task = "regression" if arch.is_regression else "classification"
+    task = "multilabel" if model.multilabel else task
     return {
         "format_version": FORMAT_VERSION,
         "architecture": converter.unstructure(arch),
@@ -386,6 +392,9 @@ def describe_model(model: Model) -> dict[str, Any]:
         "input_shape": None if shape is None else list(shape),
         "preprocess": [step.describe() for step in model.preprocess],
         "labels": list(model.labels),
+        "task": task,
+        "outputs": list(output_names(model)),
+        "targets": None if model.targets is None else model.targets.describe(),
         "metrics": dict(model.meta.metrics),
         "purenet_version": model.meta.purenet_version,
         "created": model.meta.created,

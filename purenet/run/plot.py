@@ -88,6 +88,8 @@ def _why_not(run: RunData, name: str) -> str | None:
     if regression != run.model.arch.is_regression:
         kind = "a regression model (identity output)" if regression else "a classifier"
         return f"it is drawn for {kind}; the model's output is {run.model.arch.output}"
+    if run.model.multilabel:
+        return "it is drawn for one class per row; the model is multi-label"
     if run.data is None:
         return "no evaluation data (the model holds no recipe naming it)"
     shape = run.data.x.shape
