@@ -150,6 +150,18 @@ def test_string_labels_round_trip_through_the_model_file_and_predict(tmp_path: P
     assert json.loads(by_csv.stdout)["accuracy"] == 1.0
 
 
+def test_names_in_the_data_are_the_class_names(tmp_path: Path) -> None:
+    yes_no(tmp_path / "answers.csv")
+    src = 'train = {kind = "csv", path = "answers.csv", label = "answer"}'
+    recipe = write_recipe(tmp_path, src + '\nlabels = ["N", "Y"]', "sizes = [2, 2]")
+    with pytest.raises(
+        RecipeError, match=r"\$.data.labels: the data name their classes \(no, yes\)"
+    ):
+        prepare_data(load_recipe(recipe))
+    renamed = write_recipe(tmp_path, src + '\nlabel_map = {no = "N", yes = "Y"}', "sizes = [2, 2]")
+    assert prepare_data(load_recipe(renamed)).labels == ("N", "Y")
+
+
 def test_label_map_and_classes_count_rows(tmp_path: Path) -> None:
     # Ng-style labels 1..10 (10 is the digit 0): 2 rows of each label.
     labels = np.repeat(np.arange(1, 11), 2)

@@ -136,6 +136,13 @@ def _names(recipe: Recipe, task: _Task, count: int) -> tuple[str, ...]:
     """Class or output names: `[data] labels`, the data's class names, the CSV's label
     columns, else "0", "1", ..."""
     given = recipe.data.labels
+    coding = task.coding
+    if given is not None and coding is not None and coding.names and not coding.subset:
+        # The names are the classes; other display names would leave evaluate no way back.
+        raise RecipeError(
+            f"{recipe.where}: $.data.labels: the data name their classes "
+            f"({', '.join(coding.names[:10])}); rename them with label_map instead"
+        )
     if given is not None:
         if len(given) != count:
             things = "classes" if task.kind == "classify" else "outputs"
