@@ -34,7 +34,7 @@ import attrs
 from purenet.core.atomic import write_text_atomic
 from purenet.core.jsonio import read_json, read_jsonl, to_jsonl_text
 from purenet.errors import ModelFormatError, PurenetError, RecipeError
-from purenet.modelfile.evaluation import Evaluation, evaluate_model
+from purenet.modelfile.evaluation import AnyEvaluation, evaluate_model
 from purenet.modelfile.io import save_model
 from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.model import init
@@ -92,7 +92,7 @@ class RunResult:
     model: Model
     history: tuple[EpochReport, ...]
     metrics: dict[str, float]
-    test: Evaluation | None
+    test: AnyEvaluation | None
     stopped_early: bool
 
 
@@ -156,7 +156,7 @@ def _epoch_metrics(report: EpochReport) -> dict[str, float]:
     return {**scores, "l2_penalty": report.l2_penalty} if report.l2_penalty else scores
 
 
-def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
+def _final_metrics(result: TrainResult, test: AnyEvaluation | None) -> dict[str, float]:
     """The model's metrics: its epoch's scores (the best one when one is kept), the run's
     length and time, and the test evaluation."""
     best = result.history[result.best_epoch - 1]
@@ -167,8 +167,7 @@ def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, fl
         "seconds": float(sum(r.seconds for r in result.history)),
     }
     if test is not None:
-        metrics["test_loss"] = test.loss
-        metrics["test_accuracy"] = test.accuracy
+        metrics.update({f"test_{name}": value for name, value in test.metrics().items()})
     return metrics
 
 
@@ -344,7 +343,14 @@ def run_recipe(
         _write_tracked(out / TRACKED_FILE, result.tracked)
 
     # Model's fields convert with tuple(), which mypy cannot see through.
-    model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
+    model = Model(
+        arch,
+        result.params,  # type: ignore[arg-type]
+        prepared.preprocess,  # type: ignore[arg-type]
+        prepared.labels,  # type: ignore[arg-type]
+        targets=prepared.targets,
+        multilabel=prepared.multilabel,
+    )
     test = None
     if prepared.test_raw is not None:
         test = evaluate_model(
