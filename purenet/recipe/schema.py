@@ -4,15 +4,14 @@ sections.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
-from purenet.core.checks import COUNT, NON_NEGATIVE, POSITIVE, FieldError, Interval
+from purenet.core.checks import NON_NEGATIVE, FieldError, Interval
 from purenet.data.registry import DATASETS
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.init import InitScheme
@@ -25,9 +24,12 @@ from purenet.pipeline.steps import (
     is_fitted,
 )
 from purenet.plots.common import FIGURES
+from purenet.recipe.fields import one_of as _one_of
+from purenet.recipe.fields import satisfies as _satisfies
+from purenet.recipe.fields import suggest
 from purenet.recipe.space import SweepSpec
-from purenet.training.reports import MONITORS, EarlyStopping, locate_tracked
-from purenet.training.rules import ReduceOnPlateau
+from purenet.recipe.train_section import TrainSpec
+from purenet.training.reports import locate_tracked
 from purenet.training.scoring import check_monitor
 
 PLOTS = FIGURES
@@ -39,39 +41,6 @@ FITTED = "not part of a recipe; fit_preprocess fills it in from the training inp
 """Why a recipe refuses a fitted field of a preprocessing step."""
 
 
-def suggest(word: str, choices: Sequence[str]) -> str:
-    """`; did you mean 'x'?` for a close choice, else `; expected one of: ...` (all choices)."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; expected one of: {', '.join(choices)}"
-
-
-def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in choices:
-            close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise FieldError(
-                attribute.name,
-                f"unknown {what} {value!r}; {hint}supported: {', '.join(sorted(choices))}",
-            )
-
-    return check
-
-
-def _satisfies(rule: Interval) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    """An attrs validator: the field satisfies `rule` (a `purenet.core.checks` constraint),
-    else a `FieldError` in the rule's one wording, `must be an integer >= 1, found 0`."""
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not rule.contains(value):
-            raise FieldError(attribute.name, f"must be {rule.describe()}, found {value!r}")
-
-    return check
-
-
-_COUNT = _satisfies(COUNT)
 _AT_LEAST_0 = _satisfies(Interval(low=0, integer=True))
 _NON_NEGATIVE = _satisfies(NON_NEGATIVE)
 _FRACTION_BELOW_1 = _satisfies(Interval(0.0, 1.0, closed="left"))
@@ -467,87 +436,6 @@ class ModelSpec:
     def architecture(self) -> Architecture:
         """The `purenet.Architecture` this section describes."""
         return Architecture(self.sizes, output=self.output, loss=self.loss, **self._options())
-
-
-@attrs.frozen
-class TrainSpec:
-    """`[train]`: the training loop.
-
-    Attributes:
-        epochs: passes over the training set, >= 1.
-        batch_size: samples per step, >= 1, or `"full"` for full-batch gradient descent.
-        seed: seeds initialization, shuffling, the validation split and augmentation.
-        l2: L2 coefficient (`l2 / 2 * sum ||w||^2` added to the loss).
-        early_stopping: `purenet.training.reports.EarlyStopping` (patience, min_delta, monitor); a
-            `valid_*` monitor needs `[data] valid_fraction > 0`.
-        checkpoint_every: epochs between checkpoints, >= 1.
-        dtype: `float32` or `float64`.
-        schedule_per: advance a learning-rate schedule per `epoch` or per `batch`.
-        track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
-            `tracked.jsonl` for the convergence plot).
-        track_every: record the tracked scalars every `epoch` or every `step`.
-        clip_norm: scale each batch's gradients down to this global norm when larger (> 0).
-        class_weights: `{class = weight}` by class index (`0`) or class name (`[data]
-            labels`): the loss is the mean weighted by each sample's class (classifiers).
-        reduce_on_plateau: `purenet.ReduceOnPlateau` (monitor, factor, patience, min_delta,
-            cooldown, min_lr): scale the learning rate down when the metric stalls.
-        keep_best: true, or a metric name: `model.json` is the best epoch's model by that
-            metric (true: early stopping's monitor, else `valid_loss`), and the last epoch's
-            is kept as `model-last.json`.
-        test_curve: score the `[data] test` set after every epoch too (`test_loss`,
-            `test_accuracy` in `metrics.jsonl` and the curves; never used for a decision).
-    """
-
-    epochs: int = attrs.field(validator=_COUNT)
-    batch_size: int | Literal["full"] = attrs.field(default=32)
-    seed: int = 0
-    l2: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
-    early_stopping: EarlyStopping | None = None
-    checkpoint_every: int = attrs.field(default=1, validator=_COUNT)
-    dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float64"), "dtype"))
-    schedule_per: str = attrs.field(
-        default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
-    )
-    track: tuple[str, ...] = ()
-    track_every: str = attrs.field(
-        default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
-    )
-    clip_norm: float | None = attrs.field(default=None)
-    class_weights: dict[str, float] | None = attrs.field(default=None)
-    reduce_on_plateau: ReduceOnPlateau | None = None
-    keep_best: bool | str | None = attrs.field(default=None)
-    test_curve: bool | None = None
-
-    @clip_norm.validator
-    def _check_clip_norm(self, attribute: attrs.Attribute[Any], value: float | None) -> None:
-        if value is not None:
-            _satisfies(POSITIVE)(self, attribute, value)
-
-    @class_weights.validator
-    def _check_class_weights(self, attribute: attrs.Attribute[Any], value: Any) -> None:
-        for key, weight in (value or {}).items():
-            if not NON_NEGATIVE.contains(weight):
-                raise FieldError(
-                    f"class_weights.{key}", f"must be {NON_NEGATIVE.describe()}, found {weight!r}"
-                )
-
-    @keep_best.validator
-    def _check_keep_best(self, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, str):
-            _one_of(tuple(MONITORS), "metric")(self, attribute, value)
-
-    def keep_best_monitor(self) -> str | None:
-        """The metric `keep_best` ranks epochs by, or None when it is off."""
-        if self.keep_best is None or self.keep_best is False:
-            return None
-        if isinstance(self.keep_best, str):
-            return self.keep_best
-        return "valid_loss" if self.early_stopping is None else self.early_stopping.monitor
-
-    @batch_size.validator
-    def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
-        if value != "full" and (not isinstance(value, int) or value < 1):
-            raise FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
 
 
 @attrs.frozen

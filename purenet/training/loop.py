@@ -56,7 +56,7 @@ from purenet.core.checks import (
 )
 from purenet.data.dataset import Dataset
 from purenet.errors import DivergenceError, ModelFormatError
-from purenet.nn.model import Architecture, Params, check_params, l2_penalty
+from purenet.nn.model import Architecture, Params, check_params
 from purenet.optim.schedules import learning_rate as rate_at
 from purenet.training.checkpoint import Checkpoint, TrainingState, read_checkpoint, write_checkpoint
 from purenet.training.job import Job
@@ -275,8 +275,8 @@ def train(
     while not state.stopped and state.epoch < epochs:
         state.epoch += 1
         started = time.perf_counter()
-        loss, correct, rate = _run_epoch(job, state, step, batches)
-        _end_epoch(job, state, step, run, (loss, correct, rate), time.perf_counter() - started)
+        totals = _run_epoch(job, state, step, batches)
+        _end_epoch(job, state, step, run, totals, time.perf_counter() - started)
     best = state.best
     return TrainResult(
         params=state.params if best is None else best.params,
@@ -354,8 +354,9 @@ def _start(
 
 def _run_epoch(
     job: Job, state: _State, step: FastStep | OptionStep, batches: _Batches
-) -> tuple[float, int, float]:
-    """One epoch of steps: (summed data loss times batch weights, samples right, epoch's rate).
+) -> tuple[float, float, int, float]:
+    """One epoch of steps: (summed data loss and L2 penalty times batch weights, samples
+    right, the epoch's rate).
 
     A batch's weight is its sample count, or the sum of its sample weights.
     """
@@ -369,7 +370,7 @@ def _run_epoch(
     schedule, scale = job.optimizer.learning_rate, state.scale
     epoch_rate = rate_at(schedule, epoch - 1) * scale
     tracker = state.tracker
-    total_loss, correct = 0.0, 0
+    total_loss, total_penalty, correct = 0.0, 0.0, 0
     for b in range(num_batches):
         index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
         x, y = batches.take(index)
@@ -394,14 +395,16 @@ def _run_epoch(
                     loss, n_correct = step(x, y, lr)
         except NonFinite as fault:
             raise _diverged(fault, epoch, b, lr, state) from None
-        total_loss += (loss - step.penalty) * (len(y) if weight is None else float(weight.sum()))
+        mass = len(y) if weight is None else float(weight.sum())
+        total_loss += (loss - step.penalty) * mass
+        total_penalty += step.penalty * mass
         correct += n_correct
         state.step += 1
         if tracker is not None and tracker.every_step:
             tracker.record_from(step.param_value, state.step, epoch - 1 + (b + 1) / num_batches)
         if job.on_batch is not None:
             job.on_batch(BatchReport(epoch, b, num_batches, loss, lr))
-    return total_loss, correct, epoch_rate
+    return total_loss, total_penalty, correct, epoch_rate
 
 
 def _end_epoch(
@@ -409,14 +412,15 @@ def _end_epoch(
     state: _State,
     step: FastStep | OptionStep,
     run: dict[str, Any],
-    totals: tuple[float, int, float],
+    totals: tuple[float, float, int, float],
     seconds: float,
 ) -> None:
     """Score, report, apply the epoch-end rules, checkpoint and call back, for `state.epoch`.
 
-    `totals` is what `_run_epoch` returned: summed loss, samples right and the epoch's rate.
+    `totals` is what `_run_epoch` returned: summed data loss and L2 penalty (times batch
+    weights), samples right and the epoch's rate.
     """
-    total_loss, correct, epoch_rate = totals
+    total_loss, total_penalty, correct, epoch_rate = totals
     # Fresh immutable trees, once per epoch: scores, best epoch, checkpoints.
     state.params, state.opt_state = step.params(), step.state()
     epoch, n, arch = state.epoch, len(job.train_set), job.arch
@@ -438,7 +442,7 @@ def _end_epoch(
         valid_accuracy=scores.get("valid_accuracy"),
         learning_rate=epoch_rate,
         seconds=seconds + time.perf_counter() - started,
-        l2_penalty=l2_penalty(state.params, job.l2),
+        l2_penalty=total_penalty / mass,
         **{key: value for key, value in scores.items() if key not in _SET_APART},
     )
     state.history.append(report)

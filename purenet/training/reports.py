@@ -25,7 +25,7 @@ class EpochReport:
 
     Every loss here is the data loss alone (the mean loss over samples, weighted when the
     run has sample or class weights); the L2 penalty is reported apart, as `l2_penalty`, so
-    the objective the optimizer sees is `train_loss + l2_penalty`. Classifiers report
+    the objective the optimizer saw is `train_loss + l2_penalty`. Classifiers report
     accuracies; regression models (identity output) report RMSE, MAE and R^2 instead (their
     accuracies are None).
 
@@ -41,7 +41,9 @@ class EpochReport:
         learning_rate: the rate at the epoch's first step (reduce-on-plateau's scale
             included).
         seconds: wall time of the epoch's steps and evaluations.
-        l2_penalty: `l2 / 2 * sum ||w||^2` of the epoch's final params (0.0 without l2).
+        l2_penalty: the mean over the epoch's samples of the penalty `l2 / 2 * sum ||w||^2`
+            each batch's step included (0.0 without l2): `train_loss + l2_penalty` is the
+            objective the optimizer saw.
         train_rmse, train_mae, train_r2: regression only: the epoch's final params on the
             training set (one more forward pass over it, without augmentation or dropout).
         valid_rmse, valid_mae, valid_r2: regression only: on the validation set.
