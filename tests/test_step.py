@@ -12,8 +12,9 @@ from purenet.core.tree import tree_allclose, tree_equal, tree_map
 from purenet.errors import MissingExtraError
 from purenet.nn.losses import dense_targets
 from purenet.nn.model import loss_grad_and_output
+from purenet.training.option_step import OptionStep
 from purenet.training.select import make_step
-from purenet.training.step import FastStep, NonFinite, PureStep, _is_finite, supports
+from purenet.training.step import FastStep, NonFinite, _is_finite, supports
 
 OPTIMIZERS = [
     optim.SGD(0.05),
@@ -124,7 +125,7 @@ def test_pure_step_is_the_pure_functions():
     params = pn.init(arch, seed=2)
     spec = optim.SGD(0.1, momentum=0.5)
     batches = _batches(6, 3, np.float32, 5, 4, targets=False)
-    step = PureStep(arch, spec)
+    step = OptionStep(arch, spec)
     step.start(params, optim.init(spec, params))
     losses = [step(x, y, 0.1)[0] for x, y in batches]
     expected_params, expected_state, expected_losses = _pure_run(
@@ -226,7 +227,7 @@ def test_supports_and_the_fallback():
     assert all(supports(arch, spec) for spec in OPTIMIZERS)
     assert not supports(arch, Custom(0.1))
     assert isinstance(make_step(arch, optim.SGD(0.1), batch_size=4), FastStep)
-    assert isinstance(make_step(arch, Custom(0.1), batch_size=4), PureStep)
+    assert isinstance(make_step(arch, Custom(0.1), batch_size=4), OptionStep)
     with pytest.raises(ValueError, match="no fused step for Custom"):
         FastStep(arch, Custom(0.1), batch_size=4)
 
@@ -364,4 +365,4 @@ def test_make_step_picks_the_path_the_model_allows():
         pn.Architecture((4, 3, 3, 2), hidden=("relu", "tanh")),
         pn.Architecture((4, 3, 2), bias=False),
     ):
-        assert type(make_step(other, optim.SGD(0.1), batch_size=1)) is PureStep
+        assert type(make_step(other, optim.SGD(0.1), batch_size=1)) is OptionStep

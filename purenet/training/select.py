@@ -2,7 +2,7 @@
 
 The choice, in order: `SmallStep` / `KernelStep` (numba kernels, `purenet.training.fused`) when
 numba is installed and the kernels compute the model; `FastStep` (numpy, bit-identical to the
-pure functions) when `purenet.training.step.supports` says so; `PureStep` otherwise.
+pure functions) when `purenet.training.step.supports` says so; `OptionStep` otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from numpy.typing import DTypeLike
 from purenet.core.kernel import HAS_NUMBA
 from purenet.errors import require_extra
 from purenet.nn.model import Architecture
-from purenet.training.step import FastStep, PureStep, supports
+from purenet.training.option_step import OptionStep
+from purenet.training.step import FastStep, supports
 
 
 def make_step(
@@ -25,13 +26,13 @@ def make_step(
     dtype: DTypeLike = "float32",
     l2: float = 0.0,
     kernels: bool | None = None,
-) -> FastStep | PureStep:
+) -> FastStep | OptionStep:
     """Build the training step for `arch` and `optimizer`: compiled, fused or pure.
 
     With numba installed (the `fast` extra) and a model the kernels compute
     (`purenet.training.fused.supports_kernels`), a `KernelStep`, or for batches of at most
     `fused.SMALL_BATCH` a `SmallStep` (one compiled call per step); else a `FastStep` when
-    `supports(arch, optimizer)`; else a `PureStep`. Anything a path does not support (a new
+    `supports(arch, optimizer)`; else a `OptionStep`. Anything a path does not support (a new
     optimizer, an activation without a kernel) gets the next one, so results stay correct.
 
     Args:
@@ -44,7 +45,7 @@ def make_step(
             (the numpy step, bit-identical to the pure functions); True: required.
 
     Returns:
-        A `KernelStep`, `SmallStep`, `FastStep` or `PureStep`; drive it with
+        A `KernelStep`, `SmallStep`, `FastStep` or `OptionStep`; drive it with
         `start(params, state)`, `step(x, y, lr)`, `params()` and `state()`.
 
     Raises:
@@ -76,4 +77,4 @@ def make_step(
         )
     if supports(arch, optimizer):
         return FastStep(arch, optimizer, batch_size=batch_size, dtype=dtype, l2=l2)
-    return PureStep(arch, optimizer, l2=l2)
+    return OptionStep(arch, optimizer, l2=l2)

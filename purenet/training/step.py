@@ -13,11 +13,11 @@ the same float operations, in the same order, as `value_and_grad` + `optim.updat
 `optim.apply_updates` (so the same bits wherever the BLAS is deterministic), done in buffers the
 step allocated once: activations, deltas, gradients, scratch arrays, and its own working copy
 of the parameters and optimizer moments, which it updates in place. Nothing is allocated per
-batch. Otherwise it is a `PureStep`, which calls those pure functions.
+batch. Otherwise it is an `OptionStep` (training.option_step), which calls those pure functions.
 
 The contract, for both:
 
-- `start` copies (`FastStep`) or keeps (`PureStep`, whose trees are immutable) the params and
+- `start` copies (`FastStep`) or keeps (`OptionStep`, whose trees are immutable) the params and
   state; no array a caller holds is ever written.
 - `step(x, y, lr)` reads `x` and `y` only during the call and keeps no reference to them (they
   may be buffers the caller refills). It returns the batch's loss before the step (a float,
@@ -61,7 +61,6 @@ from purenet.nn.model import (
     Params,
     check_params,
     labels_of,
-    loss_grad_and_output,
 )
 from purenet.optim.base import Flat
 from purenet.optim.optimizers import RULES, make_state, state_moments
@@ -114,7 +113,7 @@ def supports(arch: Architecture, optimizer: Any) -> bool:
         arch: the architecture (every registered activation and output x loss pair is fused).
         optimizer: an optimizer spec; every optimizer of `purenet.optim.optimizers.RULES` (each
             carries its in-place flat update) is fused; any other type (subclasses too, whose
-            formulas may differ) gets a `PureStep`.
+            formulas may differ) gets an `OptionStep`.
 
     Returns:
         Whether the step is fused.
@@ -172,54 +171,8 @@ def _layers(leaves: list[Array]) -> Params:
     return tuple(Dense(leaves[i].copy(), leaves[i + 1].copy()) for i in range(0, len(leaves), 2))
 
 
-class PureStep:
-    """The step as pure functions: `value_and_grad`, `optim.update`, `optim.apply_updates`.
-
-    Used for the optimizers `FastStep` does not fuse; it allocates new trees every batch.
-    """
-
-    uses_kernels = False
-
-    def __init__(self, arch: Architecture, optimizer: Any, *, l2: float = 0.0) -> None:
-        self.arch, self.optimizer, self.l2 = arch, optimizer, float(l2)
-        self._params: Params = ()
-        self._state: Any = None
-
-    def start(self, params: Params, state: Any) -> None:
-        """Begin from `params` and `state` (immutable trees, kept as they are)."""
-        check_params(self.arch, params)
-        self._params, self._state = params, state
-
-    def __call__(self, x: Array, y: Array, lr: float) -> tuple[float, int]:
-        """One pure step; see `FastStep.__call__`."""
-        value, grads, outputs = loss_grad_and_output(self.arch, self._params, x, y, l2=self.l2)
-        loss = float(value)
-        if not math.isfinite(loss):
-            raise NonFinite(f"loss ({loss})")
-        if not _is_finite([leaf.reshape(-1) for leaf in tree_leaves(grads)]):
-            raise NonFinite("gradient")
-        updates, state = optim.update(
-            self.optimizer, grads, self._state, self._params, learning_rate=lr
-        )
-        n_correct = int(np.count_nonzero(labels_of(outputs) == labels_of(y)))
-        self._params, self._state = optim.apply_updates(self._params, updates), state
-        return loss, n_correct
-
-    def params(self) -> Params:
-        """The current parameters."""
-        return self._params
-
-    def param_value(self, layer: int, field: str, index: tuple[int, ...]) -> float:
-        """One current parameter; see `TrainStep.param_value`."""
-        return float(getattr(self._params[layer], field)[index])
-
-    def state(self) -> Any:
-        """The current optimizer state."""
-        return self._state
-
-
 class FastStep:
-    """The fused step: `PureStep`'s numbers with no allocation per batch (module docstring).
+    """The fused step: the pure functions' numbers with no allocation per batch (module docstring).
 
     Build it with `make_step`. Not thread-safe: the workspaces are shared between calls.
     """
@@ -238,7 +191,7 @@ class FastStep:
         if not supports(arch, optimizer):
             raise ValueError(
                 f"no fused step for {type(optimizer).__name__}; fused optimizers: "
-                f"{', '.join(t.__name__ for t in RULES)} (make_step falls back to PureStep)"
+                f"{', '.join(t.__name__ for t in RULES)} (make_step falls back to OptionStep)"
             )
         check_all(STEP_CONSTRAINTS, {"batch_size": batch_size, "l2": l2})
         resolved = float_dtype(dtype)
