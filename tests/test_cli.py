@@ -103,7 +103,7 @@ def test_missing_files_are_one_line_errors(tmp_path: Path, trained: Path) -> Non
     assert line == f"error: {missing}.toml: no such recipe file"
     for args in (["info"], ["evaluate"], ["predict", str(trained)]):
         line = error_line(runner.invoke(app, [args[0], f"{missing}.json", *args[1:]]))
-        assert line.startswith(f"error: {missing}.json: cannot read"), line
+        assert line.startswith(f"error: {missing}.json: no such file"), line
     line = error_line(runner.invoke(app, ["predict", str(trained), str(tmp_path)]))
     assert line == f"error: {tmp_path}: not a regular file"
 
