@@ -4,10 +4,14 @@ reads.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
+import zlib
 from pathlib import Path
 from typing import Protocol
 
+from purenet.core.limits import DATA_BYTES
 from purenet.errors import DataFormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -55,3 +59,30 @@ def read_exact(stream: Readable, count: int) -> bytes:
         parts.append(part)
         count -= len(part)
     return b"".join(parts)
+
+
+def read_payload(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file, gunzipped when it starts with the gzip magic, within
+    `PURENET_MAX_DATA_BYTES` (checked while decompressing, so a gzip bomb stops at the cap).
+
+    Raises:
+        DataFormatError: not a regular file, corrupt gzip data, or a payload over the cap.
+    """
+    name = display_name(path)
+    file = check_file(path)
+    cap = DATA_BYTES.value()
+    try:
+        if file.stat().st_size > cap:
+            raise DataFormatError(f"{name}: {DATA_BYTES.refusal(file.stat().st_size, 'bytes')}")
+        raw = file.read_bytes()
+        if raw[:2] != GZIP_MAGIC:
+            return raw
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            payload = stream.read(cap + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise DataFormatError(f"{name}: corrupt or truncated gzip data ({error})") from None
+    except OSError as error:
+        raise DataFormatError(f"{name}: cannot read ({error.strerror or error})") from None
+    if len(payload) > cap:
+        raise DataFormatError(f"{name}: {DATA_BYTES.refusal(len(payload), 'bytes')} (or more)")
+    return payload
