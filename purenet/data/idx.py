@@ -81,11 +81,16 @@ def _claim(name: str, dims: tuple[int, ...], dtype: np.dtype) -> tuple[int, str]
         nbytes = shape_bytes(dims, dtype.itemsize)
     except ValueError as exc:
         raise DataFormatError(f"{name}: IDX header {exc}") from None
-    if nbytes > DATA_BYTES.value():
-        raise DataFormatError(f"{name}: header says {shape}: {DATA_BYTES.refusal(nbytes, 'bytes')}")
+
     if dtype.itemsize == 1 and dtype.kind == "u":
         return nbytes, f"{shape} = {nbytes} bytes"
     return nbytes, f"{shape} {dtype.newbyteorder('=').name} = {nbytes} bytes"
+
+
+def _check_cap(name: str, dims: tuple[int, ...], nbytes: int) -> None:
+    if nbytes > DATA_BYTES.value():
+        shape = " x ".join(str(d) for d in dims)
+        raise DataFormatError(f"{name}: header says {shape}: {DATA_BYTES.refusal(nbytes, 'bytes')}")
 
 
 def _read_idx_raw(name: str, file: Path) -> np.ndarray:
@@ -97,6 +102,7 @@ def _read_idx_raw(name: str, file: Path) -> np.ndarray:
         if held != nbytes:
             what = "" if held < nbytes else " (extra trailing bytes)"
             raise DataFormatError(f"{name}: header says {claim}, file holds {held}{what}")
+        _check_cap(name, dims, nbytes)
         array = np.fromfile(stream, dtype=dtype, count=math.prod(dims))
     return array.reshape(dims)
 
@@ -112,6 +118,7 @@ def _read_idx_gzip(name: str, file: Path) -> np.ndarray:
                     f"{name}: header says {claim}, but a gzip file of {compressed} bytes "
                     f"cannot hold more than {_DEFLATE_MAX_RATIO * compressed}"
                 )
+            _check_cap(name, dims, nbytes)
             buffer = np.empty(nbytes, dtype=np.uint8)
             view = buffer.data
             filled = 0
