@@ -40,7 +40,7 @@ from rich.progress import (
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
-from purenet.cli.common import errors
+from purenet.cli.common import errors, printable, sigterm_as_interrupt
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
@@ -161,7 +161,7 @@ def run(
     from purenet.recipe.load import load_recipe
     from purenet.run.runner import RunInterrupted, run_recipe
 
-    with _user_errors():
+    with _user_errors(), sigterm_as_interrupt() as terminated:
         spec = load_recipe(recipe, overrides=overrides or ())
         bars = None if quiet else _RunProgress(spec.train.epochs)
         try:
@@ -185,7 +185,12 @@ def run(
                 f"[yellow]{escape(_interrupt_hint(recipe, out, overrides or [], stop))}[/]",
                 soft_wrap=True,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if terminated.seen else 130) from None
+    if result.started_over:
+        errors.print(
+            f"[yellow]no checkpoint in {printable(str(result.out_dir))} yet: "
+            "--resume started the run from the beginning[/]"
+        )
     table = Table(title=f"{recipe.name}: {result.out_dir}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -209,7 +214,7 @@ def _evaluation_table(evaluation: Any) -> Table:
     for name, p, r, n in zip(
         evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
     ):
-        table.add_row(escape(name), _fmt(p), _fmt(r), str(int(n)))
+        table.add_row(printable(name), _fmt(p), _fmt(r), str(int(n)))
     return table
 
 
@@ -217,14 +222,14 @@ def _confusion_table(evaluation: Any) -> Table:
     table = Table(title="confusion matrix (rows: true, columns: predicted)")
     table.add_column("")
     for name in evaluation.labels:
-        table.add_column(escape(name), justify="right")
+        table.add_column(printable(name), justify="right")
     for i, (name, row) in enumerate(
         zip(evaluation.labels, evaluation.confusion.tolist(), strict=True)
     ):
         cells = [
             f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)
         ]
-        table.add_row(escape(name), *cells)
+        table.add_row(printable(name), *cells)
     return table
 
 
@@ -381,7 +386,7 @@ def predict(
                 cells = [
                     c
                     for name, s in zip(names, scores, strict=True)
-                    for c in (escape(name), f"{s:.4f}")
+                    for c in (printable(name), f"{s:.4f}")
                 ]
                 table.add_row(escape(path.name), str(row), *cells)
     console.print(table)
@@ -427,8 +432,9 @@ def info(
         return
     arch = summary["architecture"]
     console.print(
-        f"[bold]{escape(str(model_path))}[/]  purenet {summary['purenet_version']}  "
-        f"created {summary['created']}  format {summary['format_version']}"
+        f"[bold]{printable(str(model_path))}[/]  purenet "
+        f"{printable(str(summary['purenet_version']))}  "
+        f"created {printable(str(summary['created']))}  format {summary['format_version']}"
     )
     console.print(
         f"sizes {arch['sizes']}  hidden {arch['hidden']}  output {arch['output']}  "
@@ -448,8 +454,8 @@ def info(
     layers.add_row("", "", "", "[bold]total[/]", f"[bold]{summary['parameters']:,}[/]")
     console.print(layers)
     steps = [step["text"] for step in summary["preprocess"]] or ["none"]
-    console.print("preprocessing: " + escape(" -> ".join(steps)))
-    console.print("labels: " + escape(", ".join(summary["labels"])))
+    console.print("preprocessing: " + printable(" -> ".join(steps)))
+    console.print("labels: " + printable(", ".join(summary["labels"])))
     if summary["metrics"]:
         metrics = Table(title="metrics")
         metrics.add_column("metric")
