@@ -149,7 +149,10 @@ def read_text_file(path: str | os.PathLike[str], *, error: type[PurenetError]) -
         if info.st_size > cap:
             raise error(f"{name}: {TEXT_BYTES.refusal(info.st_size, 'bytes')}")
         with open(path, "rb") as stream:
-            raw = stream.read(cap + 1)
+            # stat's size, then on to the end (the file may grow), never more than the cap.
+            raw = stream.read(info.st_size + 1)
+            while len(raw) <= cap and (more := stream.read(1 << 20)):
+                raw += more
     except FileNotFoundError:
         raise error(f"{name}: no such file") from None
     except OSError as exc:

@@ -78,7 +78,11 @@ def read_payload(path: str | os.PathLike[str]) -> bytes:
         if raw[:2] != GZIP_MAGIC:
             return raw
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            payload = stream.read(cap + 1)
+            parts, size = [], 0
+            while size <= cap and (part := stream.read(1 << 22)):
+                parts.append(part)
+                size += len(part)
+            payload = b"".join(parts)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DataFormatError(f"{name}: corrupt or truncated gzip data ({error})") from None
     except OSError as error:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from purenet.core.checks import Interval
+from purenet.core.convert import converter, describe_structure_error, summarize
 from purenet.data.dataset import Dataset
 from purenet.errors import DataFormatError, PurenetError
 from purenet.modelfile.model import Model
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     pass
 from purenet.core.jsonio import read_jsonl
 from purenet.run.layout import METRICS_FILE, MODEL_FILE, TRACKED_FILE
+from purenet.training.reports import EpochReport
 
 
 def read_tracked(path: str | os.PathLike[str]) -> tuple[dict[str, list[float]], list[float]]:
@@ -43,10 +46,36 @@ def read_tracked(path: str | os.PathLike[str]) -> tuple[dict[str, list[float]], 
             raise DataFormatError(
                 f"{path}: line {number}: expected keys epoch and {names}, found {sorted(row)}"
             )
+        for key in ("epoch", *names):
+            if not Interval().contains(row[key]):
+                raise DataFormatError(
+                    f"{path}: line {number}: {key}: expected a finite number, found {row[key]!r}"
+                )
         epochs.append(float(row["epoch"]))
         for name in names:
             series[name].append(float(row[name]))
     return series, epochs
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a run's `metrics.jsonl`, each line checked to be an epoch report.
+
+    Returns:
+        One row per epoch: `epoch`, `train_loss`, `train_accuracy`, `valid_loss`,
+        `valid_accuracy` (numbers or null), `learning_rate`, `seconds`.
+
+    Raises:
+        DataFormatError: an unreadable file, or a line that is no epoch report (a missing key,
+            a string where a number belongs); the message names the file, line and key.
+    """
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        try:
+            converter.structure(row, EpochReport)
+        except Exception as exc:  # cattrs raises several types; all mean a malformed row
+            problem = summarize(describe_structure_error(exc))
+            raise DataFormatError(f"{path}: row {number}: {problem}") from None
+    return rows
 
 
 @attrs.frozen(eq=False)
@@ -98,7 +127,7 @@ def load_run(
             f"{folder}: not a run folder: none of {METRICS_FILE}, {TRACKED_FILE}, {MODEL_FILE}"
         )
     metrics, tracked_file, model_file = files
-    history = read_jsonl(metrics) if metrics.is_file() else []
+    history = read_metrics(metrics) if metrics.is_file() else []
     tracked = read_tracked(tracked_file) if tracked_file.is_file() else None
     model = None
     if model_file.is_file():
