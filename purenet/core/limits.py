@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 import attrs
 
+from purenet.errors import PurenetError
+
 MAX_DEPTH = 100
 """The deepest nesting of lists and objects/tables a JSON or TOML file may have (a recipe has 4,
 a model file 6): deeper files are refused before Python's recursion limit is reached."""
@@ -49,7 +51,7 @@ class Cap:
         """The cap in force: the environment variable if set to an integer >= 1, else the default.
 
         Raises:
-            ValueError: the variable is set to something that is not a positive integer.
+            PurenetError: the variable is set to something that is not a positive integer.
         """
         text = os.environ.get(self.variable)
         if text is None or not text.strip():
@@ -59,7 +61,7 @@ class Cap:
         except ValueError:
             value = 0
         if value < 1:
-            raise ValueError(f"{self.variable} must be a positive integer, found {text!r}")
+            raise PurenetError(f"{self.variable} must be a positive integer, found {text!r}")
         return value
 
     def refusal(self, found: int, unit: str) -> str:

@@ -33,6 +33,7 @@ import attrs
 
 from purenet.core.atomic import remove_stale_temps, write_text_atomic
 from purenet.core.jsonio import to_jsonl_text
+from purenet.core.limits import check_parameters
 from purenet.errors import RecipeError
 from purenet.modelfile.evaluation import Evaluation, evaluate_model
 from purenet.modelfile.io import save_model
@@ -229,7 +230,9 @@ def run_recipe(
         A `RunResult`.
 
     Raises:
-        RecipeError: the recipe does not fit its data, or `resume` with a changed recipe or
+        RecipeError: the recipe does not fit its data, declares more parameters than
+            `PURENET_MAX_PARAMETERS` (checked before anything is allocated), or `resume` with
+            a changed recipe or
             fewer epochs than the checkpoint holds.
         PurenetError: unreadable data, an unreadable checkpoint, a diverged run
             (`DivergenceError`, the last good checkpoint kept).
@@ -243,6 +246,10 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
+    try:
+        check_parameters(recipe.model.sizes, f"{recipe.where}: $.model.sizes")
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     history = _check_resumable(out, recipe) if resume else None
     started_over = resume and history is None
