@@ -1,6 +1,6 @@
 """Hypothesis-driven mutation of valid files against every loader: only `PurenetError` may escape.
 
-Each format starts from a small valid file (IDX raw and gzip, CSV raw and gzip, a model, a
+Each format starts from a small valid file (IDX raw and gzip, CSV raw and gzip, NPY, a model, a
 recipe, a checkpoint, metrics and tracked lines of a run folder) and is mutated: bit flips,
 truncation, header bytes overwritten (huge and zero dimensions), or, for JSON and TOML, one
 value anywhere in the tree replaced by something hostile (deep nesting, a 5,000-digit integer,
@@ -35,6 +35,7 @@ from purenet.core.jsonio import read_jsonl
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
 from purenet.data.idx import read_idx
+from purenet.data.inputs import read_inputs
 from purenet.errors import PurenetError
 from purenet.modelfile.io import load_model, save_model
 from purenet.modelfile.model import Model
@@ -103,6 +104,11 @@ def _seeds() -> dict[str, bytes]:
     model = Model(ARCH, m.init(ARCH, seed=1), (), ("no", "yes"))  # type: ignore[arg-type]
     save_model(folder / "model.json", model)
     _train(checkpoint=Checkpoint(folder / "checkpoint.json"))
+    # Timings vary from run to run; the seed file, and so every mutation of it, must not.
+    checkpoint = json.loads((folder / "checkpoint.json").read_text())
+    for report in checkpoint["history"]:
+        report["seconds"] = 0.125
+    (folder / "checkpoint.json").write_text(json.dumps(checkpoint))
     images = np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 4, 4)
     csv = b"label,a,b\n0,1.5,2\n1,-3,4e2\n0,0.25,7\n"
     metrics = b"".join(
@@ -120,7 +126,9 @@ def _seeds() -> dict[str, bytes]:
         + b"\n"
         for e in (1, 2, 3)
     )
+    np.save(folder / "inputs.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
     return {
+        "inputs.npy": (folder / "inputs.npy").read_bytes(),
         "idx": _idx(images),
         "idx.gz": gzip.compress(_idx(np.array([1, 2, 3], np.int32)), mtime=0),
         "csv": csv,
@@ -149,6 +157,7 @@ def _load_run(path: Path) -> Any:
 
 
 LOADERS: dict[str, Callable[[Path], Any]] = {
+    "inputs.npy": read_inputs,
     "idx": read_idx,
     "idx.gz": read_idx,
     "csv": read_csv,

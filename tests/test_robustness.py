@@ -24,6 +24,7 @@ from purenet.core.jsonio import read_json
 from purenet.data.csv import read_csv
 from purenet.data.idx import read_idx
 from purenet.data.images import read_gray
+from purenet.data.inputs import read_inputs
 from purenet.errors import DataFormatError, ModelFormatError, PurenetError, RecipeError
 from purenet.recipe.load import load_recipe
 from purenet.run.runner import run_recipe
@@ -208,6 +209,29 @@ def test_declared_layers_over_the_parameter_cap_are_refused_before_allocating(
         run_recipe(load_recipe(tiny))
 
 
+def test_an_npy_header_claiming_a_huge_shape_is_refused_before_allocating(tmp_path: Path) -> None:
+    path = tmp_path / "huge.npy"
+    np.save(path, np.zeros((2, 3), np.float32))
+    text = path.read_bytes().replace(b"(2, 3)", b"(10000000, 100000)".ljust(6))
+    header_end = text.index(b"\n") + 1
+    path.write_bytes(text[:header_end].replace(b" " * 12 + b"\n", b"\n") + bytes(24))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFormatError, match=r"huge\.npy"):
+            read_inputs(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_duplicate_label_names_are_refused_when_the_recipe_loads(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('[data]\ntrain = "mnist:train"\nlabels = ["a", "b", "a"]\n')
+    with pytest.raises(RecipeError, match=r"\$.data.labels\[2\]: duplicate class name 'a'"):
+        load_recipe(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Disk faults and the terminal
 
@@ -250,7 +274,7 @@ def test_sigterm_keeps_the_checkpoint_says_so_and_exits_143(tiny: Path, tmp_path
     while not (out / "checkpoint.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=180)
     assert process.returncode == 143, stderr
     assert "interrupted: checkpoint of epoch" in stderr and "--resume" in stderr
     assert "Traceback" not in stderr

@@ -90,3 +90,37 @@ def read_payload(path: str | os.PathLike[str]) -> bytes:
     if len(payload) > cap:
         raise DataFormatError(f"{name}: {DATA_BYTES.refusal(len(payload), 'bytes')} (or more)")
     return payload
+
+
+NPY_MAGIC = b"\x93NUMPY"
+"""The first six bytes of every NPY file."""
+
+_NPY_MAX_HEADER = 10_000  # numpy's own default `max_header_size`
+
+
+def check_npy_header(path: str | os.PathLike[str]) -> None:
+    """Refuse an NPY file whose version or header length numpy would trust blindly.
+
+    numpy reads a version 2 or 3 header of whatever length the file claims (up to 4 GiB)
+    before parsing it; this reads the 10 or 12 fixed bytes and checks them first.
+
+    Raises:
+        DataFormatError: an unknown NPY version, or a header longer than 10,000 bytes or
+            than the file.
+    """
+    name = display_name(path)
+    file = check_file(path)
+    with file.open("rb") as stream:
+        fixed = read_exact(stream, 12)
+    major = fixed[6] if len(fixed) > 6 else None
+    if fixed[:6] != NPY_MAGIC or major not in (1, 2, 3) or len(fixed) < 10:
+        raise DataFormatError(f"{name}: not an NPY file of version 1, 2 or 3")
+    if major == 1:
+        length, start = int.from_bytes(fixed[8:10], "little"), 10
+    else:
+        length, start = int.from_bytes(fixed[8:12], "little"), 12
+    if length > _NPY_MAX_HEADER or start + length > file.stat().st_size:
+        raise DataFormatError(
+            f"{name}: NPY header claims {length} bytes; expected at most {_NPY_MAX_HEADER} "
+            "within the file"
+        )
