@@ -248,6 +248,13 @@ def evaluate(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
     ] = None,
+    recipe_files: Annotated[
+        bool,
+        typer.Option(
+            "--recipe-files",
+            help="Read the data files the model's recipe names (only for a model you trust).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Loss, accuracy, per-class precision/recall and the confusion matrix of a model.
@@ -275,7 +282,7 @@ def evaluate(
             source = (
                 source_from_data(data, source=f"--data {data}")
                 if data is not None
-                else recipe_test_source(model, source=str(model_path))
+                else recipe_test_source(model, source=str(model_path), files=recipe_files)
             )
             dataset, name = load_source(source, data_dir=data_dir), source_name(source)
         result = evaluate_model(model, dataset.x, dataset.y, source=name)
@@ -480,12 +487,21 @@ def plot(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
     ] = None,
+    recipe_files: Annotated[
+        bool,
+        typer.Option(
+            "--recipe-files",
+            help="Read the data files the model's recipe names (only for a model you trust).",
+        ),
+    ] = False,
 ) -> None:
     """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
     from purenet.run.plot import plot_run
 
     with _user_errors():
-        written = plot_run(run_dir, names=only or None, svg=svg, data_dir=data_dir)
+        written = plot_run(
+            run_dir, names=only or None, svg=svg, data_dir=data_dir, recipe_files=recipe_files
+        )
     for path in written:
         console.print(escape(str(path)))
 

@@ -12,7 +12,7 @@ import attrs
 from purenet.core.checks import Interval
 from purenet.core.convert import converter, describe_structure_error, summarize
 from purenet.data.dataset import Dataset
-from purenet.errors import DataFormatError, PurenetError
+from purenet.errors import DataFormatError, ModelFormatError, PurenetError
 from purenet.modelfile.model import Model
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def load_run(
     *,
     data: Dataset | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    recipe_files: bool = False,
 ) -> RunData:
     """Read what a run folder holds: history, tracked scalars, model and its evaluation data.
 
@@ -110,6 +111,8 @@ def load_run(
             test set (else training set) named by the recipe stored in `model.json`;
             without either, the figures that need data are left out.
         data_dir: a folder to look for named data sets in first (see `load_dataset`).
+        recipe_files: read data files (IDX, CSV) the model's recipe names; without it only
+            a named data set is loaded (a model file may name any local file).
 
     Returns:
         A `RunData`.
@@ -136,5 +139,10 @@ def load_run(
 
         model = load_model(model_file)
         if data is None and model.meta.recipe is not None:
-            data = load_source(recipe_test_source(model, source=str(model_file)), data_dir=data_dir)
+            try:
+                chosen = recipe_test_source(model, source=str(model_file), files=recipe_files)
+            except ModelFormatError:
+                chosen = None  # files the caller did not ask to read: no evaluation data
+            if chosen is not None:
+                data = load_source(chosen, data_dir=data_dir)
     return RunData(history=history, tracked=tracked, model=model, data=data)

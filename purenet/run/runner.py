@@ -316,7 +316,5 @@ def run_recipe(
     if recipe.output.plots:
         from purenet.run.plot import plot_run
 
-        plot_run(out, names=recipe.output.plots, data_dir=data_dir)
-    return RunResult(
-        out, model, result.history, metrics, test, result.stopped_early, started_over
-    )
+        plot_run(out, names=recipe.output.plots, data_dir=data_dir, recipe_files=True)
+    return RunResult(out, model, result.history, metrics, test, result.stopped_early, started_over)
