@@ -164,13 +164,18 @@ def test_idx_headers_numpy_cannot_hold_are_refused(
 
 def test_decompressed_data_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PURENET_MAX_DATA_BYTES", "10000")
+    monkeypatch.setenv("PURENET_MAX_CSV_BYTES", "10000")
     idx = tmp_path / "big.idx.gz"
     idx.write_bytes(gzip.compress(_idx_header(0x08, [200, 100]) + bytes(20000)))
     with pytest.raises(DataFormatError, match="20,000 bytes exceeds the limit of 10,000 bytes"):
         read_idx(idx)
     csv = tmp_path / "bomb.csv.gz"
     csv.write_bytes(gzip.compress(b"\n" * 1_000_000))
-    with pytest.raises(DataFormatError, match="set PURENET_MAX_DATA_BYTES to allow more"):
+    monkeypatch.setenv("PURENET_MAX_CSV_ROWS", "100000")
+    with pytest.raises(DataFormatError, match="set PURENET_MAX_CSV_BYTES to allow more"):
+        read_csv(csv)
+    monkeypatch.setenv("PURENET_MAX_CSV_BYTES", str(2 << 20))
+    with pytest.raises(DataFormatError, match="set PURENET_MAX_CSV_ROWS to allow more"):
         read_csv(csv)
 
 

@@ -9,6 +9,7 @@ variable, e.g. `PURENET_MAX_PARAMETERS=2000000000 purenet run big.toml`.
 
     PURENET_MAX_TEXT_BYTES    1 GiB        a JSON, JSONL or TOML file (model, recipe, checkpoint...)
     PURENET_MAX_DATA_BYTES    1 GiB        an IDX or CSV payload after decompression
+    PURENET_MAX_CSV_BYTES     256 MiB      a CSV file after decompression (Python parses text)
     PURENET_MAX_CSV_ROWS      10,000,000   the lines of one CSV file
     PURENET_MAX_IMAGE_PIXELS  50,000,000   one picture (width x height)
     PURENET_MAX_PARAMETERS    200,000,000  the weights and biases a recipe's `sizes` declare
@@ -74,6 +75,7 @@ class Cap:
 
 TEXT_BYTES = Cap("PURENET_MAX_TEXT_BYTES", 1 << 30, "a text file")
 DATA_BYTES = Cap("PURENET_MAX_DATA_BYTES", 1 << 30, "decompressed data")
+CSV_BYTES = Cap("PURENET_MAX_CSV_BYTES", 256 << 20, "a CSV file")
 CSV_ROWS = Cap("PURENET_MAX_CSV_ROWS", 10_000_000, "a CSV file")
 IMAGE_PIXELS = Cap("PURENET_MAX_IMAGE_PIXELS", 50_000_000, "a picture")
 PARAMETERS = Cap("PURENET_MAX_PARAMETERS", 200_000_000, "a model")

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import DTypeLike
 
-from purenet.core.limits import CSV_ROWS
+from purenet.core.limits import CSV_BYTES, CSV_ROWS
 from purenet.data.dataset import Dataset
 from purenet.data.files import display_name, read_payload
 from purenet.errors import DataFormatError
@@ -19,7 +19,7 @@ from purenet.errors import DataFormatError
 
 
 def _read_text(name: str, path: str | os.PathLike[str]) -> str:
-    raw = read_payload(path)
+    raw = read_payload(path, CSV_BYTES)
     rows = raw.count(b"\n")
     if rows > CSV_ROWS.value():
         raise DataFormatError(f"{name}: {CSV_ROWS.refusal(rows, 'lines')}")

@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 from typing import Protocol
 
-from purenet.core.limits import DATA_BYTES
+from purenet.core.limits import DATA_BYTES, Cap
 from purenet.errors import DataFormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -61,35 +61,35 @@ def read_exact(stream: Readable, count: int) -> bytes:
     return b"".join(parts)
 
 
-def read_payload(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a regular file, gunzipped when it starts with the gzip magic, within
-    `PURENET_MAX_DATA_BYTES` (checked while decompressing, so a gzip bomb stops at the cap).
+def read_payload(path: str | os.PathLike[str], cap: Cap = DATA_BYTES) -> bytes | bytearray:
+    """The bytes of a regular file, gunzipped when it starts with the gzip magic, within `cap`
+    (`PURENET_MAX_DATA_BYTES` by default), checked while decompressing: a gzip bomb stops
+    at the cap, and the peak memory is the cap plus one 4 MB chunk.
 
     Raises:
         DataFormatError: not a regular file, corrupt gzip data, or a payload over the cap.
     """
     name = display_name(path)
     file = check_file(path)
-    cap = DATA_BYTES.value()
+    limit = cap.value()
     try:
-        if file.stat().st_size > cap:
-            raise DataFormatError(f"{name}: {DATA_BYTES.refusal(file.stat().st_size, 'bytes')}")
+        size = file.stat().st_size
+        if size > limit:
+            raise DataFormatError(f"{name}: {cap.refusal(size, 'bytes')}")
         raw = file.read_bytes()
         if raw[:2] != GZIP_MAGIC:
             return raw
+        payload = bytearray()
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            parts, size = [], 0
-            while size <= cap and (part := stream.read(1 << 22)):
-                parts.append(part)
-                size += len(part)
-            payload = b"".join(parts)
+            while len(payload) <= limit and (part := stream.read(1 << 22)):
+                payload += part
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DataFormatError(f"{name}: corrupt or truncated gzip data ({error})") from None
     except OSError as error:
         raise DataFormatError(f"{name}: cannot read ({error.strerror or error})") from None
-    if len(payload) > cap:
-        raise DataFormatError(f"{name}: {DATA_BYTES.refusal(len(payload), 'bytes')} (or more)")
-    return payload
+    if len(payload) > limit:
+        raise DataFormatError(f"{name}: {cap.refusal(len(payload), 'bytes')} (or more)")
+    return payload  # a bytearray: no copy of up to the cap
 
 
 NPY_MAGIC = b"\x93NUMPY"
