@@ -1,8 +1,8 @@
 """SIGKILL `purenet run` at random moments and at the dangerous ones, then `--resume`.
 
 Every run must finish with a `model.json` and `metrics.jsonl` identical (timings aside) to an
-uninterrupted run's, and leave no partial or temp file. The command runs in a forked child
-(`os.fork`, so no interpreter start-up per kill) through the Typer app, exactly as the
+uninterrupted run's, and leave no partial or temp file. The command runs in a child forked
+from a fork server (no interpreter start-up per kill) through the Typer app, exactly as the
 `purenet` script runs it; the dangerous moments are reached by wrapping `os.replace` in the
 child only:
 
@@ -18,9 +18,11 @@ still going), about 25 s.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -52,46 +54,48 @@ def _cli(args: list[str]) -> int:
     return 0
 
 
-def _child(args: list[str], kill: tuple[str, str, int] | None) -> int:
-    """Fork a child that runs the command and SIGKILLs itself at `kill`: (moment, file, n)."""
-    pid = os.fork()
-    if pid:
-        return pid
-    try:
-        if kill is not None:
-            moment, name, nth = kill
-            real_replace = os.replace
-            seen = {"replace": 0}
+def _run(args: list[str], kill: tuple[str, str, int] | None) -> None:
+    """The child's body: the command, SIGKILLing itself at `kill`: (moment, file name, n)."""
+    if kill is not None:
+        moment, name, nth = kill
+        real_replace = os.replace
+        seen = [0]
 
-            def replace(src: Any, dst: Any) -> None:
-                if moment == "before-replace" and Path(dst).name == name:
-                    seen["replace"] += 1
-                    if seen["replace"] == nth:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                real_replace(src, dst)
-                if moment == "after-replace" and Path(dst).name == name:
-                    seen["replace"] += 1
-                    if seen["replace"] == nth:
-                        os.kill(os.getpid(), signal.SIGKILL)
+        def replace(src: Any, dst: Any) -> None:
+            if moment == "before-replace" and Path(dst).name == name:
+                seen[0] += 1
+                if seen[0] == nth:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            real_replace(src, dst)
+            if moment == "after-replace" and Path(dst).name == name:
+                seen[0] += 1
+                if seen[0] == nth:
+                    os.kill(os.getpid(), signal.SIGKILL)
 
-            os.replace = replace  # type: ignore[assignment]
-        code = _cli(args)
-    except BaseException:
-        code = 99
-    os._exit(code)
+        os.replace = replace  # type: ignore[assignment]
+    raise SystemExit(_cli(args))
 
 
-def _wait(pid: int, *, kill_after: float | None = None) -> int:
-    """The child's exit status; SIGKILL it after `kill_after` seconds if still running."""
-    if kill_after is not None:
-        deadline = time.monotonic() + kill_after
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return status
-            time.sleep(0.002)
-        os.kill(pid, signal.SIGKILL)
-    return os.waitpid(pid, 0)[1]
+# Children fork from a fresh server process that has imported only purenet's CLI: forking this
+# test process itself would copy whatever threads other tests started (BLAS, JAX).
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload(["purenet.cli.app", "test_runner"])
+
+
+def _child(args: list[str], kill: tuple[str, str, int] | None) -> BaseProcess:
+    process = _FORKS.Process(target=_run, args=(args, kill))
+    process.start()
+    return process
+
+
+def _wait(process: BaseProcess, *, kill_after: float | None = None) -> int:
+    """The child's exit code (-9 when SIGKILLed); SIGKILL it after `kill_after` seconds."""
+    process.join(kill_after)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+    assert process.exitcode is not None
+    return process.exitcode
 
 
 def _model(path: Path) -> dict[str, Any]:
@@ -107,8 +111,7 @@ def _metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def _finish(recipe: Path, out: Path) -> None:
-    status = _wait(_child(["run", str(recipe), "--out", str(out), "--quiet", "--resume"], None))
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _wait(_child(["run", str(recipe), "--out", str(out), "--quiet", "--resume"], None)) == 0
 
 
 @pytest.mark.parametrize(
@@ -123,8 +126,8 @@ def test_a_kill_at_a_dangerous_moment_then_resume_equals_an_uninterrupted_run(
     whole = tmp_path / "whole"
     assert _cli(["run", str(recipe), "--out", str(whole), "--quiet"]) == 0
     out = tmp_path / "cut"
-    status = _wait(_child(["run", str(recipe), "--out", str(out), "--quiet"], (moment, name, nth)))
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    code = _wait(_child(["run", str(recipe), "--out", str(out), "--quiet"], (moment, name, nth)))
+    assert code == -signal.SIGKILL
     if moment == "before-replace":
         assert list(out.glob(f".{name}.*.tmp")), "the kill left no temp file"
     _finish(recipe, out)
@@ -138,8 +141,7 @@ def test_kills_at_random_moments_then_resume_equal_an_uninterrupted_run(
 ) -> None:
     whole = tmp_path / "whole"
     started = time.monotonic()
-    status = _wait(_child(["run", str(recipe), "--out", str(whole), "--quiet"], None))
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _wait(_child(["run", str(recipe), "--out", str(whole), "--quiet"], None)) == 0
     span = time.monotonic() - started  # as long as a fresh run takes in a child
     rng = np.random.default_rng(16)
     killed = 0
@@ -147,8 +149,8 @@ def test_kills_at_random_moments_then_resume_equal_an_uninterrupted_run(
         out = tmp_path / f"cut{attempt}"
         args = ["run", str(recipe), "--out", str(out), "--quiet"]
         for command in (args, [*args, "--resume"]):
-            status = _wait(_child(command, None), kill_after=float(rng.uniform(0, 0.9 * span)))
-            killed += os.WIFSIGNALED(status)
+            code = _wait(_child(command, None), kill_after=float(rng.uniform(0, 0.9 * span)))
+            killed += code == -signal.SIGKILL
         _finish(recipe, out)
         assert sorted(p.name for p in out.iterdir()) == EXPECTED
         assert _model(out / "model.json") == _model(whole / "model.json")
