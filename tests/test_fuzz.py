@@ -100,7 +100,11 @@ RECIPE = {
 
 def _seeds() -> dict[str, bytes]:
     """The valid file of each format, as bytes."""
-    folder = Path(tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as name:
+        return _write_seeds(Path(name))
+
+
+def _write_seeds(folder: Path) -> dict[str, bytes]:
     model = Model(ARCH, m.init(ARCH, seed=1), (), ("no", "yes"))  # type: ignore[arg-type]
     save_model(folder / "model.json", model)
     _train(checkpoint=Checkpoint(folder / "checkpoint.json"))
@@ -308,8 +312,8 @@ def test_only_purenet_errors_escape_a_loader(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
-def test_the_valid_seed_loads(name: str) -> None:
-    path = Path(tempfile.mkdtemp()) / name
+def test_the_valid_seed_loads(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
     path.write_bytes(SEEDS[name])
     assert LOADERS[name](path) is not None
 

@@ -48,26 +48,29 @@ def tiny(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[" * 3000 + "]" * 3000, r"model.json: \$: nested deeper than 100 levels"),
+        ("[" * 3000 + "]" * 3000, r"hostile: \$: nested deeper than 100 levels"),
         ('{"a": ' * 101 + "1" + "}" * 101, r"\$(\.a){100}: nested deeper than 100 levels"),
         ('{"n": ' + "7" * 5000 + "}", "an integer of 5000 digits"),
         ('{"a": [1, NaN]}', r"\$.a\[1\]: NaN is not valid JSON \(line 1 column 11\)"),
         ('{"a": 1, "a": 2}', "duplicate key 'a'"),
     ],
 )
+# Hostile files here have no .json suffix: test_written_models reads every *.json the suite wrote.
+
+
 def test_json_bounds_are_refused_with_the_file_and_path(
     tmp_path: Path, text: str, message: str
 ) -> None:
-    path = tmp_path / "model.json"
+    path = tmp_path / "hostile"
     path.write_text(text)
     with pytest.raises(ModelFormatError, match=message):
         read_json(path)
 
 
 def test_a_fifo_or_a_device_is_refused_without_reading(tmp_path: Path) -> None:
-    fifo = tmp_path / "model.json"
+    fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    zero = tmp_path / "zero.json"
+    zero = tmp_path / "zero"
     zero.symlink_to("/dev/zero")
     started = time.monotonic()
     for path in (fifo, zero, tmp_path):
@@ -77,7 +80,7 @@ def test_a_fifo_or_a_device_is_refused_without_reading(tmp_path: Path) -> None:
 
 
 def test_the_text_cap_names_its_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "model.json"
+    path = tmp_path / "long"
     path.write_text("[" + "0," * 100 + "0]")
     monkeypatch.setenv("PURENET_MAX_TEXT_BYTES", "100")
     with pytest.raises(ModelFormatError, match="set PURENET_MAX_TEXT_BYTES to allow more"):
@@ -107,7 +110,7 @@ def test_recipe_dates_deep_nesting_and_huge_integers_are_refused(
 
 def test_a_huge_bad_model_stops_collecting_errors(tmp_path: Path) -> None:
     # 100,000 wrong labels: the first few are reported, the rest are never structured.
-    path = tmp_path / "model.json"
+    path = tmp_path / "bad-model"
     model = {
         "format": "purenet.model",
         "format_version": 1,
