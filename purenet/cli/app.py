@@ -17,13 +17,12 @@ Each command parses its arguments, calls one library function and renders the re
     purenet import mlp.onnx -o model.json   (or weights.json --hidden sigmoid --output sigmoid)
     purenet serve runs/mnist/model.json [--port 8000]
     purenet sweep recipes/microchips-sweep.toml [--workers N] [--scheduler ADDRESS|local-cluster]
+    purenet bench-sklearn [--job digits] [--epochs 3] [--repeats 3] [--json]
 """
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +44,10 @@ from purenet.cli.common import errors, printable, sigterm_as_interrupt
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
+from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
+from purenet.cli.render import fmt as _fmt
+from purenet.cli.render import print_json as _print_json
+from purenet.cli.sklearn_bench import sklearn_bench_command
 from purenet.cli.sweep import sweep_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
@@ -62,18 +65,6 @@ console = Console(highlight=False, emoji=False)
 
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,35 +197,6 @@ def run(
 # evaluate
 
 
-def _evaluation_table(evaluation: Any) -> Table:
-    table = Table(title="per class")
-    table.add_column("class")
-    table.add_column("precision", justify="right")
-    table.add_column("recall", justify="right")
-    table.add_column("support", justify="right")
-    support = evaluation.confusion.sum(axis=1)
-    for name, p, r, n in zip(
-        evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
-    ):
-        table.add_row(printable(name), _fmt(p), _fmt(r), str(int(n)))
-    return table
-
-
-def _confusion_table(evaluation: Any) -> Table:
-    table = Table(title="confusion matrix (rows: true, columns: predicted)")
-    table.add_column("")
-    for name in evaluation.labels:
-        table.add_column(printable(name), justify="right")
-    for i, (name, row) in enumerate(
-        zip(evaluation.labels, evaluation.confusion.tolist(), strict=True)
-    ):
-        cells = [
-            f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)
-        ]
-        table.add_row(printable(name), *cells)
-    return table
-
-
 @app.command()
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
@@ -245,7 +207,11 @@ def evaluate(
     labels: Annotated[Path | None, typer.Option(help="IDX labels file (with --images).")] = None,
     csv: Annotated[Path | None, typer.Option(help="CSV file: a label column and features.")] = None,
     label_column: Annotated[
-        str, typer.Option(help="The CSV's label column: first, last or a header name.")
+        str,
+        typer.Option(
+            help="The CSV's label column: first, last or a header name; several names "
+            "separated by commas for several target columns."
+        ),
     ] = "first",
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
@@ -264,9 +230,10 @@ def evaluate(
     Without a data option, the test set of the recipe stored in the model is used.
     """
     from purenet.data.inputs import read_labelled
-    from purenet.modelfile.evaluation import evaluate_model
+    from purenet.modelfile.evaluation import Evaluation, RegressionEvaluation, evaluate_model
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
+    from purenet.run.prepare import load_recipe_test
     from purenet.run.sources import load_source, recipe_test_source, source_name
 
     chosen = sum(x is not None for x in (data, csv)) + (images is not None or labels is not None)
@@ -279,24 +246,32 @@ def evaluate(
         if images is not None and labels is not None:
             dataset, name = read_labelled(images=images, labels=labels), str(images)
         elif csv is not None:
-            dataset, name = read_labelled(csv=csv, label=label_column), str(csv)
-        else:
-            source = (
-                source_from_data(data, source=f"--data {data}")
-                if data is not None
-                else recipe_test_source(model, source=str(model_path), files=recipe_files)
-            )
+            columns = label_column.split(",") if "," in label_column else label_column
+            dataset, name = read_labelled(csv=csv, label=columns), str(csv)
+        elif data is not None:
+            source = source_from_data(data, source=f"--data {data}")
             dataset, name = load_source(source, data_dir=data_dir), source_name(source)
+        else:
+            recipe_test_source(model, source=str(model_path), files=recipe_files)  # the gate
+            dataset, name = load_recipe_test(model, source=str(model_path), data_dir=data_dir)
         result = evaluate_model(model, dataset.x, dataset.y, source=name)
     if as_json:
         _print_json({"model": str(model_path), "data": name, **result.to_dict()})
         return
-    console.print(
-        f"[bold]{escape(name)}[/]: {result.n} samples  loss {result.loss:.4f}  "
-        f"accuracy [bold]{result.accuracy:.4f}[/]"
+    headline = "  ".join(
+        f"{key} [bold]{value:.4f}[/]" if key != "loss" else f"loss {value:.4f}"
+        for key, value in result.metrics().items()
     )
-    console.print(_evaluation_table(result))
-    console.print(_confusion_table(result))
+    console.print(f"[bold]{escape(name)}[/]: {result.n} samples  {headline}")
+    if isinstance(result, RegressionEvaluation):
+        if len(result.labels) > 1:
+            console.print(per_output_table(result))
+        return
+    if isinstance(result, Evaluation):
+        console.print(evaluation_table(result, result.confusion.sum(axis=1)))
+        console.print(confusion_table(result))
+    else:
+        console.print(evaluation_table(result, result.support))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +339,9 @@ def predict(
         raw, digits = _read_prediction_inputs(inputs)
         if show is not None and digits is None:
             raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
+        if model.arch.is_regression or model.multilabel:
+            print_columns(console, model, model_path, raw, as_json=as_json, rows=rows)
+            return
         results = [
             (Path(name), predict_inputs(model, x_raw, top_k, source=name)) for name, x_raw in raw
         ]
@@ -464,7 +442,12 @@ def info(
     console.print(layers)
     steps = [step["text"] for step in summary["preprocess"]] or ["none"]
     console.print("preprocessing: " + printable(" -> ".join(steps)))
-    console.print("labels: " + printable(", ".join(summary["labels"])))
+    if summary["task"] == "classification":
+        console.print("labels: " + printable(", ".join(summary["labels"])))
+    else:
+        names = ", ".join(summary["outputs"])
+        scaled = f"; targets {summary['targets']['text']}" if summary["targets"] else ""
+        console.print(f"{summary['task']}: outputs {printable(names)}{printable(scaled)}")
     if summary["metrics"]:
         metrics = Table(title="metrics")
         metrics.add_column("metric")
@@ -557,6 +540,7 @@ def fetch(
 
 
 app.command("bench")(bench_command)
+app.command("bench-sklearn")(sklearn_bench_command)
 
 app.command("schema")(schema_command)
 app.command("export")(export_command)

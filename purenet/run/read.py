@@ -135,14 +135,15 @@ def load_run(
     model = None
     if model_file.is_file():
         from purenet.modelfile.io import load_model
-        from purenet.run.sources import load_source, recipe_test_source
+        from purenet.run.prepare import load_recipe_test
+        from purenet.run.sources import recipe_test_source
 
         model = load_model(model_file)
         if data is None and model.meta.recipe is not None:
             try:
-                chosen = recipe_test_source(model, source=str(model_file), files=recipe_files)
+                recipe_test_source(model, source=str(model_file), files=recipe_files)
             except ModelFormatError:
-                chosen = None  # files the caller did not ask to read: no evaluation data
-            if chosen is not None:
-                data = load_source(chosen, data_dir=data_dir)
+                pass  # files the caller did not ask to read: no evaluation data
+            else:
+                data = load_recipe_test(model, source=str(model_file), data_dir=data_dir)[0]
     return RunData(history=history, tracked=tracked, model=model, data=data)

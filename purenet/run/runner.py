@@ -35,7 +35,7 @@ from purenet.core.atomic import remove_stale_temps, write_text_atomic
 from purenet.core.jsonio import to_jsonl_text
 from purenet.core.limits import check_parameters
 from purenet.errors import RecipeError
-from purenet.modelfile.evaluation import Evaluation, evaluate_model
+from purenet.modelfile.evaluation import AnyEvaluation, evaluate_model
 from purenet.modelfile.io import save_model
 from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.model import init
@@ -94,7 +94,7 @@ class RunResult:
     model: Model
     history: tuple[EpochReport, ...]
     metrics: dict[str, float]
-    test: Evaluation | None
+    test: AnyEvaluation | None
     stopped_early: bool
     started_over: bool = False
 
@@ -147,7 +147,7 @@ def _check_resumable(out: Path, recipe: Recipe) -> tuple[EpochReport, ...] | Non
     return history
 
 
-def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
+def _final_metrics(result: TrainResult, test: AnyEvaluation | None) -> dict[str, float]:
     best = result.history[result.best_epoch - 1]
     metrics: dict[str, float] = {
         "epochs": float(len(result.history)),
@@ -160,8 +160,7 @@ def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, fl
         metrics["valid_loss"] = best.valid_loss
         metrics["valid_accuracy"] = best.valid_accuracy
     if test is not None:
-        metrics["test_loss"] = test.loss
-        metrics["test_accuracy"] = test.accuracy
+        metrics.update({f"test_{name}": value for name, value in test.metrics().items()})
     return metrics
 
 
@@ -304,7 +303,14 @@ def run_recipe(
         _write_tracked(out / TRACKED_FILE, result.tracked)
 
     # Model's fields convert with tuple(), which mypy cannot see through.
-    model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
+    model = Model(
+        arch,
+        result.params,  # type: ignore[arg-type]
+        prepared.preprocess,  # type: ignore[arg-type]
+        prepared.labels,  # type: ignore[arg-type]
+        targets=prepared.targets,
+        multilabel=prepared.multilabel,
+    )
     test = None
     if prepared.test_raw is not None:
         test = evaluate_model(
