@@ -147,6 +147,14 @@ def _check_resumable(out: Path, recipe: Recipe) -> tuple[EpochReport, ...] | Non
     return history
 
 
+def _check_size(recipe: Recipe) -> None:
+    """Refuse declared layers over `PURENET_MAX_PARAMETERS` before anything is allocated."""
+    try:
+        check_parameters(recipe.model.sizes, f"{recipe.where}: $.model.sizes")
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+
+
 def _final_metrics(result: TrainResult, test: AnyEvaluation | None) -> dict[str, float]:
     best = result.history[result.best_epoch - 1]
     metrics: dict[str, float] = {
@@ -245,10 +253,7 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
-    try:
-        check_parameters(recipe.model.sizes, f"{recipe.where}: $.model.sizes")
-    except ValueError as exc:
-        raise RecipeError(str(exc)) from None
+    _check_size(recipe)
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     history = _check_resumable(out, recipe) if resume else None
     started_over = resume and history is None
