@@ -103,7 +103,7 @@ def test_missing_files_are_one_line_errors(tmp_path: Path, trained: Path) -> Non
     assert line == f"error: {missing}.toml: no such recipe file"
     for args in (["info"], ["evaluate"], ["predict", str(trained)]):
         line = error_line(runner.invoke(app, [args[0], f"{missing}.json", *args[1:]]))
-        assert line.startswith(f"error: {missing}.json: cannot read"), line
+        assert line.startswith(f"error: {missing}.json: no such file"), line
     line = error_line(runner.invoke(app, ["predict", str(trained), str(tmp_path)]))
     assert line == f"error: {tmp_path}: not a regular file"
 
@@ -155,7 +155,10 @@ def test_predict_refuses_inputs_of_the_wrong_shape(trained: Path, tmp_path: Path
 
 
 def test_evaluate_defaults_to_the_recipe_test_set(trained: Path) -> None:
-    result = runner.invoke(app, ["evaluate", str(trained), "--json"])
+    # The recipe names local files: read only when asked (a model may come from anywhere).
+    refused = error_line(runner.invoke(app, ["evaluate", str(trained)]))
+    assert "$.meta.recipe names local files" in refused and "--recipe-files" in refused
+    result = runner.invoke(app, ["evaluate", str(trained), "--json", "--recipe-files"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     tx, ty = blobs(30, 1)
@@ -163,7 +166,7 @@ def test_evaluate_defaults_to_the_recipe_test_set(trained: Path) -> None:
     assert report["accuracy"] == expected.accuracy
     assert report["confusion"] == expected.confusion.tolist()
     assert report["labels"] == ["a", "b", "c"]
-    table = runner.invoke(app, ["evaluate", str(trained)])
+    table = runner.invoke(app, ["evaluate", str(trained), "--recipe-files"])
     assert table.exit_code == 0 and "confusion matrix" in table.stdout
 
 

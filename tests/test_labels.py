@@ -218,7 +218,7 @@ def test_multilabel_recipe_evaluation_and_predict(tmp_path: Path) -> None:
     np.save(tmp_path / "q.npy", np.array([[1.0, -1.0], [-1.0, 1.0]]))
     out = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "q.npy"), "--json"])
     assert json.loads(out.stdout)["predictions"][0]["labels"] == [[1, 0], [0, 1]]
-    report = runner.invoke(app, ["evaluate", str(model_file)])
+    report = runner.invoke(app, ["evaluate", str(model_file), "--recipe-files"])
     assert report.exit_code == 0 and "sunny" in report.stdout and "exact_match" in report.stdout
 
 

@@ -79,11 +79,13 @@ def test_version_is_a_string() -> None:
     assert pn.__version__ == version("purenet")
 
 
-def test_the_console_script_is_the_typer_app() -> None:
+def test_the_console_script_runs_the_typer_app() -> None:
     from importlib.metadata import entry_points
 
+    from purenet.__main__ import main
+
     (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "purenet"]
-    assert script.load() is app
+    assert script.load() is main
     done = subprocess.run(["purenet", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "run" in done.stdout
 

@@ -357,7 +357,7 @@ recipes = st.builds(
         sources,
         st.one_of(st.none(), sources),
         fraction,
-        st.one_of(st.none(), st.lists(text, max_size=3).map(tuple)),
+        st.one_of(st.none(), st.lists(text, max_size=3, unique=True).map(tuple)),
     ),
     model=st.builds(
         ModelSpec,

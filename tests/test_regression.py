@@ -138,11 +138,15 @@ def test_predict_prints_one_column_per_output(linear_run: Path) -> None:
 
 
 def test_evaluate_reports_rmse_mae_r2_never_accuracy(linear_run: Path) -> None:
-    result = runner.invoke(app, ["evaluate", str(linear_run / "run" / "model.json"), "--json"])
+    result = runner.invoke(
+        app, ["evaluate", str(linear_run / "run" / "model.json"), "--json", "--recipe-files"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert {"rmse", "mae", "r2", "per_output"} <= set(report) and "accuracy" not in report
-    table = runner.invoke(app, ["evaluate", str(linear_run / "run" / "model.json")])
+    table = runner.invoke(
+        app, ["evaluate", str(linear_run / "run" / "model.json"), "--recipe-files"]
+    )
     assert "r2" in table.stdout and "accuracy" not in table.stdout
 
 

@@ -190,11 +190,66 @@ def test_a_recipe_that_fails_before_training_leaves_the_earlier_run_alone(
     assert (out / "digits.png").is_file()
 
 
-def test_resume_without_a_checkpoint_is_refused(
+def test_resume_without_a_checkpoint_starts_from_the_beginning(
     tmp_path: Path, data_files: dict[str, Path]
 ) -> None:
-    with pytest.raises(PurenetError, match=r"checkpoint.json: no checkpoint to resume from"):
-        run_recipe(load_recipe(tiny_recipe(tmp_path)), resume=True)
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    whole = run_recipe(recipe, out_dir=tmp_path / "whole")
+    resumed = run_recipe(recipe, out_dir=tmp_path / "never", resume=True)
+    assert resumed.started_over and not whole.started_over
+    assert pn.tree_equal(resumed.model.params, whole.model.params)
+    again = run_recipe(recipe, out_dir=tmp_path / "never", resume=True)
+    assert not again.started_over
+
+
+def _rows_without_seconds(path: Path) -> list[dict[str, object]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_resume_rewrites_lost_or_torn_metrics_lines_and_removes_stale_temps(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    whole = tmp_path / "whole"
+    run_recipe(recipe, out_dir=whole)
+
+    def stop_after_two(report: EpochReport) -> None:
+        if report.epoch == 2:
+            raise KeyboardInterrupt
+
+    cut = tmp_path / "cut"
+    with pytest.raises(RunInterrupted):
+        run_recipe(recipe, out_dir=cut, on_epoch=stop_after_two)
+    metrics = cut / "metrics.jsonl"
+    # What a kill can leave: line 2 lost and a torn third line, and temp files of atomic writes.
+    first = metrics.read_text().splitlines()[0]
+    metrics.write_text(first + '\n{"epoch": 3, "train_lo')
+    stale = [cut / ".checkpoint.json.0123456789ab.tmp", cut / ".model.json.ba9876543210.tmp"]
+    for tmp in stale:
+        tmp.write_text("{")
+    mine = cut / ".notes.tmp"
+    mine.write_text("the user's own")
+    run_recipe(recipe, out_dir=cut, resume=True)
+    assert _rows_without_seconds(metrics) == _rows_without_seconds(whole / "metrics.jsonl")
+    assert not any(tmp.exists() for tmp in stale) and mine.exists()
+
+
+def test_resume_refuses_a_checkpoint_whose_history_does_not_match_its_epoch(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    run_recipe(recipe)
+    checkpoint = tmp_path / "run" / "checkpoint.json"
+    data = json.loads(checkpoint.read_text())
+    data["epoch"] = 9
+    checkpoint.write_text(json.dumps(data))
+    with pytest.raises(PurenetError, match=r"checkpoint.json: \$.history: expected the reports"):
+        run_recipe(load_recipe(tiny_recipe(tmp_path, train__epochs=9)), resume=True)
+    data["epoch"] = "4"
+    checkpoint.write_text(json.dumps(data))
+    with pytest.raises(PurenetError, match=r"checkpoint.json: \$.epoch: expected an integer"):
+        run_recipe(recipe, resume=True)
 
 
 def test_data_that_do_not_fit_the_model_name_the_recipe_key(

@@ -40,7 +40,7 @@ from rich.progress import (
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
-from purenet.cli.common import errors
+from purenet.cli.common import errors, printable, sigterm_as_interrupt
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
@@ -162,7 +162,7 @@ def run(
     from purenet.recipe.load import load_recipe
     from purenet.run.runner import RunInterrupted, run_recipe
 
-    with _user_errors():
+    with _user_errors(), sigterm_as_interrupt() as terminated:
         spec = load_recipe(recipe, overrides=overrides or ())
         bars = None if quiet else _RunProgress(spec.train.epochs)
         try:
@@ -186,7 +186,12 @@ def run(
                 f"[yellow]{escape(_interrupt_hint(recipe, out, overrides or [], stop))}[/]",
                 soft_wrap=True,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if terminated.seen else 130) from None
+    if result.started_over:
+        errors.print(
+            f"[yellow]no checkpoint in {printable(str(result.out_dir))} yet: "
+            "--resume started the run from the beginning[/]"
+        )
     table = Table(title=f"{recipe.name}: {result.out_dir}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -219,6 +224,13 @@ def evaluate(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
     ] = None,
+    recipe_files: Annotated[
+        bool,
+        typer.Option(
+            "--recipe-files",
+            help="Read the data files the model's recipe names (only for a model you trust).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Loss, accuracy, per-class precision/recall and the confusion matrix of a model.
@@ -230,7 +242,7 @@ def evaluate(
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
     from purenet.run.prepare import load_recipe_test
-    from purenet.run.sources import load_source, source_name
+    from purenet.run.sources import load_source, recipe_test_source, source_name
 
     chosen = sum(x is not None for x in (data, csv)) + (images is not None or labels is not None)
     if chosen > 1:
@@ -248,6 +260,7 @@ def evaluate(
             source = source_from_data(data, source=f"--data {data}")
             dataset, name = load_source(source, data_dir=data_dir), source_name(source)
         else:
+            recipe_test_source(model, source=str(model_path), files=recipe_files)  # the gate
             dataset, name = load_recipe_test(model, source=str(model_path), data_dir=data_dir)
         result = evaluate_model(model, dataset.x, dataset.y, source=name)
     if as_json:
@@ -368,7 +381,7 @@ def predict(
                 cells = [
                     c
                     for name, s in zip(names, scores, strict=True)
-                    for c in (escape(name), f"{s:.4f}")
+                    for c in (printable(name), f"{s:.4f}")
                 ]
                 table.add_row(escape(path.name), str(row), *cells)
     console.print(table)
@@ -414,8 +427,9 @@ def info(
         return
     arch = summary["architecture"]
     console.print(
-        f"[bold]{escape(str(model_path))}[/]  purenet {summary['purenet_version']}  "
-        f"created {summary['created']}  format {summary['format_version']}"
+        f"[bold]{printable(str(model_path))}[/]  purenet "
+        f"{printable(str(summary['purenet_version']))}  "
+        f"created {printable(str(summary['created']))}  format {summary['format_version']}"
     )
     console.print(
         f"sizes {arch['sizes']}  hidden {arch['hidden']}  output {arch['output']}  "
@@ -435,13 +449,13 @@ def info(
     layers.add_row("", "", "", "[bold]total[/]", f"[bold]{summary['parameters']:,}[/]")
     console.print(layers)
     steps = [step["text"] for step in summary["preprocess"]] or ["none"]
-    console.print("preprocessing: " + escape(" -> ".join(steps)))
+    console.print("preprocessing: " + printable(" -> ".join(steps)))
     if summary["task"] == "classification":
-        console.print("labels: " + escape(", ".join(summary["labels"])))
+        console.print("labels: " + printable(", ".join(summary["labels"])))
     else:
         names = ", ".join(summary["outputs"])
         scaled = f"; targets {summary['targets']['text']}" if summary["targets"] else ""
-        console.print(f"{summary['task']}: outputs {escape(names)}{escape(scaled)}")
+        console.print(f"{summary['task']}: outputs {printable(names)}{printable(scaled)}")
     if summary["metrics"]:
         metrics = Table(title="metrics")
         metrics.add_column("metric")
@@ -466,12 +480,21 @@ def plot(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
     ] = None,
+    recipe_files: Annotated[
+        bool,
+        typer.Option(
+            "--recipe-files",
+            help="Read the data files the model's recipe names (only for a model you trust).",
+        ),
+    ] = False,
 ) -> None:
     """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
     from purenet.run.plot import plot_run
 
     with _user_errors():
-        written = plot_run(run_dir, names=only or None, svg=svg, data_dir=data_dir)
+        written = plot_run(
+            run_dir, names=only or None, svg=svg, data_dir=data_dir, recipe_files=recipe_files
+        )
     for path in written:
         console.print(escape(str(path)))
 

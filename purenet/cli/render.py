@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from purenet.cli.common import printable
+
 
 def fmt(value: Any, digits: int = 4) -> str:
     """A number for a table cell: `-` for None, whole numbers without decimals."""
@@ -36,7 +38,7 @@ def evaluation_table(evaluation: Any, support: Any) -> Table:
     for name, p, r, n in zip(
         evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
     ):
-        table.add_row(escape(name), fmt(p), fmt(r), str(int(n)))
+        table.add_row(printable(name), fmt(p), fmt(r), str(int(n)))
     return table
 
 
@@ -46,7 +48,7 @@ def per_output_table(evaluation: Any) -> Table:
     for metric in ("rmse", "mae", "r2"):
         table.add_column(metric.upper() if metric != "r2" else "R^2", justify="right")
     for name, scores in zip(evaluation.labels, evaluation.per_output, strict=True):
-        table.add_row(escape(name), *(fmt(scores[m]) for m in ("rmse", "mae", "r2")))
+        table.add_row(printable(name), *(fmt(scores[m]) for m in ("rmse", "mae", "r2")))
     return table
 
 
@@ -54,14 +56,14 @@ def confusion_table(evaluation: Any) -> Table:
     table = Table(title="confusion matrix (rows: true, columns: predicted)")
     table.add_column("")
     for name in evaluation.labels:
-        table.add_column(escape(name), justify="right")
+        table.add_column(printable(name), justify="right")
     for i, (name, row) in enumerate(
         zip(evaluation.labels, evaluation.confusion.tolist(), strict=True)
     ):
         cells = [
             f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)
         ]
-        table.add_row(escape(name), *cells)
+        table.add_row(printable(name), *cells)
     return table
 
 
@@ -104,7 +106,7 @@ def print_columns(
     table.add_column("file")
     table.add_column("row", justify="right")
     for name in names:
-        table.add_column(escape(name), justify="right")
+        table.add_column(printable(name), justify="right")
     shown = total = 0
     for file, values, probabilities in results:
         for row in range(len(values)):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from purenet.core.limits import shape_bytes
 from purenet.errors import ModelFormatError
 
 DTYPES = (
@@ -133,7 +134,10 @@ def decode_array(value: Any, path: str = "$") -> np.ndarray:
     if not isinstance(data, list):
         found = type(data).__name__
         raise ModelFormatError(f"{path}.data: expected a list of numbers, found {found}")
-    count = int(np.prod(shape, dtype=np.int64))
+    try:
+        count = shape_bytes(shape, 1)
+    except ValueError as exc:
+        raise ModelFormatError(f"{path}.shape: {exc}") from None
     if len(data) != count:
         raise ModelFormatError(f"{path}: shape {shape} needs {count} values, got {len(data)}")
     return _decode_data(data, np.dtype(dtype), tuple(shape), path)

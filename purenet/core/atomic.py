@@ -7,12 +7,17 @@ The file gets the usual permissions from the umask (mkstemp would make it 0600).
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+# What follows `.NAME.` in a temp file's name: 12 hex digits, then `.tmp`.
+_TEMP_SUFFIX = re.compile(r"[0-9a-f]{12}\.tmp")
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:
@@ -62,3 +67,20 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
     with atomic_write(path) as handle:
         handle.write(text)
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], names: Iterable[str]) -> list[Path]:
+    """Remove the `.NAME.*.tmp` files a killed `atomic_write` left beside the files `names`.
+
+    Only call this where no other process writes those files (a run folder being started).
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for name in names:
+        for tmp in Path(folder).glob(f".{glob.escape(name)}.*.tmp"):
+            if _TEMP_SUFFIX.fullmatch(tmp.name[len(name) + 2 :]):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed

@@ -24,6 +24,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from purenet.core.arrays import JSON_TYPE_NAMES, decode_array, describe_found, encode_array
 from purenet.core.checks import FieldError
+from purenet.core.limits import MAX_ERRORS
 
 
 def _is_homogeneous_tuple(cl: Any) -> bool:
@@ -55,7 +56,8 @@ def _structure_items(
     cl: Any, items: Iterable[tuple[int | str, Any]], structure: Callable[[int | str, Any], Any]
 ) -> list[Any]:
     """Structure every item; failures are gathered into one error whose notes give the
-    index or key of each failed item (so paths read `[3]` or `.key`)."""
+    index or key of each failed item (so paths read `[3]` or `.key`). Gathering stops after
+    `MAX_ERRORS` failures: a huge bad file costs no more than a small one."""
     results, errors = [], []
     for key, item in items:
         try:
@@ -63,6 +65,8 @@ def _structure_items(
         except Exception as exc:
             exc.add_note(IterableValidationNote(f"Structuring {cl} @ {key!r}", key, Any))
             errors.append(exc)
+            if len(errors) >= MAX_ERRORS:
+                break
     if errors:
         raise IterableValidationError(f"While structuring {cl}", errors, cl)
     return results

@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
-import zlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import DTypeLike
 
+from purenet.core.limits import CSV_BYTES, CSV_ROWS
 from purenet.data.dataset import Dataset
-from purenet.data.files import GZIP_MAGIC, check_file, display_name
+from purenet.data.files import display_name, read_payload
 from purenet.errors import DataFormatError
 
 # ---------------------------------------------------------------------------------------------
 # CSV
 
 
-def _read_text(name: str, file: Path) -> str:
+def _read_text(name: str, path: str | os.PathLike[str]) -> str:
+    raw = read_payload(path, CSV_BYTES)
+    rows = raw.count(b"\n")
+    if rows > CSV_ROWS.value():
+        raise DataFormatError(f"{name}: {CSV_ROWS.refusal(rows, 'lines')}")
     try:
-        raw = file.read_bytes()
-        if raw[:2] == GZIP_MAGIC:
-            raw = gzip.decompress(raw)
         return raw.decode("utf-8-sig")
-    except (EOFError, OSError, zlib.error) as error:
-        raise DataFormatError(f"{name}: corrupt or truncated gzip data ({error})") from None
     except UnicodeDecodeError as error:
         raise DataFormatError(f"{name}: not UTF-8 text ({error.reason})") from None
+
+
+def _check_fits(name: str, features: np.ndarray, target: np.dtype) -> None:
+    """Refuse features that overflow `target` (1e39 is inf in float32)."""
+    over = np.abs(features) > np.finfo(target).max
+    if over.any():
+        row, col = np.argwhere(over)[0]
+        raise DataFormatError(
+            f"{name}: data row {row + 1}, feature {col + 1}: {features[row, col]:g} overflows "
+            f"{target.name} (largest {np.finfo(target).max:g})"
+        )
 
 
 def _is_number(text: str) -> bool:
@@ -216,7 +224,7 @@ def read_csv(
         ((118, 2), array([1, 1, 1]))
     """
     name = display_name(path)
-    lines = _read_text(name, check_file(path)).splitlines()
+    lines = _read_text(name, path).splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise DataFormatError(f"{name}: empty file, expected rows of numbers")
@@ -243,16 +251,22 @@ def read_csv(
             raise DataFormatError(
                 f"{name}: features do not fit {target.name} (fractional or out of range)"
             )
-    return Dataset(features.astype(target), _label_values(labels))
+    if target.kind == "f" and features.size:
+        _check_fits(name, features, target)
+    return Dataset(features.astype(target), _label_values(name, labels))
 
 
-def _label_values(labels: np.ndarray) -> np.ndarray:
+def _label_values(name: str, labels: np.ndarray) -> np.ndarray:
     """(n, k) label columns as `read_csv` returns them: (n,) for one column, whole numbers
-    as int64."""
+    as int64 (a whole number outside int64, `1e30`, is refused)."""
     y = labels[:, 0] if labels.shape[1] == 1 else labels
     if y.dtype.kind == "U":
         return y
-    return y.astype(np.int64) if np.all(y == np.round(y)) else y
+    if not np.all(y == np.round(y)):
+        return y
+    if y.size and np.abs(y).max() >= 2.0**63:
+        raise DataFormatError(f"{name}: a label of {np.abs(y).max():g} does not fit int64")
+    return y.astype(np.int64)
 
 
 def read_label_columns(
@@ -273,7 +287,7 @@ def read_label_columns(
         DataFormatError: as `read_csv`.
     """
     name = display_name(path)
-    lines = _read_text(name, check_file(path)).splitlines()
+    lines = _read_text(name, path).splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise DataFormatError(f"{name}: empty file, expected rows of labels")
@@ -283,4 +297,4 @@ def read_label_columns(
         header = _is_header(head, lines[first + 1 :], delimiter, indices)
     start = first + 1 if header else first
     _, labels = _parse_table(name, lines, start, delimiter, len(head), indices)
-    return _label_values(labels)
+    return _label_values(name, labels)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from purenet.core.limits import DATA_BYTES, shape_bytes
 from purenet.data.dataset import Dataset
 from purenet.data.files import Readable, check_file, display_name, is_gzip, read_exact
 from purenet.errors import DataFormatError
@@ -38,6 +39,9 @@ _DEFLATE_MAX_RATIO = 1032
 
 _CHUNK = 1 << 22
 
+# numpy's own limit on array dimensions.
+_MAX_DIMS = 64
+
 
 def _idx_header(name: str, stream: Readable, held: str) -> tuple[np.dtype, int, tuple[int, ...]]:
     magic = read_exact(stream, 4)
@@ -57,8 +61,10 @@ def _idx_header(name: str, stream: Readable, held: str) -> tuple[np.dtype, int, 
         raise DataFormatError(
             f"{name}: unknown IDX type code 0x{code:02X}; expected one of {known}"
         )
-    if ndim == 0:
-        raise DataFormatError(f"{name}: IDX header has 0 dimensions; expected at least 1")
+    if ndim == 0 or ndim > _MAX_DIMS:
+        raise DataFormatError(
+            f"{name}: IDX header has {ndim} dimensions; expected 1 to {_MAX_DIMS}"
+        )
     raw_dims = read_exact(stream, 4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise DataFormatError(
@@ -69,24 +75,34 @@ def _idx_header(name: str, stream: Readable, held: str) -> tuple[np.dtype, int, 
     return IDX_DTYPES[code], 4 + 4 * ndim, dims
 
 
-def _claim(dims: tuple[int, ...], dtype: np.dtype) -> tuple[int, str]:
-    count = math.prod(dims)
-    nbytes = count * dtype.itemsize
+def _claim(name: str, dims: tuple[int, ...], dtype: np.dtype) -> tuple[int, str]:
     shape = " x ".join(str(d) for d in dims)
+    try:
+        nbytes = shape_bytes(dims, dtype.itemsize)
+    except ValueError as exc:
+        raise DataFormatError(f"{name}: IDX header {exc}") from None
+
     if dtype.itemsize == 1 and dtype.kind == "u":
         return nbytes, f"{shape} = {nbytes} bytes"
     return nbytes, f"{shape} {dtype.newbyteorder('=').name} = {nbytes} bytes"
+
+
+def _check_cap(name: str, dims: tuple[int, ...], nbytes: int) -> None:
+    if nbytes > DATA_BYTES.value():
+        shape = " x ".join(str(d) for d in dims)
+        raise DataFormatError(f"{name}: header says {shape}: {DATA_BYTES.refusal(nbytes, 'bytes')}")
 
 
 def _read_idx_raw(name: str, file: Path) -> np.ndarray:
     size = file.stat().st_size
     with file.open("rb") as stream:
         dtype, header, dims = _idx_header(name, stream, "file")
-        nbytes, claim = _claim(dims, dtype)
+        nbytes, claim = _claim(name, dims, dtype)
         held = size - header
         if held != nbytes:
             what = "" if held < nbytes else " (extra trailing bytes)"
             raise DataFormatError(f"{name}: header says {claim}, file holds {held}{what}")
+        _check_cap(name, dims, nbytes)
         array = np.fromfile(stream, dtype=dtype, count=math.prod(dims))
     return array.reshape(dims)
 
@@ -96,12 +112,13 @@ def _read_idx_gzip(name: str, file: Path) -> np.ndarray:
     try:
         with gzip.open(file, "rb") as stream:
             dtype, _, dims = _idx_header(name, stream, "decompressed data")
-            nbytes, claim = _claim(dims, dtype)
+            nbytes, claim = _claim(name, dims, dtype)
             if nbytes > _DEFLATE_MAX_RATIO * compressed:
                 raise DataFormatError(
                     f"{name}: header says {claim}, but a gzip file of {compressed} bytes "
                     f"cannot hold more than {_DEFLATE_MAX_RATIO * compressed}"
                 )
+            _check_cap(name, dims, nbytes)
             buffer = np.empty(nbytes, dtype=np.uint8)
             view = buffer.data
             filled = 0

@@ -18,11 +18,14 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
 
+from purenet.core.limits import IMAGE_PIXELS
+from purenet.data.files import check_file
 from purenet.errors import DataFormatError, require_extra
 
 SIZE = 28
@@ -164,13 +167,20 @@ def read_gray(path: str | os.PathLike[str]) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     name = os.fspath(path)
+    check_file(path)
     picture: Image.Image
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            picture = opened
-    except FileNotFoundError:
-        raise DataFormatError(f"{name}: no such file") from None
+        with warnings.catch_warnings():
+            # PURENET_MAX_IMAGE_PIXELS is the limit (Pillow's own only warns below twice its).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                pixels = opened.width * opened.height
+                if pixels > IMAGE_PIXELS.value():
+                    raise DataFormatError(f"{name}: {IMAGE_PIXELS.refusal(pixels, 'pixels')}")
+                opened.load()
+                picture = opened
+    except Image.DecompressionBombError as exc:
+        raise DataFormatError(f"{name}: {exc}; set PURENET_MAX_IMAGE_PIXELS") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataFormatError(f"{name}: not an image Pillow can read ({exc})") from None
     if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:

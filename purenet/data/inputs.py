@@ -11,7 +11,7 @@ import numpy as np
 
 from purenet.data.csv import LabelColumns, read_csv, read_label_columns
 from purenet.data.dataset import Dataset
-from purenet.data.files import GZIP_MAGIC, check_file
+from purenet.data.files import GZIP_MAGIC, check_file, check_npy_header
 from purenet.data.idx import read_idx, read_idx_pair
 from purenet.errors import DataFormatError
 
@@ -69,9 +69,13 @@ def _read_input_file(file: Path) -> np.ndarray:
 
 
 def _read_npy(file: Path) -> np.ndarray:
+    check_npy_header(file)
     try:
-        array = np.load(file, allow_pickle=False)
-    except ValueError as exc:
+        # Mapped first: a header claiming more data than the file holds fails here,
+        # before anything of that size is allocated.
+        with np.errstate(over="raise"):
+            array = np.array(np.load(file, allow_pickle=False, mmap_mode="r"))
+    except Exception as exc:  # numpy's header parser raises several types
         raise DataFormatError(f"{file}: cannot read NPY without pickle ({exc})") from None
     if array.dtype.kind not in "iufb":
         raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")

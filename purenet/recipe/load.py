@@ -37,6 +37,7 @@ from cattrs.gen import override as field_override
 from purenet.core.arrays import describe_found
 from purenet.core.checks import FieldError
 from purenet.core.convert import ErrorWording, describe_structure_error, make_converter
+from purenet.core.jsonio import parse_json, parse_toml, read_text_file
 from purenet.errors import RecipeError
 from purenet.nn.init import INIT_SPECS, InitScheme
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
@@ -387,7 +388,7 @@ def _parse_value(text: str) -> Any:
     else the text itself as a string (so `--set data.train=mnist:test` needs no quotes)."""
     try:
         return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # TOMLDecodeError, or an integer past Python's digit limit
         return text
 
 
@@ -454,26 +455,17 @@ def read_recipe_data(path: str | os.PathLike[str]) -> dict[str, Any]:
         RecipeError: the file is missing, unreadable, or not valid TOML/JSON.
     """
     file = Path(path)
+    if not file.exists() and not file.is_symlink():
+        raise RecipeError(f"{file}: no such recipe file")
+    text = read_text_file(file, error=RecipeError)
+    is_json = file.suffix.lower() == ".json"
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"{file}: no such recipe file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{file}: cannot read ({exc})") from None
-    if file.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RecipeError(
-                f"{file}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        if not isinstance(data, dict):
-            raise RecipeError(f"{file}: $: expected a table of sections, found {_found(data)}")
-        return data
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{file}: not valid TOML: {exc}") from None
+        data = parse_json(text) if is_json else parse_toml(text)
+    except ValueError as exc:
+        raise RecipeError(f"{file}: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{file}: $: expected a table of sections, found {_found(data)}")
+    return data
 
 
 def load_recipe(path: str | os.PathLike[str], *, overrides: Sequence[str] = ()) -> Recipe:

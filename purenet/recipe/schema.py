@@ -211,7 +211,7 @@ class DataSpec:
     train: Source
     test: Source | None = None
     valid_fraction: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
-    labels: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = attrs.field(default=None)
     label_map: dict[str, Label] = attrs.field(factory=dict)
     classes: tuple[Label, ...] | None = attrs.field(default=None)
     valid: Source | None = None
@@ -225,6 +225,15 @@ class DataSpec:
             raise FieldError(
                 "classes", f"expected at least two distinct labels, found {list(value)}"
             )
+
+    @labels.validator
+    def _check_labels(self, attribute: attrs.Attribute[Any], value: tuple[str, ...] | None) -> None:
+        # Found at load, not when the trained model is saved at the end of the run.
+        seen: set[str] = set()
+        for index, name in enumerate(value or ()):
+            if name in seen:
+                raise FieldError(f"labels[{index}]", f"duplicate class name {name!r}")
+            seen.add(name)
 
     def __attrs_post_init__(self) -> None:
         if self.valid is not None and self.valid_fraction > 0:

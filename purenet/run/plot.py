@@ -91,7 +91,10 @@ def _why_not(run: RunData, name: str) -> str | None:
     if run.model.multilabel:
         return "it is drawn for one class per row; the model is multi-label"
     if run.data is None:
-        return "no evaluation data (the model holds no recipe naming it)"
+        return (
+            "no evaluation data (the model's recipe names none, or names files: "
+            "--recipe-files reads them)"
+        )
     shape = run.data.x.shape
     if name == "boundary" and not (len(shape) == 2 and shape[1] == 2):
         return f"the data have shape {shape}, not (n, 2) points"
@@ -175,6 +178,7 @@ def plot_run(
     svg: bool = False,
     data: Dataset | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    recipe_files: bool = False,
 ) -> list[Path]:
     """Draw the figures of a run folder into it, as `<name>.png` (and `.svg`).
 
@@ -187,6 +191,7 @@ def plot_run(
         svg: also write SVG files.
         data: raw evaluation data to use instead of the data set the recipe names.
         data_dir: a folder to look for named data sets in first.
+        recipe_files: read data files the model's recipe names (see `load_run`).
 
     Returns:
         The files written, in `FIGURES` order (PNG before SVG for each figure).
@@ -215,7 +220,7 @@ def plot_run(
         if unknown:
             raise PurenetError(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     check_data_dir(data_dir)
-    run = load_run(run_dir, data=data, data_dir=data_dir)
+    run = load_run(run_dir, data=data, data_dir=data_dir, recipe_files=recipe_files)
     if names is None:
         reasons = {name: _why_not(run, name) for name in FIGURES}
         chosen = [name for name, reason in reasons.items() if reason is None]

@@ -9,14 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from purenet.core.checks import Interval
+from purenet.core.convert import converter, describe_structure_error, summarize
 from purenet.data.dataset import Dataset
-from purenet.errors import DataFormatError, PurenetError
+from purenet.errors import DataFormatError, ModelFormatError, PurenetError
 from purenet.modelfile.model import Model
 
 if TYPE_CHECKING:
     pass
 from purenet.core.jsonio import read_jsonl
 from purenet.run.layout import METRICS_FILE, MODEL_FILE, TRACKED_FILE
+from purenet.training.reports import EpochReport
 
 
 def read_tracked(path: str | os.PathLike[str]) -> tuple[dict[str, list[float]], list[float]]:
@@ -43,10 +46,36 @@ def read_tracked(path: str | os.PathLike[str]) -> tuple[dict[str, list[float]], 
             raise DataFormatError(
                 f"{path}: line {number}: expected keys epoch and {names}, found {sorted(row)}"
             )
+        for key in ("epoch", *names):
+            if not Interval().contains(row[key]):
+                raise DataFormatError(
+                    f"{path}: line {number}: {key}: expected a finite number, found {row[key]!r}"
+                )
         epochs.append(float(row["epoch"]))
         for name in names:
             series[name].append(float(row[name]))
     return series, epochs
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a run's `metrics.jsonl`, each line checked to be an epoch report.
+
+    Returns:
+        One row per epoch: `epoch`, `train_loss`, `train_accuracy`, `valid_loss`,
+        `valid_accuracy` (numbers or null), `learning_rate`, `seconds`.
+
+    Raises:
+        DataFormatError: an unreadable file, or a line that is no epoch report (a missing key,
+            a string where a number belongs); the message names the file, line and key.
+    """
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        try:
+            converter.structure(row, EpochReport)
+        except Exception as exc:  # cattrs raises several types; all mean a malformed row
+            problem = summarize(describe_structure_error(exc))
+            raise DataFormatError(f"{path}: row {number}: {problem}") from None
+    return rows
 
 
 @attrs.frozen(eq=False)
@@ -71,6 +100,7 @@ def load_run(
     *,
     data: Dataset | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    recipe_files: bool = False,
 ) -> RunData:
     """Read what a run folder holds: history, tracked scalars, model and its evaluation data.
 
@@ -81,6 +111,8 @@ def load_run(
             test set (else training set) named by the recipe stored in `model.json`;
             without either, the figures that need data are left out.
         data_dir: a folder to look for named data sets in first (see `load_dataset`).
+        recipe_files: read data files (IDX, CSV) the model's recipe names; without it only
+            a named data set is loaded (a model file may name any local file).
 
     Returns:
         A `RunData`.
@@ -98,14 +130,20 @@ def load_run(
             f"{folder}: not a run folder: none of {METRICS_FILE}, {TRACKED_FILE}, {MODEL_FILE}"
         )
     metrics, tracked_file, model_file = files
-    history = read_jsonl(metrics) if metrics.is_file() else []
+    history = read_metrics(metrics) if metrics.is_file() else []
     tracked = read_tracked(tracked_file) if tracked_file.is_file() else None
     model = None
     if model_file.is_file():
         from purenet.modelfile.io import load_model
         from purenet.run.prepare import load_recipe_test
+        from purenet.run.sources import recipe_test_source
 
         model = load_model(model_file)
         if data is None and model.meta.recipe is not None:
-            data = load_recipe_test(model, source=str(model_file), data_dir=data_dir)[0]
+            try:
+                recipe_test_source(model, source=str(model_file), files=recipe_files)
+            except ModelFormatError:
+                pass  # files the caller did not ask to read: no evaluation data
+            else:
+                data = load_recipe_test(model, source=str(model_file), data_dir=data_dir)[0]
     return RunData(history=history, tracked=tracked, model=model, data=data)

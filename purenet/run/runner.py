@@ -31,9 +31,10 @@ from typing import Any
 
 import attrs
 
-from purenet.core.atomic import write_text_atomic
-from purenet.core.jsonio import read_json, read_jsonl, to_jsonl_text
-from purenet.errors import ModelFormatError, PurenetError, RecipeError
+from purenet.core.atomic import remove_stale_temps, write_text_atomic
+from purenet.core.jsonio import to_jsonl_text
+from purenet.core.limits import check_parameters
+from purenet.errors import RecipeError
 from purenet.modelfile.evaluation import AnyEvaluation, evaluate_model
 from purenet.modelfile.io import save_model
 from purenet.modelfile.model import Model, ModelMeta
@@ -52,7 +53,7 @@ from purenet.run.layout import (
 )
 from purenet.run.prepare import PreparedData, prepare_data
 from purenet.run.sources import source_name
-from purenet.training.checkpoint import Checkpoint
+from purenet.training.checkpoint import Checkpoint, read_checkpoint_history
 from purenet.training.loop import train
 from purenet.training.reports import BatchReport, EpochReport, Track, Tracked, TrainResult
 
@@ -86,6 +87,8 @@ class RunResult:
             `seconds`), as stored in the model's meta.
         test: the test-set evaluation, or None without a test set.
         stopped_early: early stopping ended training before `epochs`.
+        started_over: `resume` was asked for but the folder had no checkpoint yet, so the
+            run started from the beginning.
     """
 
     out_dir: Path
@@ -94,6 +97,7 @@ class RunResult:
     metrics: dict[str, float]
     test: AnyEvaluation | None
     stopped_early: bool
+    started_over: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,15 +116,13 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
-def _check_resumable(out: Path, recipe: Recipe) -> int:
-    """The epoch of the folder's checkpoint, once it is sure the recipe may continue it."""
+def _check_resumable(out: Path, recipe: Recipe) -> tuple[EpochReport, ...] | None:
+    """The history of the folder's checkpoint, once it is sure the recipe may continue it;
+    None when there is no checkpoint yet (the run starts from the beginning)."""
     checkpoint = out / CHECKPOINT_FILE
-    if not checkpoint.is_file():
-        raise PurenetError(f"{checkpoint}: no checkpoint to resume from")
-    data = read_json(checkpoint, error=ModelFormatError)
-    epoch = data.get("epoch") if isinstance(data, dict) else None
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ModelFormatError(f"{checkpoint}: $.epoch: expected an integer >= 0, found {epoch!r}")
+    if not checkpoint.exists():
+        return None
+    epoch, history = read_checkpoint_history(checkpoint)
     if epoch > recipe.train.epochs:
         # Training would stop at once and report the longer run as if it were this one.
         raise RecipeError(
@@ -143,7 +145,15 @@ def _check_resumable(out: Path, recipe: Recipe) -> int:
                 f"{saved_file}: the run was started with a different recipe "
                 f"({', '.join(keys)} differ); only train.epochs may change on --resume"
             )
-    return epoch
+    return history
+
+
+def _check_size(recipe: Recipe) -> None:
+    """Refuse declared layers over `PURENET_MAX_PARAMETERS` before anything is allocated."""
+    try:
+        check_parameters(recipe.model.sizes, f"{recipe.where}: $.model.sizes")
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def _epoch_metrics(report: EpochReport) -> dict[str, float]:
@@ -214,23 +224,26 @@ def _class_weights(recipe: Recipe, labels: tuple[str, ...]) -> dict[int, float] 
     return indices
 
 
-def _start_folder(out: Path, recipe: Recipe, *, resume: bool, saved_epoch: int) -> dict[str, Any]:
+def _start_folder(
+    out: Path, recipe: Recipe, *, history: tuple[EpochReport, ...] | None
+) -> dict[str, Any]:
     """Make the run folder ready to train into; returns the recipe as data.
 
     Called once the data fit the recipe, so a recipe that fails leaves the folder as it was.
-    A fresh run removes an earlier run's files (its figures, tracked values or model must not
-    outlive it); a resumed one keeps the metrics lines of the epochs its checkpoint holds.
+    A fresh run (`history` None) removes an earlier run's files (its figures, tracked values
+    or model must not outlive it); a resumed one rewrites the metrics lines from its
+    checkpoint's `history`, so a kill between a checkpoint and its metrics line, or a torn
+    line, costs nothing. Temp files left by a killed atomic write are removed either way.
     """
     out.mkdir(parents=True, exist_ok=True)
-    if not resume:
+    remove_stale_temps(out, (RECIPE_FILE, *RUN_FILES))
+    if history is None:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
     recipe_data = dump_recipe(recipe)
     write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
-    metrics_path = out / METRICS_FILE
-    earlier = read_jsonl(metrics_path) if resume and metrics_path.is_file() else []
-    rows = [r for r in earlier if r.get("epoch", 0) <= saved_epoch]
-    write_text_atomic(metrics_path, to_jsonl_text(rows))
+    rows = [_report_row(report) for report in history or ()]
+    write_text_atomic(out / METRICS_FILE, to_jsonl_text(rows))
     return recipe_data
 
 
@@ -262,7 +275,8 @@ def run_recipe(
             and fit the recipe, it removes `RUN_FILES` (checkpoint, metrics, tracked values,
             model, the figures of `purenet.plots.FIGURES` as .png and .svg); other files in
             the folder are left alone.
-        resume: continue from the folder's checkpoint (the recipe may change only
+        resume: continue from the folder's checkpoint, or start from the beginning when
+            it has none yet (`RunResult.started_over`) (the recipe may change only
             `train.epochs`, and not below the checkpoint's epoch); the result equals an
             uninterrupted run's.
         limit: use only the first `limit` training and test rows (for smoke tests).
@@ -275,9 +289,11 @@ def run_recipe(
         A `RunResult`.
 
     Raises:
-        RecipeError: the recipe does not fit its data, or `resume` with a changed recipe or
+        RecipeError: the recipe does not fit its data, declares more parameters than
+            `PURENET_MAX_PARAMETERS` (checked before anything is allocated), or `resume` with
+            a changed recipe or
             fewer epochs than the checkpoint holds.
-        PurenetError: unreadable data, no checkpoint to resume, a diverged run
+        PurenetError: unreadable data, an unreadable checkpoint, a diverged run
             (`DivergenceError`, the last good checkpoint kept).
         RunInterrupted: Ctrl-C; the last checkpoint is kept for `resume=True`.
 
@@ -289,10 +305,12 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
+    _check_size(recipe)
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
-    saved_epoch = _check_resumable(out, recipe) if resume else 0
+    history = _check_resumable(out, recipe) if resume else None
+    started_over = resume and history is None
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
-    recipe_data = _start_folder(out, recipe, resume=resume, saved_epoch=saved_epoch)
+    recipe_data = _start_folder(out, recipe, history=history)
 
     spec, model_spec = recipe.train, recipe.model
     arch = model_spec.architecture()
@@ -302,12 +320,10 @@ def run_recipe(
     metrics_path = out / METRICS_FILE
 
     def epoch_done(report: EpochReport) -> None:
-        nonlocal saved_epoch
-        # One line per epoch, appended: rewriting the file would cost O(epochs^2).
+        # One line per epoch, appended: rewriting the file would cost O(epochs^2). A kill
+        # may lose or tear this line; --resume rewrites the lines from the checkpoint.
         with metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(to_jsonl_text([_report_row(report)]))
-        if report.epoch % spec.checkpoint_every == 0 or report.epoch == spec.epochs:
-            saved_epoch = report.epoch
         if on_epoch is not None:
             on_epoch(report)
 
@@ -330,12 +346,14 @@ def run_recipe(
             on_batch=on_batch,
             track=track,
             schedule_per=spec.schedule_per,  # type: ignore[arg-type]
-            resume=checkpoint_path if resume else None,
+            resume=checkpoint_path if history is not None else None,
             **_training_options(recipe, prepared),
         )
     except KeyboardInterrupt:
         kept = checkpoint_path if checkpoint_path.is_file() else None
-        raise RunInterrupted(out, saved_epoch, kept) from None
+        # The checkpoint may be newer than the last metrics line: it names the epoch.
+        epoch = read_checkpoint_history(kept)[0] if kept is not None else 0
+        raise RunInterrupted(out, epoch, kept) from None
     except ValueError as exc:
         raise RecipeError(f"{recipe.where}: $.train: {exc}") from None
 
@@ -364,5 +382,5 @@ def run_recipe(
     if recipe.output.plots:
         from purenet.run.plot import plot_run
 
-        plot_run(out, names=recipe.output.plots, data_dir=data_dir)
-    return RunResult(out, model, result.history, metrics, test, result.stopped_early)
+        plot_run(out, names=recipe.output.plots, data_dir=data_dir, recipe_files=True)
+    return RunResult(out, model, result.history, metrics, test, result.stopped_early, started_over)

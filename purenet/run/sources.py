@@ -77,12 +77,22 @@ def stored_recipe(model: Model, *, source: str = "model") -> Recipe:
     return recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
 
 
-def recipe_test_source(model: Model, *, source: str = "model") -> Source:
+def recipe_test_source(model: Model, *, source: str = "model", files: bool = False) -> Source:
     """The test source (else the training source) of the recipe stored in a model's meta.
 
+    A model file may come from anywhere, and its recipe may name any local file: file
+    sources (IDX, CSV) are used only when the caller asks for them with `files=True`;
+    named data sets (`mnist:test`) always are.
+
     Raises:
-        ModelFormatError: the model holds no recipe.
+        ModelFormatError: the model holds no recipe, or it names files and `files` is False.
         RecipeError: the stored recipe is invalid.
     """
     recipe = stored_recipe(model, source=source)
-    return recipe.data.test if recipe.data.test is not None else recipe.data.train
+    chosen = recipe.data.test if recipe.data.test is not None else recipe.data.train
+    if not files and not isinstance(chosen, DatasetSource):
+        raise ModelFormatError(
+            f"{source}: $.meta.recipe names local files ({chosen.display_name}); read them "
+            "only if you trust this model (--recipe-files), or name the data to use"
+        )
+    return chosen

@@ -285,3 +285,31 @@ def read_checkpoint(
         raise ModelFormatError(f"{path}: {error}") from None
     except (cattrs.BaseValidationError, TypeError, ValueError) as error:
         raise ModelFormatError(f"{path}: malformed checkpoint: {error}") from None
+
+
+def read_checkpoint_history(path: str | os.PathLike[str]) -> tuple[int, tuple[EpochReport, ...]]:
+    """The epoch and the per-epoch history a checkpoint holds, without its trees' templates.
+
+    A resumed run rebuilds its metrics lines from this history, so whatever a kill did to
+    them after the checkpoint was written, the lines match the checkpoint.
+
+    Raises:
+        ModelFormatError: not a checkpoint, an `epoch` that is no integer >= 0, a malformed
+            report, or a history whose length is not `epoch`; the message names the file.
+    """
+    data = read_json(path)
+    try:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelFormatError(f"$.format: expected {FORMAT!r}")
+        epoch = data.get("epoch")
+        if not SEED.contains(epoch):
+            raise ModelFormatError(f"$.epoch: expected an integer >= 0, found {epoch!r}")
+        history = _restore_history(data.get("history"))
+        if len(history) != epoch or any(r.epoch != i for i, r in enumerate(history, start=1)):
+            raise ModelFormatError(
+                f"$.history: expected the reports of epochs 1 to {epoch}, found "
+                f"{[r.epoch for r in history][:10]}"
+            )
+    except ModelFormatError as error:
+        raise ModelFormatError(f"{path}: {error}") from None
+    return epoch, history
