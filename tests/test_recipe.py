@@ -356,7 +356,8 @@ recipes = st.builds(
         DataSpec,
         sources,
         st.one_of(st.none(), sources),
-        fraction,
+        # Some validation data: early stopping (drawn below) monitors valid_loss.
+        st.floats(0.01, 0.99),
         st.one_of(st.none(), st.lists(text, max_size=3, unique=True).map(tuple)),
     ),
     model=st.builds(
