@@ -62,6 +62,26 @@ console = Console(highlight=False, emoji=False)
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from purenet.core.checks import package_version
+
+        console.print(f"purenet {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Small, exact, fast neural networks: train from recipes, evaluate, predict."""
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -230,7 +250,9 @@ def _confusion_table(evaluation: Any) -> Table:
 
 @app.command()
 def evaluate(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
+    model_path: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A model.json file or a run folder.")
+    ],
     data: Annotated[
         str | None, typer.Option(help="A named data set split, e.g. mnist:test.")
     ] = None,
@@ -253,6 +275,7 @@ def evaluate(
     from purenet.modelfile.evaluation import evaluate_model
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
+    from purenet.run.layout import model_path as model_path_of
     from purenet.run.sources import load_source, recipe_test_source, source_name
 
     chosen = sum(x is not None for x in (data, csv)) + (images is not None or labels is not None)
@@ -261,11 +284,17 @@ def evaluate(
     if (images is None) != (labels is None):
         _fail("--images and --labels go together")
     with _user_errors():
+        model_path = model_path_of(model_path)
         model = load_model(model_path)
         if images is not None and labels is not None:
             dataset, name = read_labelled(images=images, labels=labels), str(images)
         elif csv is not None:
             dataset, name = read_labelled(csv=csv, label=label_column), str(csv)
+            if label_column == "first":
+                errors.print(
+                    f"{escape(name)}: labels from the first column (--label-column)",
+                    soft_wrap=True,
+                )
         else:
             source = (
                 source_from_data(data, source=f"--data {data}")
@@ -414,13 +443,17 @@ def _show_guesses(model: Any, digits: Any, path: Path) -> None:
 
 @app.command()
 def info(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
+    model_path: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A model.json file or a run folder.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""
     from purenet.modelfile.io import describe_model, load_model
+    from purenet.run.layout import model_path as model_path_of
 
     with _user_errors():
+        model_path = model_path_of(model_path)
         summary = describe_model(load_model(model_path))
     if as_json:
         _print_json(summary)
@@ -465,7 +498,9 @@ def info(
 
 @app.command()
 def plot(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote.")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote (or its model.json).")
+    ],
     only: Annotated[
         list[str] | None,
         typer.Option(help=f"Draw only this figure (repeatable): {', '.join(FIGURES)}."),
@@ -476,10 +511,11 @@ def plot(
     ] = None,
 ) -> None:
     """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
+    from purenet.run.layout import run_folder
     from purenet.run.plot import plot_run
 
     with _user_errors():
-        written = plot_run(run_dir, names=only or None, svg=svg, data_dir=data_dir)
+        written = plot_run(run_folder(run_dir), names=only or None, svg=svg, data_dir=data_dir)
     for path in written:
         console.print(escape(str(path)))
 

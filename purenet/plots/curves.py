@@ -11,6 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 from purenet.plots.common import new_figure
+from purenet.training.reports import Tracked
 
 # ---------------------------------------------------------------------------------------------
 # Training curves and convergence
@@ -30,7 +31,21 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "accuracy")) -> Figure:
+def _best_epoch(rows: Sequence[Mapping[str, Any]], epochs: np.ndarray) -> float | None:
+    """The epoch of the lowest validation loss (else training loss), None without losses."""
+    for key in ("valid_loss", "train_loss"):
+        values = _column(rows, key)
+        if not np.isnan(values).all():
+            return float(epochs[int(np.nanargmin(values))])
+    return None
+
+
+def plot_curves(
+    history: Sequence[Any],
+    *,
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    best_epoch: float | None = None,
+) -> Figure:
     """Draw train and validation curves per epoch, one panel per metric, learning rate on a
     second axis.
 
@@ -40,10 +55,14 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
             `valid_loss`, `train_accuracy`, `valid_accuracy`, `learning_rate`; missing or
             null values are left out of the lines.
         metrics: which panels to draw, from `loss` and `accuracy`.
+        best_epoch: the epoch marked on every panel with a dotted line (e.g. the one early
+            stopping kept); default: the epoch of the lowest validation loss, else of the
+            lowest training loss.
 
     Returns:
-        A figure 6.4 x 4.0 inches per panel (640 x 400 px each). A learning rate that
-        changes gets its own axis on the right; a constant one is named in the title.
+        A figure 6.4 x 4.0 inches per panel (640 x 400 px each), with ticks on whole epochs.
+        A learning rate that changes gets its own axis on the right; a constant one is named
+        in the title.
 
     Raises:
         ValueError: an empty history, an unknown metric, or a metric with no values.
@@ -70,7 +89,9 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
     constant = len(known_rates) > 0 and bool((known_rates == known_rates[0]).all())
     # Markers help read a few epochs and smear thousands into a thick line.
     marker = "o" if len(rows) <= 50 else None
+    best = _best_epoch(rows, epochs) if best_epoch is None else float(best_epoch)
     fig = new_figure(6.4 * len(metrics), 4.0)
+    from matplotlib.ticker import MaxNLocator
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
         drawn = False
         for split, style in (("train", "-"), ("valid", "--")):
@@ -82,6 +103,9 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
             drawn = True
         if not drawn:
             raise ValueError(f"the history has no train_{metric} or valid_{metric} values")
+        if best is not None:
+            ax.axvline(best, linestyle=":", color="0.3", label=f"best epoch {best:g}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -101,7 +125,7 @@ def plot_curves(history: Sequence[Any], *, metrics: Sequence[str] = ("loss", "ac
 
 
 def plot_convergence(
-    series: Mapping[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]] | Tracked,
     *,
     steps: Sequence[float] | None = None,
     xlabel: str = "epoch",
@@ -109,8 +133,9 @@ def plot_convergence(
     """Draw how chosen scalars (single weights, norms) change during training.
 
     Args:
-        series: name -> values, one value per recorded step; all of the same length.
-        steps: the x value of each step (default 1, 2, ...).
+        series: name -> values, one value per recorded step, all of the same length; or the
+            `Tracked` record of `train(..., track=...).tracked` (its epochs are the steps).
+        steps: the x value of each step (default 1, 2, ..., or the tracked epochs).
         xlabel: the x axis' name.
 
     Returns:
@@ -123,6 +148,9 @@ def plot_convergence(
         >>> from purenet.plots.curves import plot_convergence
         >>> fig = plot_convergence({"w[0][0,0]": [0.1, 0.3, 0.35], "b[1][0]": [0.0, -0.2, -0.25]})
     """
+    if isinstance(series, Tracked):
+        steps = series.epochs.tolist() if steps is None else steps
+        series = {path: series.values[:, i].tolist() for i, path in enumerate(series.paths)}
     if not series:
         raise ValueError("no tracked scalars to draw")
     lengths = {name: len(values) for name, values in series.items()}
