@@ -450,46 +450,21 @@ def info(
 ) -> None:
     """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""
     from purenet.modelfile.io import describe_model, load_model
+    from purenet.modelfile.summary import summary as summary_text
     from purenet.run.layout import model_path as model_path_of
 
     with _user_errors():
         model_path = model_path_of(model_path)
-        summary = describe_model(load_model(model_path))
+        model = load_model(model_path)
+        summary, text = describe_model(model), summary_text(model)
     if as_json:
         _print_json(summary)
         return
-    arch = summary["architecture"]
     console.print(
         f"[bold]{escape(str(model_path))}[/]  purenet {summary['purenet_version']}  "
         f"created {summary['created']}  format {summary['format_version']}"
     )
-    console.print(
-        f"sizes {arch['sizes']}  hidden {arch['hidden']}  output {arch['output']}  "
-        f"loss {arch['loss']}  dtype {summary['dtype']}"
-    )
-    layers = Table(title="layers")
-    for name in ("layer", "weights", "biases", "activation", "parameters"):
-        layers.add_column(name, justify="right" if name == "parameters" else "left")
-    for layer in summary["layers"]:
-        layers.add_row(
-            str(layer["index"]),
-            " x ".join(map(str, layer["w_shape"])),
-            " x ".join(map(str, layer["b_shape"])),
-            layer["activation"],
-            f"{layer['parameters']:,}",
-        )
-    layers.add_row("", "", "", "[bold]total[/]", f"[bold]{summary['parameters']:,}[/]")
-    console.print(layers)
-    steps = [step["text"] for step in summary["preprocess"]] or ["none"]
-    console.print("preprocessing: " + escape(" -> ".join(steps)))
-    console.print("labels: " + escape(", ".join(summary["labels"])))
-    if summary["metrics"]:
-        metrics = Table(title="metrics")
-        metrics.add_column("metric")
-        metrics.add_column("value", justify="right")
-        for name, value in summary["metrics"].items():
-            metrics.add_row(name, _fmt(value))
-        console.print(metrics)
+    console.print(escape(text))
 
 
 # ---------------------------------------------------------------------------------------------
