@@ -130,3 +130,36 @@ def test_the_cycle_finder_finds_one() -> None:
 def test_modules_stay_small(path: Path) -> None:
     lines = path.read_text(encoding="utf-8").count("\n")
     assert lines <= 600, f"{path.relative_to(PACKAGE.parent)} has {lines} lines"
+
+
+LONG_BODY_REASON = "# long:"
+"""A function may run past the limit only with a comment starting `# long:` that says why."""
+
+
+def long_functions(path: Path, limit: int = 80) -> list[str]:
+    source = path.read_text(encoding="utf-8")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        body = node.body
+        if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # the docstring
+        if not body:
+            continue
+        length = body[-1].end_lineno - body[0].lineno + 1  # type: ignore[operator]
+        text = "\n".join(source.splitlines()[node.lineno - 1 : body[0].lineno + 1])
+        if length > limit and LONG_BODY_REASON not in text:
+            found.append(f"{node.name}: {length} lines")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
+def test_function_bodies_stay_short(path: Path) -> None:
+    assert long_functions(path) == []
+
+
+def test_the_length_check_sees_a_long_function(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(81))
+    (tmp_path / "m.py").write_text(f"def f():\n    '''Doc.'''\n{body}\n", encoding="utf-8")
+    assert long_functions(tmp_path / "m.py") == ["f: 81 lines"]

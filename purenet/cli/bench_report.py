@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 from rich.table import Table
 
-from purenet.cli.contenders import Timing, _plain
+from purenet.cli.contenders import Timing, plain_data
 
 FORMAT = "purenet.bench"
 
@@ -89,7 +89,7 @@ class BenchReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON data (dicts, lists, str, numbers, bools, None)."""
-        data = _plain(attrs.asdict(self))
+        data = plain_data(attrs.asdict(self))
         data["skipped"] = [{"name": n, "reason": r} for n, r in self.skipped]
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
 

@@ -39,12 +39,12 @@ QUICK_SIZES = (512, 256, 128)
 """`--quick`: synthetic train and test samples, and the samples per-sample is timed on."""
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     """JSON data of nested dicts, tuples and lists (tuples become lists)."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain_data(item) for key, item in value.items()}
     if isinstance(value, tuple | list):
-        return [_plain(item) for item in value]
+        return [plain_data(item) for item in value]
     return value
 
 
@@ -403,8 +403,8 @@ def _inference(arch: Architecture, params: Params, test: Dataset, repeats: int) 
             load_runs.append(time.perf_counter() - started)
     return {
         "predict_samples": len(test),
-        "predict_seconds": _plain(attrs.asdict(Timing.of(predict_runs))),
-        "load_model_seconds": _plain(attrs.asdict(Timing.of(load_runs))),
+        "predict_seconds": plain_data(attrs.asdict(Timing.of(predict_runs))),
+        "load_model_seconds": plain_data(attrs.asdict(Timing.of(load_runs))),
         "model_file_bytes": size,
     }
 

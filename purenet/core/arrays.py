@@ -56,7 +56,7 @@ def describe_found(value: Any, names: Mapping[type, str] = JSON_TYPE_NAMES) -> s
     return f"{type_name(value, names)} {text}"
 
 
-def _shortest_float_values(array: np.ndarray) -> list[float]:
+def shortest_float_values(array: np.ndarray) -> list[float]:
     """Python floats whose reprs are the shortest decimals that read back to `array`'s values."""
     if array.dtype == np.float64:
         return array.ravel().tolist()
@@ -90,7 +90,7 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     if array.dtype.kind == "f":
         if not np.isfinite(array).all():
             raise ValueError(f"array of shape {array.shape} holds NaN or Inf; refusing to save")
-        data: list[Any] = _shortest_float_values(array)
+        data: list[Any] = shortest_float_values(array)
     else:
         data = array.ravel().tolist()
     return {"dtype": dtype, "shape": list(array.shape), "data": data}

@@ -118,23 +118,19 @@ class Interval:
         """`value` (an `int` or a `float`) if it satisfies the rule, else an error naming `name`.
 
         Raises:
-            TypeError: not a number (or not an integer, for an integer rule); bools never are.
-            ValueError: a number outside the rule (NaN and infinities included).
+            FieldTypeError: not a number (or not an integer, for an integer rule); bools never
+                are. A `TypeError`.
+            FieldError: a number outside the rule (NaN and infinities included). A `ValueError`.
         """
-        message = f"{name} must be {self.describe()}, found {value!r}"
         if not (is_int(value) if self.integer else _is_number(value)):
-            raise TypeError(message)
+            raise _broken(FieldTypeError, name, self.describe(), value)
         if not self.contains(value):
-            raise ValueError(message)
+            raise _broken(FieldError, name, self.describe(), value)
         return int(value) if self.integer else float(value)
 
     def validator(self) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
         """An attrs validator checking a field, named `Class.field` in the message."""
-
-        def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-            self.check(f"{type(instance).__name__}.{attribute.name}", value)
-
-        return validate
+        return _validator(self)
 
 
 @attrs.frozen
@@ -155,20 +151,30 @@ class OneOf:
     def check(self, name: str, value: Any) -> Any:
         """`value` if it is one of the choices, else a `ValueError` naming `name`."""
         if value not in self.choices:
-            raise ValueError(f"{name} must be {self.describe()}, found {value!r}")
+            raise _broken(FieldError, name, self.describe(), value)
         return value
 
     def validator(self) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
         """An attrs validator checking a field, named `Class.field` in the message."""
-
-        def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-            self.check(f"{type(instance).__name__}.{attribute.name}", value)
-
-        return validate
+        return _validator(self)
 
 
 Constraint = Interval | OneOf
 """A rule for one argument."""
+
+
+def _broken(kind: type[FieldError], name: str, rule: str, value: Any) -> FieldError:
+    # The path is the last part of the name (`SGD.momentum` -> `momentum`): a converter puts
+    # it after the position of the structured value; Python callers see the whole name.
+    problem = f"must be {rule}, found {value!r}"
+    return kind(name.rpartition(".")[2], problem, text=f"{name} {problem}")
+
+
+def _validator(rule: Constraint) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        rule.check(f"{type(instance).__name__}.{attribute.name}", value)
+
+    return validate
 
 COUNT = Interval(low=1, integer=True)
 """An integer >= 1 (epochs, batch sizes, repeats, patience)."""
@@ -238,4 +244,8 @@ class FieldError(ValueError):
     def within(self, outer: str) -> FieldError:
         """The same error, with its path under the field `outer`."""
         dot = "." if self.path and not self.path.startswith("[") else ""
-        return FieldError(f"{outer}{dot}{self.path}", self.problem, text=str(self))
+        return type(self)(f"{outer}{dot}{self.path}", self.problem, text=str(self))
+
+
+class FieldTypeError(FieldError, TypeError):
+    """A `FieldError` whose value has the wrong type (a string where a number belongs)."""

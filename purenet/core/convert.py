@@ -215,10 +215,6 @@ def _missing_key(path: str, key: str) -> str:
     return f"{path}: missing key {key!r}"
 
 
-def _no_field(exc: BaseException, cl: type | None) -> FieldError | None:
-    return None
-
-
 @attrs.frozen
 class ErrorWording:
     """How one file format words the faults `describe_structure_error` finds.
@@ -226,13 +222,10 @@ class ErrorWording:
     Attributes:
         unknown_keys: `(path, class, sorted extra keys) -> lines` for keys a class lacks.
         missing_key: `(path of the object, key) -> line` for a required key that is absent.
-        field_of: `(error, class) -> FieldError or None`: the field a plain error raised while
-            constructing `class` is about, for specs that do not raise `FieldError` themselves.
     """
 
     unknown_keys: Callable[[str, type | None, list[str]], list[str]] = _unknown_keys
     missing_key: Callable[[str, str], str] = _missing_key
-    field_of: Callable[[BaseException, type | None], FieldError | None] = _no_field
 
 
 MODEL_WORDING = ErrorWording()
@@ -282,9 +275,7 @@ def describe_structure_error(
                 child = _child_path(path, note)
                 lines.extend(describe_structure_error(sub, child, wording=wording))
         for sub in without_notes:
-            # A plain error of the class's constructor (a validator that is no FieldError).
-            field = wording.field_of(sub, getattr(exc, "cl", None))
-            lines.extend(describe_structure_error(field or sub, path, wording=wording))
+            lines.extend(describe_structure_error(sub, path, wording=wording))
         return lines
     if isinstance(exc, BaseExceptionGroup):
         return [

@@ -33,8 +33,7 @@ import attrs
 import numpy as np
 
 from purenet.core.arrays import DTYPES
-from purenet.modelfile.io import _ARCHITECTURE_KEYS as ARCHITECTURE_KEYS
-from purenet.modelfile.io import FORMAT, FORMAT_VERSION
+from purenet.modelfile.io import ARCHITECTURE_KEYS, FORMAT, FORMAT_VERSION
 from purenet.modelfile.model import ModelMeta
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from purenet.core.arrays import _shortest_float_values
+from purenet.core.arrays import shortest_float_values
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
 from purenet.modelfile.model import Model
@@ -165,8 +165,8 @@ def model_to_tutorial(model: Model) -> dict[str, list[list[float]]]:
             w64 = layer.w.astype(np.float64)
             w, b = a[:, None] * w64, c @ w64 + b.astype(np.float64)
         rows, cols = w.shape
-        data[f"weights{k}"] = np.array(_shortest_float_values(w)).reshape(rows, cols).tolist()
-        data[f"bias{k}"] = [_shortest_float_values(b)]
+        data[f"weights{k}"] = np.array(shortest_float_values(w)).reshape(rows, cols).tolist()
+        data[f"bias{k}"] = [shortest_float_values(b)]
     return data
 
 

@@ -111,7 +111,7 @@ def _check_format(data: Any) -> None:
             f"{', '.join(_MODEL_KEYS)}"
         )
     _check_keys(data, _MODEL_KEYS, "$")
-    _check_keys(data["architecture"], _ARCHITECTURE_KEYS, "$.architecture")
+    _check_keys(data["architecture"], ARCHITECTURE_KEYS, "$.architecture")
     _check_keys(data["meta"], _fields(ModelMeta), "$.meta")
     for name in ("layers", "preprocess"):
         if not isinstance(data[name], list):
@@ -153,7 +153,7 @@ _MODEL_PARTS: dict[str, Any] = {
 
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
 
-_ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
+ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
 """Written in every model file. The later options (bias, dropout, input_dropout, huber_delta)
 are written only where they differ from their defaults, so a file without them is read by
 every purenet of this format version, and an old file reads with the defaults."""
@@ -163,7 +163,7 @@ def _unstructure_architecture(conv: cattrs.Converter, arch: Architecture) -> dic
     return {
         field.name: conv.unstructure(getattr(arch, field.name))
         for field in attrs.fields(Architecture)
-        if field.name in _ARCHITECTURE_KEYS or getattr(arch, field.name) != field.default
+        if field.name in ARCHITECTURE_KEYS or getattr(arch, field.name) != field.default
     }
 
 

@@ -234,24 +234,7 @@ def _missing_key(path: str, key: str) -> str:
     return f"{path}.{key}: required key missing"
 
 
-def _field_of(exc: BaseException, cl: type | None) -> FieldError | None:
-    """The field a plain constructor error of `cl` is about, for specs that name their field
-    in the text rather than raise a `FieldError` (optimizers, schedules, early stopping):
-    `learning_rate must be ...` or `SGD.momentum must be ...`."""
-    if not isinstance(exc, ValueError | TypeError) or cl is None or not attrs.has(cl):
-        return None
-    message = str(exc)
-    word = message.partition(" ")[0]
-    fields = {f.name for f in attrs.fields(cl)}
-    if word in fields:
-        return FieldError(word, message.removeprefix(word).lstrip())
-    owner, dot, field = word.partition(".")
-    if dot and owner == cl.__name__ and field in fields:
-        return FieldError(field, message)
-    return None
-
-
-_WORDING = ErrorWording(unknown_keys=_unknown_keys, missing_key=_missing_key, field_of=_field_of)
+_WORDING = ErrorWording(unknown_keys=_unknown_keys, missing_key=_missing_key)
 """A recipe's words: `$.model.hiden: unknown key; did you mean 'hidden'?`."""
 
 
