@@ -11,6 +11,7 @@ from test_runner import blobs
 
 from purenet.cli.app import app
 from purenet.core.checks import package_version
+from purenet.run.compare import compare_runs
 
 __all__ = ["tiny", "trained"]  # fixtures, used by name
 
@@ -50,3 +51,38 @@ def test_evaluate_csv_names_the_label_column_it_defaults_to(trained: Path, tmp_p
         ["evaluate", str(trained), "--csv", str(tmp_path / "t.csv"), "--label-column", "first"],
     )
     assert named.exit_code == 0 and named.stdout == result.stdout
+
+
+def test_compare_shows_the_settings_that_differ_and_the_metrics(
+    tiny: Path, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep" / "trials"
+    for trial, rate in (("0", "0.5"), ("1", "0.1")):
+        result = runner.invoke(
+            app,
+            ["run", str(tiny), "-q", "--out", str(sweep / trial), "--set",
+             f"optimizer.learning_rate={rate}"],
+        )
+        assert result.exit_code == 0, result.output
+    folders = [str(sweep / "0"), str(sweep / "1")]
+    out = tmp_path / "cmp.png"
+    report = runner.invoke(app, ["compare", *folders, "--out", str(out), "--json"])
+    assert report.exit_code == 0, report.output
+    data = json.loads(report.stdout)
+    # Only the learning rate differs (output.dir always does and is left out).
+    assert data["differing_settings"] == ["optimizer.learning_rate"]
+    assert [run["settings"] for run in data["runs"]] == [
+        {"optimizer.learning_rate": 0.5},
+        {"optimizer.learning_rate": 0.1},
+    ]
+    for folder, run in zip(folders, data["runs"], strict=True):
+        stored = json.loads((Path(folder) / "model.json").read_text())["meta"]["metrics"]
+        assert run["metrics"] == stored
+    assert out.stat().st_size > 1000
+    table = runner.invoke(app, ["compare", *folders, "--no-plot"])
+    assert table.exit_code == 0, table.output
+    assert "optimizer.learning_rate" in table.stdout and "test_accuracy" in table.stdout
+    # Trials are named below the folders' common parent.
+    assert [run.name for run in compare_runs(folders).runs] == ["0", "1"]
+    line = error_line(runner.invoke(app, ["compare", folders[0], str(tmp_path / "nope")]))
+    assert line == f"error: {tmp_path / 'nope'}: not a run folder (no such directory)"

@@ -7,7 +7,8 @@ Each command parses its arguments, calls one library function and renders the re
     purenet evaluate runs/mnist/model.json [--data mnist:test | --images F --labels F | --csv F]
     purenet predict runs/mnist/model.json digits.npy [--top-k 3] [--json]
     purenet predict runs/mnist/model.json three.png seven.jpg --show guesses.png
-    purenet info runs/mnist/model.json
+    purenet info runs/mnist            (a run folder or its model.json)
+    purenet compare runs/a runs/b [--out compare.png]
     purenet plot runs/mnist [--only loss --only confusion] [--svg]
     purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
     purenet fetch mnist [--mirror URL]
@@ -20,9 +21,7 @@ Each command parses its arguments, calls one library function and renders the re
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,8 +41,11 @@ from rich.table import Table
 from purenet.cli.bench import bench_command
 from purenet.cli.common import errors
 from purenet.cli.common import fail as _fail
+from purenet.cli.common import fmt as _fmt
+from purenet.cli.common import print_json as _print_json
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
+from purenet.cli.inspection import compare_command, info_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
 
@@ -80,18 +82,6 @@ def main(
     ] = False,
 ) -> None:
     """Small, exact, fast neural networks: train from recipes, evaluate, predict."""
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,36 +428,6 @@ def _show_guesses(model: Any, digits: Any, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# info
-
-
-@app.command()
-def info(
-    model_path: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model.json file or a run folder.")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-) -> None:
-    """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""
-    from purenet.modelfile.io import describe_model, load_model
-    from purenet.modelfile.summary import summary as summary_text
-    from purenet.run.layout import model_path as model_path_of
-
-    with _user_errors():
-        model_path = model_path_of(model_path)
-        model = load_model(model_path)
-        summary, text = describe_model(model), summary_text(model)
-    if as_json:
-        _print_json(summary)
-        return
-    console.print(
-        f"[bold]{escape(str(model_path))}[/]  purenet {summary['purenet_version']}  "
-        f"created {summary['created']}  format {summary['format_version']}"
-    )
-    console.print(escape(text))
-
-
-# ---------------------------------------------------------------------------------------------
 # plot and show
 
 
@@ -544,6 +504,8 @@ def fetch(
 
 
 app.command("bench")(bench_command)
+app.command("info")(info_command)
+app.command("compare")(compare_command)
 
 app.command("schema")(schema_command)
 app.command("export")(export_command)

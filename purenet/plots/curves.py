@@ -92,6 +92,7 @@ def plot_curves(
     best = _best_epoch(rows, epochs) if best_epoch is None else float(best_epoch)
     fig = new_figure(6.4 * len(metrics), 4.0)
     from matplotlib.ticker import MaxNLocator
+
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
         drawn = False
         for split, style in (("train", "-"), ("valid", "--")):
@@ -170,4 +171,66 @@ def plot_convergence(
     ax.set_title("convergence of tracked parameters")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best", ncols=1 + len(series) // 8)
+    return fig
+
+
+def plot_comparison(
+    histories: Mapping[str, Sequence[Any]], *, metrics: Sequence[str] = ("loss", "accuracy")
+) -> Figure:
+    """Draw the curves of several runs on one figure: a colour per run, one panel per metric.
+
+    Training curves are solid, validation curves dashed in the same colour.
+
+    Args:
+        histories: run name -> its history (rows as for `plot_curves`).
+        metrics: which panels to draw, from `loss` and `accuracy`; a panel no run has values
+            for is left out.
+
+    Returns:
+        A figure 6.4 x 4.4 inches per panel, ticks on whole epochs.
+
+    Raises:
+        ValueError: no runs, an unknown metric, or no run with values of any metric.
+
+    Example:
+        >>> from purenet.plots.curves import plot_comparison
+        >>> fig = plot_comparison({"lr 0.1": [{"epoch": 1, "train_loss": 0.9}],
+        ...                        "lr 0.5": [{"epoch": 1, "train_loss": 0.7}]})
+        >>> len(fig.axes)
+        1
+    """
+    if not histories:
+        raise ValueError("no runs to compare")
+    for metric in metrics:
+        if metric not in ("loss", "accuracy"):
+            raise ValueError(f"unknown metric {metric!r}; supported: loss, accuracy")
+    tables = {name: [_row(report) for report in rows] for name, rows in histories.items()}
+    panels = [
+        metric
+        for metric in metrics
+        if any(
+            not np.isnan(_column(rows, f"{split}_{metric}")).all()
+            for rows in tables.values()
+            for split in ("train", "valid")
+        )
+    ]
+    if not panels:
+        raise ValueError(f"no run has values for {', '.join(metrics)}")
+    fig = new_figure(6.4 * len(panels), 4.4)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        for index, (name, rows) in enumerate(tables.items()):
+            epochs = _column(rows, "epoch") if rows else np.zeros(0)
+            for split, style in (("train", "-"), ("valid", "--")):
+                values = _column(rows, f"{split}_{metric}")
+                if len(values) and not np.isnan(values).all():
+                    label = f"{name} ({'train' if split == 'train' else 'validation'})"
+                    ax.plot(epochs, values, style, color=f"C{index % 10}", label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} per epoch, {len(tables)} runs")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small", loc="best", ncols=1 + len(tables) // 8)
     return fig
