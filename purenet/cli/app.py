@@ -3,7 +3,9 @@
 Each command parses its arguments, calls one library function and renders the result. Any
 `PurenetError` becomes one red line on stderr and exit code 1.
 
-    purenet run recipes/mnist.toml [--out DIR] [--resume] [--set train.epochs=5]
+    purenet run mnist [--out DIR] [--resume] [--set train.epochs=5]   (or a recipe file)
+    purenet recipes
+    purenet new mine --from mnist
     purenet evaluate runs/mnist/model.json [--data mnist:test | --images F --labels F | --csv F]
     purenet predict runs/mnist/model.json digits.npy [--top-k 3] [--json]
     purenet predict runs/mnist/model.json three.png seven.jpg --show guesses.png
@@ -46,6 +48,7 @@ from purenet.cli.common import print_json as _print_json
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
 from purenet.cli.inspection import compare_command, info_command
+from purenet.cli.recipes import new_command, recipes_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
 
@@ -145,7 +148,10 @@ def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: 
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe file (.toml or .json).")],
+    recipe: Annotated[
+        Path,
+        typer.Argument(help="Recipe file (.toml or .json) or a bundled recipe's name (mnist)."),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: the recipe's output.dir).")
     ] = None,
@@ -168,11 +174,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a model from a recipe and write a run folder (model.json, metrics.jsonl, ...)."""
+    from purenet.recipe.bundled import find_recipe
     from purenet.recipe.load import load_recipe
     from purenet.run.runner import RunInterrupted, run_recipe
 
     with _user_errors():
-        spec = load_recipe(recipe, overrides=overrides or ())
+        spec = load_recipe(find_recipe(recipe), overrides=overrides or ())
         bars = None if quiet else _RunProgress(spec.train.epochs)
         try:
             if bars is None:
@@ -506,6 +513,8 @@ def fetch(
 app.command("bench")(bench_command)
 app.command("info")(info_command)
 app.command("compare")(compare_command)
+app.command("recipes")(recipes_command)
+app.command("new")(new_command)
 
 app.command("schema")(schema_command)
 app.command("export")(export_command)
