@@ -172,6 +172,13 @@ def run(
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="BLAS threads (same as --set train.threads=N); default: one per free core.",
+        ),
+    ] = None,
 ) -> None:
     """Train a model from a recipe and write a run folder (model.json, metrics.jsonl, ...)."""
     from purenet.recipe.bundled import find_recipe
@@ -179,7 +186,8 @@ def run(
     from purenet.run.runner import RunInterrupted, run_recipe
 
     with _user_errors():
-        spec = load_recipe(find_recipe(recipe), overrides=overrides or ())
+        more = [f"train.threads={threads}"] if threads is not None else []
+        spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
         bars = None if quiet else _RunProgress(spec.train.epochs)
         try:
             if bars is None:
@@ -209,7 +217,11 @@ def run(
     for name, value in result.metrics.items():
         table.add_row(name, _fmt(value))
     console.print(table)
-    console.print(f"model written to {escape(str(result.out_dir / 'model.json'))}")
+    console.print(
+        f"model written to {escape(str(result.out_dir / 'model.json'))} "
+        f"({result.threads} BLAS thread{'s' if result.threads > 1 else ''})",
+        soft_wrap=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -356,6 +356,9 @@ class TrainSpec:
         track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
             `tracked.jsonl` for the convergence plot).
         track_every: record the tracked scalars every `epoch` or every `step`.
+        threads: BLAS threads for the run, >= 1; default one per core that other processes
+            leave free (`purenet.core.threads.free_cores`). Results differ in the last digits
+            between thread counts.
     """
 
     epochs: int = attrs.field(validator=_COUNT)
@@ -372,6 +375,13 @@ class TrainSpec:
     track_every: str = attrs.field(
         default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
     )
+    threads: int | None = attrs.field(default=None)
+
+    @threads.validator
+    def _check_threads(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        is_count = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if value is not None and not is_count:
+            raise FieldError("threads", f"must be an integer >= 1, found {value!r}")
 
     @batch_size.validator
     def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:

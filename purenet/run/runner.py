@@ -33,6 +33,7 @@ import attrs
 
 from purenet.core.atomic import write_text_atomic
 from purenet.core.jsonio import read_json, read_jsonl, to_jsonl_text
+from purenet.core.threads import free_cores, limit_threads
 from purenet.errors import ModelFormatError, PurenetError, RecipeError
 from purenet.modelfile.evaluation import Evaluation, evaluate_model
 from purenet.modelfile.io import save_model
@@ -85,6 +86,7 @@ class RunResult:
             `seconds`), as stored in the model's meta.
         test: the test-set evaluation, or None without a test set.
         stopped_early: early stopping ended training before `epochs`.
+        threads: the BLAS threads the run used (`train.threads`, else `free_cores()`).
     """
 
     out_dir: Path
@@ -93,6 +95,7 @@ class RunResult:
     metrics: dict[str, float]
     test: Evaluation | None
     stopped_early: bool
+    threads: int = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,9 +107,10 @@ def _report_row(report: EpochReport) -> dict[str, Any]:
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    """Recipe data without the keys a resume may change (epochs, output)."""
+    """Recipe data without the keys a resume may change (epochs, threads, output)."""
     copy = json.loads(json.dumps(data))
     copy.get("train", {}).pop("epochs", None)
+    copy.get("train", {}).pop("threads", None)
     copy.pop("output", None)
     return copy
 
@@ -238,6 +242,22 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
+    threads = recipe.train.threads if recipe.train.threads is not None else free_cores()
+    with limit_threads(threads, explicit=recipe.train.threads is not None):
+        result = _run(recipe, out_dir, resume, limit, data_dir, on_epoch, on_batch)
+    return attrs.evolve(result, threads=threads)
+
+
+def _run(
+    recipe: Recipe,
+    out_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    limit: int | None,
+    data_dir: str | os.PathLike[str] | None,
+    on_epoch: Callable[[EpochReport], None] | None,
+    on_batch: Callable[[BatchReport], None] | None,
+) -> RunResult:
+    """`run_recipe` inside its BLAS thread limit."""
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     saved_epoch = _check_resumable(out, recipe) if resume else 0
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
