@@ -42,6 +42,7 @@ from purenet.nn.model import init
 from purenet.recipe.load import dump_recipe, read_recipe_data, recipe_from_data
 from purenet.recipe.schema import Recipe
 from purenet.recipe.toml import to_toml
+from purenet.run.checks import check_before_training
 from purenet.run.layout import (
     CHECKPOINT_FILE,
     METRICS_FILE,
@@ -261,6 +262,8 @@ def _run(
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     saved_epoch = _check_resumable(out, recipe) if resume else 0
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
+    key = "--out" if out_dir is not None else f"{recipe.where}: $.output.dir"
+    check_before_training(recipe, prepared, out, key=key)
     recipe_data = _start_folder(out, recipe, resume=resume, saved_epoch=saved_epoch)
 
     spec, model_spec = recipe.train, recipe.model
