@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 import purenet as pn
@@ -65,10 +66,10 @@ def quick_json() -> dict:
 
 def test_quick_json_has_every_field_for_every_contender(quick_json):
     data = quick_json
-    assert data["format"] == "purenet.bench" and data["format_version"] == 1
+    assert data["format"] == "purenet.bench" and data["format_version"] == 2
     assert set(data) == {
         "format", "format_version", "job", "environment", "gemm_floor", "contenders",
-        "skipped", "inference", "targets",
+        "skipped", "inference", "small_batches", "ratios",
     }  # fmt: skip
     job = data["job"]
     assert job["sizes"] == [784, 256, 128, 10] and job["batch_size"] == 128
@@ -81,9 +82,9 @@ def test_quick_json_has_every_field_for_every_contender(quick_json):
     assert env["versions"]["numpy"] == np.__version__
     assert set(data["gemm_floor"]) == TIMING_FIELDS and data["gemm_floor"]["median"] > 0
 
-    expected = ["purenet", "numpy-reference", "per-sample"]
-    expected += [name for name, module in (("torch", "torch"), ("sklearn", "sklearn"))
-                 if _installed(module)]  # fmt: skip
+    optional = {"jax-scan": "jax", "jax-jit": "jax", "torch": "torch",
+                "torch-compile": "torch", "sklearn": "sklearn"}  # fmt: skip
+    expected = [name for name in CONTENDERS if _installed(optional.get(name, "numpy"))]
     assert [c["name"] for c in data["contenders"]] == expected
     assert {s["name"] for s in data["skipped"]} == set(CONTENDERS) - set(expected)
     for contender in data["contenders"]:
@@ -104,26 +105,48 @@ def test_quick_json_has_every_field_for_every_contender(quick_json):
     assert set(inference["predict_seconds"]) == TIMING_FIELDS
     assert set(inference["load_model_seconds"]) == TIMING_FIELDS
     assert inference["model_file_bytes"] > 0
-    names = {t["name"] for t in data["targets"]}
-    assert {"purenet / numpy-reference", "GEMM floor / purenet", "purenet / per-sample"} <= names
-    assert ("purenet / torch" in names) == _installed("torch")
-    for target in data["targets"]:
-        assert set(target) == {"name", "value", "comparison", "bound", "met"}
+    ratios = {r["name"]: r["value"] for r in data["ratios"]}
+    assert all(set(r) == {"name", "value"} and r["value"] > 0 for r in data["ratios"])
+    assert {"purenet / numpy-reference", "floor / purenet", "purenet / per-sample"} <= set(ratios)
+    assert ("purenet / jax-scan" in ratios) == _installed("jax")
+    assert ("purenet / torch" in ratios) == _installed("torch")
+    medians = {c["name"]: c["seconds_per_epoch"]["median"] for c in data["contenders"]}
+    assert ratios["purenet / per-sample"] == medians["purenet"] / medians["per-sample"]
+    small = data["small_batches"]
+    rows = {(r["name"], r["batch_size"]) for r in small}
+    for batch in (1, 10):
+        assert {("purenet", batch), ("purenet-numpy", batch), ("numpy-step", batch)} <= rows
+    assert ("tutorial", 1) in rows and ("tutorial", 10) not in rows
+    assert ("jax-jit", 1) in rows if _installed("jax") else True
+    for row in small:
+        assert set(row["seconds_per_step"]) == TIMING_FIELDS and row["steps"] >= 10
+        assert len(row["seconds_per_step"]["runs"]) == 5
+    assert "numpy-step / purenet, batch 1" in ratios
 
 
 def test_table_has_a_row_per_contender_and_the_floor():
-    report = run_bench(quick=True, repeats=1, contenders=("purenet", "numpy-reference"))
-    table = render_bench(report)
-    assert table.row_count == 3
+    report = run_bench(
+        quick=True, repeats=1, contenders=("purenet", "numpy-reference"), small_batches=False
+    )
+    console = Console(width=80, record=True)
+    console.print(render_bench(report))
+    lines = console.export_text().splitlines()
     assert [c.name for c in report.contenders] == ["purenet", "numpy-reference"]
-    assert "GEMM floor / purenet" in str(table.caption)
-    result = runner.invoke(app, ["bench", "--quick", "--repeats", "1", "-c", "numpy-reference"])
+    rows = [line.split()[0] for line in lines if line.strip().endswith(("3", "0", "-"))]
+    assert {"purenet", "numpy-reference", "GEMM"} <= set(rows)
+    assert any("floor / purenet" in line for line in lines)
+    result = runner.invoke(
+        app, ["bench", "--quick", "--repeats", "1", "-c", "numpy-reference", "--no-small"]
+    )
     assert result.exit_code == 0 and "GEMM" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
 
 def test_threads_are_applied_and_reported():
     pytest.importorskip("threadpoolctl")
-    report = run_bench(quick=True, repeats=1, threads=1, contenders=("numpy-reference",))
+    report = run_bench(
+        quick=True, repeats=1, threads=1, contenders=("numpy-reference",), small_batches=False
+    )
     assert report.environment["threads"] == 1
     assert report.environment["blas"]["threads"] == 1
     assert report.contenders[0].threads == 1

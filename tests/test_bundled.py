@@ -47,8 +47,9 @@ def test_describe_recipe_is_the_first_sentence_of_the_leading_comment(tmp_path: 
     assert describe_recipe(recipe) == "Digits: a 784-10 net, e.g. for tests"
     recipe.write_text("[data]\n")
     assert describe_recipe(recipe) == ""
+    # 87 characters: cut at the colon.
     assert describe_recipe(find_recipe("microchips")) == (
-        "Microchip quality tests (Andrew Ng's ex2data2): two test scores -> accepted or rejected"
+        "Microchip quality tests (Andrew Ng's ex2data2)"
     )
 
 
@@ -75,11 +76,13 @@ def test_new_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path: Path)
 
 
 def test_recipes_lists_every_bundled_recipe_with_its_description() -> None:
-    result = runner.invoke(app, ["recipes"], terminal_width=200)
+    result = runner.invoke(app, ["recipes"])
     assert result.exit_code == 0, result.output
     for name, path in bundled_recipes().items():
-        line = next(line for line in result.stdout.splitlines() if f" {name} " in line)
-        assert describe_recipe(path)[:40] in line
+        command = "sweep" if name.endswith("-sweep") else "run"
+        lines = result.stdout.splitlines()
+        line = next(line for line in lines if line.startswith(f"purenet {command} {name} "))
+        assert line.endswith(describe_recipe(path))
 
 
 def test_run_takes_a_bundled_recipe_by_name(data_dir: Path, tmp_path: Path) -> None:
@@ -91,3 +94,11 @@ def test_run_takes_a_bundled_recipe_by_name(data_dir: Path, tmp_path: Path) -> N
     assert (out / "model.json").is_file()
     line = runner.invoke(app, ["run", "microchip"]).stderr
     assert "microchip: no such recipe file or bundled recipe; bundled: fashion-mnist" in line
+
+
+def test_long_descriptions_are_cut_at_the_colon_or_a_word(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("# A sweep over digits: " + "word " * 30 + "end.\n")
+    assert describe_recipe(recipe) == "A sweep over digits"
+    recipe.write_text("# " + "word " * 30 + "end.\n")
+    assert describe_recipe(recipe) == "word " * 14 + "word..."

@@ -61,6 +61,7 @@ def test_the_recipe_schema_follows_new_fields_of_the_attrs_classes() -> None:
         "train",
         "pipeline",
         "output",
+        "sweep",
     }
     train = recipe["$defs"]["TrainSpec"]
     assert train["required"] == ["epochs"]

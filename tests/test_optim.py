@@ -10,8 +10,20 @@ import numpy as np
 import pytest
 
 from purenet import optim
+from purenet.core.kernel import HAS_NUMBA
 from purenet.core.tree import tree_equal, tree_leaves, tree_map
+from purenet.optim.base import Flat
+from purenet.optim.optimizers import RULES
 from purenet.optim.schedules import InverseTimeDecay, learning_rate
+
+KERNEL_SPECS = [
+    optim.SGD(0.05),
+    optim.SGD(0.05, momentum=0.9),
+    optim.SGD(0.05, momentum=0.9, nesterov=True),
+    optim.Adam(0.01),
+    optim.AdamW(0.01, weight_decay=0.1),
+    optim.RMSProp(0.01),
+]
 
 
 @attrs.frozen(eq=False)
@@ -236,3 +248,30 @@ def test_a_zero_rate_from_a_schedule_is_a_no_op_step() -> None:
     state = optim.init(spec, params)
     updates, _ = optim.update(spec, params, state, params, learning_rate=0.0)
     assert not updates[0].any()
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba (the fast extra) is not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", KERNEL_SPECS, ids=lambda s: repr(s)[:40])
+def test_compiled_update_is_the_flat_updates_bits(spec, dtype):
+    # One compiled pass with the flat update's operations in its order: the same bits.
+    rule = RULES[type(spec)]
+    assert rule.update_kernel is not None
+
+    def buffers():
+        rng = np.random.default_rng(1)
+        n = 1000
+        return Flat(
+            params=rng.standard_normal(n).astype(dtype),
+            grads=rng.standard_normal(n).astype(dtype),
+            moments=[rng.random(n).astype(dtype) for _ in rule.moments(spec)],
+            scratch=(np.empty(n, dtype), np.empty(n, dtype)),
+            is_weight=rng.random(n) < 0.9,
+        )
+
+    flat, compiled = buffers(), buffers()
+    for count in range(1, 6):
+        rule.update_flat(spec, flat, 0.05, count)
+        rule.update_kernel(spec, compiled, 0.05, count)
+    assert np.array_equal(flat.params, compiled.params)
+    assert all(np.array_equal(a, b) for a, b in zip(flat.moments, compiled.moments, strict=True))

@@ -7,10 +7,13 @@ import pytest
 
 import purenet as pn
 from purenet import optim
+from purenet.core.kernel import HAS_NUMBA
 from purenet.core.tree import tree_allclose, tree_equal, tree_map
+from purenet.errors import MissingExtraError
 from purenet.nn.losses import dense_targets
 from purenet.nn.model import loss_grad_and_output
-from purenet.training.step import FastStep, NonFinite, PureStep, _is_finite, make_step, supports
+from purenet.training.select import make_step
+from purenet.training.step import FastStep, NonFinite, PureStep, _is_finite, supports
 
 OPTIMIZERS = [
     optim.SGD(0.05),
@@ -41,8 +44,10 @@ def _pure_run(arch, params, spec, batches, rates, l2):
     return params, state, losses
 
 
-def _fast_run(arch, params, spec, batches, rates, l2, batch_size):
-    step = make_step(arch, spec, batch_size=batch_size, dtype=params[0].w.dtype, l2=l2)
+def _fast_run(arch, params, spec, batches, rates, l2, batch_size, kernels=False):
+    step = make_step(
+        arch, spec, batch_size=batch_size, dtype=params[0].w.dtype, l2=l2, kernels=kernels
+    )
     step.start(params, optim.init(spec, params))
     losses = [step(x, y, lr)[0] for (x, y), lr in zip(batches, rates, strict=True)]
     return step.params(), step.state(), losses
@@ -254,3 +259,109 @@ def test_bad_arguments_are_refused_with_what_was_found():
     wrong = optim.SGDState(np.zeros((), np.int64), pn.init(pn.Architecture((3, 3)), seed=0))
     with pytest.raises(ValueError, match="optimizer state does not fit the params"):
         make_step(arch, momentum, batch_size=2).start(params, wrong)
+
+
+# The compiled path (numba, the `fast` extra) against the same oracle.
+
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba (the fast extra) is not installed")
+KERNEL_HIDDEN = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu"]
+KERNEL_PAIRS = [p for p in PAIRS if p != ("softmax", "mse")]
+
+
+def _float64_truth(arch, params, spec, batches, rates, l2):
+    """The pure path in float64 from the same start: the reference both float32 paths miss."""
+    wide = tree_map(lambda leaf: leaf.astype(np.float64), params)
+    wide_batches = [(x.astype(np.float64), y if y.ndim == 1 else y.astype(np.float64))
+                    for x, y in batches]  # fmt: skip
+    params, _, losses = _pure_run(arch, wide, spec, wide_batches, rates, l2)
+    return params, losses
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", OPTIMIZERS, ids=lambda s: repr(s)[:40])
+@pytest.mark.parametrize("hidden", KERNEL_HIDDEN)
+@pytest.mark.parametrize(("output", "loss"), KERNEL_PAIRS)
+def test_kernel_steps_match_pure_functions_over_50_steps(spec, hidden, output, loss, dtype):
+    arch = pn.Architecture((12, 16, 8, 5), hidden=hidden, output=output, loss=loss)
+    params = pn.init(arch, seed=3, dtype=dtype)
+    # Rates that keep every model on a calm path: where training is chaotic (identity x mse
+    # at 0.05 with momentum nearly diverges), any two roundings drift apart, whatever the code.
+    rates = [0.01 if i < 25 else 0.005 for i in range(50)]
+    l2 = 1e-3 if hidden == "relu" else 0.0
+    for batch_size, kind in ((16, "KernelStep"), (2, "SmallStep")):
+        # Labels on even steps, one-hot targets on odd ones (both input forms of the loss).
+        batches = [
+            b if i % 2 else (b[0], dense_targets(b[1], 5, np.dtype(dtype)))
+            for i, b in enumerate(_batches(12, 5, dtype, 50, batch_size, targets=False))
+        ]
+        step = make_step(arch, spec, batch_size=batch_size, dtype=dtype, l2=l2, kernels=True)
+        assert type(step).__name__ == kind
+        pure_params, pure_state, pure_losses = _pure_run(arch, params, spec, batches, rates, l2)
+        fast_params, fast_state, fast_losses = _fast_run(
+            arch, params, spec, batches, rates, l2, batch_size, kernels=True
+        )
+        loss_error = float(np.max(np.abs(np.subtract(fast_losses, pure_losses)) / pure_losses))
+        if _relative_error(fast_params, pure_params) > 1e-6 or loss_error > 1e-6:
+            # Where float32 training amplifies rounding past 1e-6, the pure path is not the
+            # truth either: the kernel path must then be closer to the float64 run than it.
+            assert dtype == "float32", kind
+            truth, truth_losses = _float64_truth(arch, params, spec, batches, rates, l2)
+            assert _relative_error(fast_params, truth) < _relative_error(pure_params, truth)
+            assert (
+                np.abs(np.subtract(fast_losses, truth_losses)).sum()
+                < np.abs(np.subtract(pure_losses, truth_losses)).sum()
+            )
+        # Moments are gradient-sized: compared leaf by leaf as a whole (norms), as params.
+        assert _relative_error(fast_state, pure_state) <= 1e-5, kind
+        assert fast_params[0].w.dtype == np.dtype(dtype) and int(fast_state.count) == 50
+
+
+@needs_numba
+@pytest.mark.parametrize("batch_size", [1, 2, 32])
+def test_kernel_steps_are_bit_identical_run_to_run(batch_size):
+    arch = pn.Architecture((30, 20, 4), hidden="tanh")
+    params = pn.init(arch, seed=1)
+    batches = _batches(30, 4, np.float32, 20, batch_size, targets=False)
+    spec = optim.Adam(0.01)
+    first = _fast_run(arch, params, spec, batches, [0.01] * 20, 0.0, batch_size, kernels=True)
+    second = _fast_run(arch, params, spec, batches, [0.01] * 20, 0.0, batch_size, kernels=True)
+    assert tree_equal(first[0], second[0]) and tree_equal(first[1], second[1])
+    assert first[2] == second[2]
+
+
+@needs_numba
+def test_kernel_update_and_bias_sums_are_the_numpy_steps_bits():
+    # ReLU / sigmoid-MSE touch no exp or row sum before the output: the canonical shapes'
+    # GEMMs, bias sums and momentum update are the numpy step's operations, bit for bit.
+    arch = pn.Architecture((64, 32, 16, 4), output="sigmoid", loss="mse")
+    params = pn.init(arch, seed=0)
+    spec = optim.SGD(0.05, momentum=0.9)
+    batches = _batches(64, 4, np.float32, 12, 32, targets=True, seed=1)
+    rates = [0.05] * len(batches)
+    numpy_run = _fast_run(arch, params, spec, batches, rates, 0.0, 32, kernels=False)
+    kernel_run = _fast_run(arch, params, spec, batches, rates, 0.0, 32, kernels=True)
+    assert tree_equal(kernel_run[0], numpy_run[0]) and tree_equal(kernel_run[1], numpy_run[1])
+
+
+def test_make_step_picks_the_path_the_model_allows():
+    arch = pn.Architecture((4, 3, 2))
+    numpy_step = make_step(arch, optim.SGD(0.1), batch_size=8, kernels=False)
+    assert type(numpy_step) is FastStep and not numpy_step.uses_kernels
+    silu = pn.Architecture((4, 3, 2), hidden="silu")
+    assert type(make_step(silu, optim.SGD(0.1), batch_size=8)) is FastStep
+    if not HAS_NUMBA:
+        with pytest.raises(MissingExtraError, match=r"purenet\[fast\]"):
+            make_step(arch, optim.SGD(0.1), batch_size=8, kernels=True)
+        return
+    assert type(make_step(arch, optim.SGD(0.1), batch_size=8)).__name__ == "KernelStep"
+    assert type(make_step(arch, optim.SGD(0.1), batch_size=1)).__name__ == "SmallStep"
+    with pytest.raises(ValueError, match="no kernels for silu hidden layers"):
+        make_step(silu, optim.SGD(0.1), batch_size=8, kernels=True)
+    # Features the fast paths do not compute fall back to the pure functions, kernels or not.
+    for other in (
+        pn.Architecture((4, 3, 2), dropout=0.5),
+        pn.Architecture((4, 3, 3, 2), hidden=("relu", "tanh")),
+        pn.Architecture((4, 3, 2), bias=False),
+    ):
+        assert type(make_step(other, optim.SGD(0.1), batch_size=1)) is PureStep

@@ -12,7 +12,8 @@ import pytest
 
 import purenet.nn.model as m
 from purenet import optim
-from purenet.core.tree import tree_equal
+from purenet.core.kernel import HAS_NUMBA
+from purenet.core.tree import tree_allclose, tree_equal
 from purenet.data.dataset import Dataset
 from purenet.data.load import load_dataset
 from purenet.errors import DivergenceError, ModelFormatError
@@ -48,13 +49,17 @@ def run(**kwargs: Any) -> Any:
 
 def test_per_sample_sgd_matches_a_hand_written_loop() -> None:
     data = xor_data(40, 1)
-    result = run(optimizer=optim.SGD(0.05), data=data, epochs=2, batch_size=1, seed=3)
+    settings: dict[str, Any] = {"data": data, "epochs": 2, "batch_size": 1, "seed": 3}
+    result = run(optimizer=optim.SGD(0.05), kernels=False, **settings)
     params = m.init(ARCH, seed=1)
     for epoch in (1, 2):
         for i in np.random.default_rng((3, epoch)).permutation(len(data)):
             _, grads = m.value_and_grad(ARCH, params, data.x[i : i + 1], data.y[i : i + 1])
             params = optim.sgd_step(params, grads, 0.05)
-    assert tree_equal(result.params, params)
+    assert tree_equal(result.params, params)  # the numpy step: the same bits
+    if HAS_NUMBA:  # the compiled whole step: the same numbers to float32 rounding
+        compiled = run(optimizer=optim.SGD(0.05), kernels=True, **settings)
+        assert tree_allclose(compiled.params, params, rtol=1e-5, atol=1e-6)
 
 
 def test_full_batch_first_loss_is_the_loss_at_the_start() -> None:
@@ -154,6 +159,29 @@ def test_resume_is_bit_identical(optimizer: optim.Optimizer, tmp_path: Path) -> 
     assert resumed.best_epoch == whole.best_epoch
     assert whole.tracked is not None and resumed.tracked is not None
     assert tree_equal(attrs.astuple(resumed.tracked), attrs.astuple(whole.tracked))
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba (the fast extra) is not installed")
+@pytest.mark.parametrize("batch_size", [1, 32])
+def test_kernel_path_is_deterministic_and_resumes_bit_identically(
+    batch_size: int, tmp_path: Path
+) -> None:
+    settings: dict[str, Any] = {
+        "optimizer": optim.Adam(0.01),
+        "valid": 0.2,
+        "batch_size": batch_size,
+        "epochs": 3,
+        "kernels": True,
+        "track": Track(("layers[0].w[1, 3]",), every="step"),
+    }
+    whole = run(**settings)
+    assert tree_equal(run(**settings).params, whole.params)
+    path = tmp_path / "ckpt.json"
+    run(checkpoint=Checkpoint(path), **{**settings, "epochs": 1})
+    resumed = run(resume=path, **settings)
+    assert tree_equal(resumed.params, whole.params)
+    assert tree_equal(resumed.opt_state, whole.opt_state)
+    assert without_seconds(resumed.history) == without_seconds(whole.history)
 
 
 def test_checkpoint_file_format(tmp_path: Path) -> None:

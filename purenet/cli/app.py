@@ -19,6 +19,7 @@ Each command parses its arguments, calls one library function and renders the re
     purenet export runs/mnist/model.json --onnx mnist.onnx   (or --format tutorial-json -o F)
     purenet import mlp.onnx -o model.json   (or weights.json --hidden sigmoid --output sigmoid)
     purenet serve runs/mnist/model.json [--port 8000]
+    purenet sweep recipes/microchips-sweep.toml [--workers N] [--scheduler ADDRESS|local-cluster]
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
 from purenet.cli.inspection import compare_command, info_command
 from purenet.cli.recipes import new_command, recipes_command
+from purenet.cli.sweep import sweep_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
 
@@ -532,3 +534,4 @@ app.command("schema")(schema_command)
 app.command("export")(export_command)
 app.command("import")(import_command)
 app.command("serve")(serve_command)
+app.command("sweep")(sweep_command)

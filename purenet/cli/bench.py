@@ -65,12 +65,13 @@ from purenet.cli.bench_machine import (
     rss_mib,
 )
 from purenet.cli.bench_report import (
-    TARGETS,
+    RATIOS,
     BenchReport,
     ContenderResult,
-    TargetCheck,
+    Ratio,
     render_bench,
 )
+from purenet.cli.bench_small import SmallResult, run_small, small_ratios
 from purenet.cli.common import errors, user_errors
 from purenet.cli.contenders import (
     BATCH_SIZE,
@@ -80,14 +81,14 @@ from purenet.cli.contenders import (
     PER_SAMPLE_TIMED,
     QUICK_SIZES,
     SIZES,
+    Contender,
+    PurenetContender,
     Timing,
-    _Contender,
-    _gemm_step_seconds,
-    _inference,
-    _make_contenders,
-    _Purenet,
-    _Torch,
-    _version,
+    TorchContender,
+    gemm_step_seconds,
+    make_contenders,
+    time_inference,
+    version_of,
 )
 from purenet.core.checks import COUNT, check_all
 from purenet.data.dataset import Dataset
@@ -139,18 +140,16 @@ def _load_job_data(
     return _model_input(train), _model_input(test), "fashion-mnist train"
 
 
-def _check_targets(medians: dict[str, float], floor: float) -> tuple[TargetCheck, ...]:
-    checks = []
-    for name, contender, versus, comparison, bound in TARGETS:
-        if contender not in medians or (versus != "floor" and versus not in medians):
-            continue
-        if versus == "floor":
-            value = floor / medians[contender]
-        else:
-            value = medians[contender] / medians[versus]
-        met = value <= bound if comparison == "<=" else value >= bound
-        checks.append(TargetCheck(name, value, comparison, bound, met))
-    return tuple(checks)
+def _ratios(
+    medians: dict[str, float], floor: float, small: tuple[SmallResult, ...]
+) -> tuple[Ratio, ...]:
+    """The `RATIOS` of the epoch medians that ran, then the small-batch speed-ups."""
+    known = {**medians, "floor": floor}
+    ratios = [
+        Ratio(f"{a} / {b}", known[a] / known[b]) for a, b in RATIOS if a in known and b in known
+    ]
+    ratios += [Ratio(name, value) for name, value in small_ratios(small).items()]
+    return tuple(ratios)
 
 
 def run_bench(
@@ -161,6 +160,7 @@ def run_bench(
     quick: bool = False,
     data_dir: str | os.PathLike[str] | None = None,
     contenders: Sequence[str] | None = None,
+    small_batches: bool = True,
     on_progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Time the canonical job for every contender, interleaved, and measure the GEMM floor.
@@ -178,6 +178,7 @@ def run_bench(
             set of the same shape stands in when they cannot be had.
         contenders: names from `CONTENDERS` (default: all; torch and sklearn are skipped with
             a reason when not installed).
+        small_batches: also time the small-batch job (`purenet.cli.bench_small`).
         on_progress: called with a short message before each timed run.
 
     Returns:
@@ -204,17 +205,23 @@ def run_bench(
     per_sample_timed = QUICK_SIZES[2] if quick else PER_SAMPLE_TIMED
     with ExitStack() as stack:
         stack.enter_context(limit_threads(threads, explicit))
-        made, skipped = _make_contenders(names, arch, params, train, threads, per_sample_timed)
+        made, skipped = make_contenders(names, arch, params, train, threads, per_sample_timed)
         for contender in made:
-            if isinstance(contender, _Torch):
+            if isinstance(contender, TorchContender):
                 torch_threads = contender.torch.get_num_threads()
                 contender.torch.set_num_threads(threads)
                 stack.callback(contender.torch.set_num_threads, torch_threads)
         blas = blas_info()
         rounds = _time_rounds(made, params, train, epochs, repeats, progress)
-        trained = next((c.trained for c in made if isinstance(c, _Purenet)), params)
+        trained = next((c.trained for c in made if isinstance(c, PurenetContender)), params)
         progress("inference")
-        inference = _inference(arch, trained, test, repeats)
+        inference = time_inference(arch, trained, test, repeats)
+        small: tuple[SmallResult, ...] = ()
+        if small_batches:
+            small, small_skipped = run_small(
+                train.x, train.y, threads=threads, repeats=repeats, quick=quick, progress=progress
+            )
+            skipped += small_skipped
 
     floor = Timing.of(rounds.floor)
     medians = {name: statistics.median(times) for name, times in rounds.runs.items()}
@@ -238,7 +245,7 @@ def run_bench(
     job = _describe_job(description, train, test, epochs, repeats, per_sample_timed)
     environment = {
         "threads": threads,
-        "threads_controlled": explicit or _version("threadpoolctl") is not None,
+        "threads_controlled": explicit or version_of("threadpoolctl") is not None,
         "blas": blas,
         "cpu_count": os.cpu_count(),
         "load_average_before": None if load_before is None else list(load_before),
@@ -247,12 +254,12 @@ def run_bench(
         "processor": platform.machine(),
         "versions": {
             "python": platform.python_version(),
-            "purenet": _version("purenet"),
+            "purenet": version_of("purenet"),
             "numpy": np.__version__,
-            "scipy": _version("scipy"),
-            "torch": _version("torch"),
-            "scikit-learn": _version("scikit-learn"),
-            "threadpoolctl": _version("threadpoolctl"),
+            "scipy": version_of("scipy"),
+            "torch": version_of("torch"),
+            "scikit-learn": version_of("scikit-learn"),
+            "threadpoolctl": version_of("threadpoolctl"),
         },
     }
     return BenchReport(
@@ -262,7 +269,8 @@ def run_bench(
         contenders=results,
         skipped=tuple(skipped),
         inference=inference,
-        targets=_check_targets(medians, floor.median),
+        small_batches=small,
+        ratios=_ratios(medians, floor.median, small),
     )
 
 
@@ -299,7 +307,7 @@ class _Rounds:
 
 
 def _time_rounds(
-    made: Sequence[_Contender],
+    made: Sequence[Contender],
     params: Params,
     train: Dataset,
     epochs: int,
@@ -317,13 +325,13 @@ def _time_rounds(
         can_reset=reset_peak_rss(),
     )
     progress("warm-up")
-    _gemm_step_seconds(params, train.x, 5)
+    gemm_step_seconds(params, train.x, 5)
     for contender in made:
         progress(f"warm-up: {contender.name}")
         contender.run(1)
     for r in range(repeats):
         progress(f"round {r + 1}/{repeats}: GEMM floor")
-        rounds.floor.append(_gemm_step_seconds(params, train.x, gemm_reps) * steps_per_epoch)
+        rounds.floor.append(gemm_step_seconds(params, train.x, gemm_reps) * steps_per_epoch)
         for contender in made:
             progress(f"round {r + 1}/{repeats}: {contender.name}")
             reset_peak_rss()
@@ -379,9 +387,12 @@ def bench_command(
         list[str] | None,
         typer.Option("--contender", "-c", help=f"Run only these ({', '.join(CONTENDERS)})."),
     ] = None,
+    small: Annotated[
+        bool, typer.Option("--small/--no-small", help="Also time batches of 1 and 10.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Time the canonical training job against numpy, per-sample loops, torch and sklearn."""
+    """Time the canonical training job against numpy, per-sample loops, JAX, torch and sklearn."""
     with user_errors(), errors.status("benchmarking") as status:
         report = run_bench(
             threads=threads,
@@ -390,6 +401,7 @@ def bench_command(
             quick=quick,
             data_dir=data_dir,
             contenders=contender or None,
+            small_batches=small,
             on_progress=lambda message: status.update(f"benchmarking: {message}"),
         )
     if as_json:

@@ -5,21 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+from rich import box
 from rich.table import Table
 
+from purenet.cli.bench_small import SmallResult
 from purenet.cli.contenders import Timing, plain_data
 
 FORMAT = "purenet.bench"
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: `ratios` (name, value) replace version 1's pass/fail `targets`; `small_batches` added."""
 
-TARGETS = (
-    ("purenet / numpy-reference", "purenet", "numpy-reference", "<=", 0.85),
-    ("GEMM floor / purenet", "purenet", "floor", ">=", 0.75),
-    ("purenet / per-sample", "purenet", "per-sample", "<=", 1 / 20),
-    ("purenet / torch", "purenet", "torch", "<=", 0.65),
+RATIOS = (
+    ("purenet", "jax-scan"),
+    ("purenet", "jax-jit"),
+    ("purenet", "numpy-reference"),
+    ("purenet", "purenet-numpy"),
+    ("floor", "purenet"),
+    ("purenet", "per-sample"),
+    ("purenet", "torch"),
+    ("purenet", "torch-compile"),
+    ("purenet", "sklearn"),
 )
-"""(name, contender, versus, comparison, bound): the speed targets of issue 8."""
+"""(a, b): the epoch ratios `a / b` the report gives when both ran (`floor`: the GEMM floor)."""
 
 
 @attrs.frozen
@@ -55,14 +63,11 @@ class ContenderResult:
 
 
 @attrs.frozen
-class TargetCheck:
-    """One speed target: `value` of `name` against `bound` (`comparison` `<=` or `>=`)."""
+class Ratio:
+    """A ratio of two medians, `name` = `"a / b"` (seconds over seconds; < 1: a is faster)."""
 
     name: str
     value: float
-    comparison: str
-    bound: float
-    met: bool
 
 
 @attrs.frozen
@@ -76,7 +81,8 @@ class BenchReport:
         contenders: the contenders that ran, in `CONTENDERS` order.
         skipped: `(name, reason)` of requested contenders that could not run.
         inference: `predict` on the test set and `load_model` timings.
-        targets: the issue's speed targets that this run can check.
+        small_batches: the small-batch job's per-step timings (`bench_small`).
+        ratios: epoch ratios (`RATIOS`) and small-batch speed-ups, as measured.
     """
 
     job: dict[str, Any]
@@ -85,7 +91,8 @@ class BenchReport:
     contenders: tuple[ContenderResult, ...]
     skipped: tuple[tuple[str, str], ...]
     inference: dict[str, Any]
-    targets: tuple[TargetCheck, ...]
+    small_batches: tuple[SmallResult, ...]
+    ratios: tuple[Ratio, ...]
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON data (dicts, lists, str, numbers, bools, None)."""
@@ -99,33 +106,42 @@ def _seconds(value: float) -> str:
 
 
 def render_bench(report: BenchReport) -> Table:
-    """A rich table of the report: one row per contender plus the GEMM floor.
+    """Rich tables of the report: the epoch job (one row per contender plus the GEMM floor)
+    and the small-batch job; 80 columns wide at most.
 
     Args:
         report: from `run_bench`.
 
     Returns:
-        A `rich.table.Table`; its caption gives the data, threads, BLAS, inference and the
-        speed targets.
+        A `rich.table.Table` grid holding both; captions give the data, threads, BLAS,
+        inference and the ratios.
 
     Example:
         >>> from rich.console import Console
         >>> Console().print(render_bench(run_bench(quick=True, repeats=1)))  # doctest: +SKIP
     """
+    grid = Table.grid()
+    grid.add_row(_epoch_table(report))
+    if report.small_batches:
+        grid.add_row(_small_table(report))
+    return grid
+
+
+def _epoch_table(report: BenchReport) -> Table:
     job, env = report.job, report.environment
     table = Table(
-        title=f"purenet bench: {job['epochs']} epoch(s) x {job['repeats']} repeats, "
-        f"{job['train_samples']} samples, {'-'.join(map(str, job['sizes']))}, "
-        f"batch {job['batch_size']}, {job['dtype']}",
+        title=f"{job['epochs']} epoch(s) x {job['repeats']}, {job['train_samples']} samples, "
+        f"{'-'.join(map(str, job['sizes']))}, batch {job['batch_size']}, {job['dtype']}",
+        box=box.SIMPLE_HEAD,
+        width=80,
     )
     table.add_column("contender", overflow="fold")
-    for header in ("s/epoch median", "min", "max", "x reference", "floor frac.", "+RSS MiB"):
+    for header in ("s/epoch", "min", "max", "x ref", "floor", "+MiB"):
         table.add_column(header, justify="right")
     for c in report.contenders:
         t = c.seconds_per_epoch
-        name = c.name + (f" (scaled from {c.timed_samples})" if c.scaled_to_epoch else "")
         table.add_row(
-            name,
+            c.name + ("*" if c.scaled_to_epoch else ""),
             _seconds(t.median),
             _seconds(t.min),
             _seconds(t.max),
@@ -135,35 +151,49 @@ def render_bench(report: BenchReport) -> Table:
         )
     floor = report.gemm_floor
     table.add_row(
-        "GEMM floor (8 products/step)",
-        _seconds(floor.median),
-        _seconds(floor.min),
-        _seconds(floor.max),
-        "-",
-        "1.00",
-        "-",
-    )
+        "GEMM floor", _seconds(floor.median), _seconds(floor.min), _seconds(floor.max),
+        "-", "1.00", "-",
+    )  # fmt: skip
     blas = env["blas"]
     inference = report.inference
+    scaled = [c for c in report.contenders if c.scaled_to_epoch]
     lines = [
         f"data: {job['data']}; threads: {env['threads']}; BLAS: {blas.get('name')} "
-        f"{blas.get('version')} ({blas.get('threads')} threads); "
-        + ", ".join(f"{c.name} {c.version}" for c in report.contenders if c.name != "per-sample"),
-        f"predict on {inference['predict_samples']} test samples: "
+        f"{blas.get('version')} ({blas.get('threads')} threads)",
+        f"predict {inference['predict_samples']} samples: "
         f"{_seconds(inference['predict_seconds']['median'])} s; load_model "
         f"({inference['model_file_bytes'] / 1e6:.1f} MB): "
         f"{_seconds(inference['load_model_seconds']['median'])} s (medians)",
     ]
-    if report.targets:
-        lines.append(
-            "targets: "
-            + "; ".join(
-                f"{t.name} = {t.value:.3f} ({t.comparison} {t.bound:.3g}: "
-                f"{'met' if t.met else 'NOT met'})"
-                for t in report.targets
-            )
-        )
+    lines += [f"* scaled from {c.timed_samples} samples" for c in scaled[:1]]
+    epoch_ratios = [r for r in report.ratios if "batch" not in r.name]
+    if epoch_ratios:
+        lines.append("ratios: " + "; ".join(f"{r.name} {r.value:.2f}" for r in epoch_ratios))
     if report.skipped:
         lines.append("skipped: " + "; ".join(f"{n} ({r})" for n, r in report.skipped))
     table.caption = "\n".join(lines)
+    return table
+
+
+def _small_table(report: BenchReport) -> Table:
+    table = Table(
+        title="small batches: 784-200-10 sigmoid/MSE, SGD 0.1, float32 (per step)",
+        box=box.SIMPLE_HEAD,
+        width=80,
+    )
+    table.add_column("batch", justify="right")
+    table.add_column("contender")
+    for header in ("us/step", "min", "max", "x purenet"):
+        table.add_column(header, justify="right")
+    purenet = {r.batch_size: r.seconds_per_step.median for r in report.small_batches
+               if r.name == "purenet"}  # fmt: skip
+    for r in report.small_batches:
+        t = r.seconds_per_step
+        base = purenet.get(r.batch_size)
+        table.add_row(
+            str(r.batch_size), r.name, f"{t.median * 1e6:.1f}", f"{t.min * 1e6:.1f}",
+            f"{t.max * 1e6:.1f}", "-" if base is None else f"{t.median / base:.2f}",
+        )  # fmt: skip
+    steps = sorted({(r.batch_size, r.steps) for r in report.small_batches})
+    table.caption = "steps timed: " + ", ".join(f"{n} at batch {b}" for b, n in steps)
     return table

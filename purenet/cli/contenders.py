@@ -21,8 +21,19 @@ from purenet import optim
 from purenet.data.dataset import Dataset
 from purenet.nn.model import Architecture, Params, predict
 
-CONTENDERS = ("purenet", "numpy-reference", "per-sample", "torch", "sklearn")
-"""Contender names, in table order; `torch` and `sklearn` run only when installed."""
+CONTENDERS = (
+    "purenet",
+    "purenet-numpy",
+    "numpy-reference",
+    "per-sample",
+    "jax-scan",
+    "jax-jit",
+    "torch",
+    "torch-compile",
+    "sklearn",
+)
+"""Contender names, in table order; jax, torch and sklearn run only when installed.
+`purenet-numpy` is `train(..., kernels=False)`: the numpy step, as without the `fast` extra."""
 
 SIZES = (784, 256, 128, 10)
 
@@ -63,7 +74,8 @@ class Timing:
         return cls(statistics.median(runs), min(runs), max(runs), tuple(runs))
 
 
-def _version(package: str) -> str | None:
+def version_of(package: str) -> str | None:
+    """The installed version of `package`, or None when it is not installed."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
@@ -74,7 +86,7 @@ def _version(package: str) -> str | None:
 # contenders: each is a callable running `epochs` epochs from the same start, returning seconds
 
 
-class _Contender(Protocol):
+class Contender(Protocol):
     """A way to train the job: `run(epochs)` trains from the initial weights and returns wall
     seconds per epoch."""
 
@@ -87,14 +99,18 @@ class _Contender(Protocol):
     def run(self, epochs: int) -> float: ...
 
 
-class _Purenet:
-    name = "purenet"
+class PurenetContender:
     scaled_to_epoch = False
 
-    def __init__(self, arch: Architecture, params: Params, data: Dataset, threads: int) -> None:
+    def __init__(
+        self, arch: Architecture, params: Params, data: Dataset, threads: int, kernels: bool
+    ) -> None:
         self.arch, self.params, self.data, self.threads = arch, params, data, threads
+        self.name = "purenet" if kernels else "purenet-numpy"
+        # None: the kernels when numba is installed (what `train` does by default).
+        self.kernels: bool | None = None if kernels else False
         self.timed_samples = len(data)
-        self.version = _version("purenet") or "unknown"
+        self.version = version_of("purenet") or "unknown"
         self.spec = optim.SGD(LEARNING_RATE, momentum=MOMENTUM)
         self.trained: Params = params
 
@@ -110,6 +126,7 @@ class _Purenet:
             epochs=epochs,
             batch_size=BATCH_SIZE,
             seed=0,
+            kernels=self.kernels,
         )
         seconds = time.perf_counter() - started
         self.trained = result.params
@@ -257,13 +274,14 @@ class _PerSample:
         return seconds * len(x) / self.timed_samples
 
 
-class _Torch:
-    name = "torch"
+class TorchContender:
     scaled_to_epoch = False
 
-    def __init__(self, params: Params, data: Dataset, threads: int) -> None:
+    def __init__(self, params: Params, data: Dataset, threads: int, compiled: bool) -> None:
         import torch
 
+        self.name = "torch-compile" if compiled else "torch"
+        self.compiled = compiled
         self.torch = torch
         self.params, self.threads = params, threads
         # A private copy: torch tensors must be writable, the data set's arrays are not.
@@ -274,6 +292,8 @@ class _Torch:
 
     def run(self, epochs: int) -> float:
         model, optimizer = _torch_model(self.torch, self.params)
+        if self.compiled:
+            model = self.torch.compile(model)
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
             order = np.random.default_rng((0, epoch)).permutation(len(self.x))
@@ -353,7 +373,7 @@ class _Sklearn:
 # the GEMM floor and inference
 
 
-def _gemm_step_seconds(params: Params, x: np.ndarray, reps: int) -> float:
+def gemm_step_seconds(params: Params, x: np.ndarray, reps: int) -> float:
     """Mean seconds of the eight matrix products of one step at full batch size."""
     rng = np.random.default_rng(3)
     w = [np.array(p.w) for p in params]
@@ -380,7 +400,10 @@ def _gemm_step_seconds(params: Params, x: np.ndarray, reps: int) -> float:
     return (time.perf_counter() - started) / reps
 
 
-def _inference(arch: Architecture, params: Params, test: Dataset, repeats: int) -> dict[str, Any]:
+def time_inference(
+    arch: Architecture, params: Params, test: Dataset, repeats: int
+) -> dict[str, Any]:
+    """`predict` on `test` and `load_model` of the trained model's file, timed `repeats` times."""
     from purenet.modelfile.io import load_model, save_model
     from purenet.modelfile.model import Model
     from purenet.pipeline.steps import Flatten, Scale
@@ -413,35 +436,48 @@ def _inference(arch: Architecture, params: Params, test: Dataset, repeats: int) 
 # the bench
 
 
-def _make_optional(name: str, params: Params, train: Dataset, threads: int) -> _Contender:
-    if name == "torch":
-        return _Torch(params, train, threads)
+def _make_optional(
+    name: str, arch: Architecture, params: Params, train: Dataset, threads: int
+) -> Contender:
+    """An installed library's contender; ImportError when the library is missing."""
+    if name in ("jax-scan", "jax-jit"):
+        from purenet.cli.contenders_jax import JaxJit, JaxScan
+
+        kind = JaxScan if name == "jax-scan" else JaxJit
+        return kind(arch, params, train, threads, LEARNING_RATE, MOMENTUM)
+    if name in ("torch", "torch-compile"):
+        return TorchContender(params, train, threads, compiled=name == "torch-compile")
     return _Sklearn(train, threads)
 
 
-def _make_contenders(
+_LIBRARY = {"jax-scan": "jax", "jax-jit": "jax", "torch": "torch", "torch-compile": "torch"}
+
+
+def make_contenders(
     names: Sequence[str],
     arch: Architecture,
     params: Params,
     train: Dataset,
     threads: int,
     per_sample_timed: int,
-) -> tuple[list[_Contender], list[tuple[str, str]]]:
-    made: list[_Contender] = []
+) -> tuple[list[Contender], list[tuple[str, str]]]:
+    """The requested contenders, in `CONTENDERS` order, and `(name, reason)` of those skipped."""
+    made: list[Contender] = []
     skipped: list[tuple[str, str]] = []
     for name in CONTENDERS:
         if name not in names:
             continue
-        if name == "purenet":
-            made.append(_Purenet(arch, params, train, threads))
+        if name in ("purenet", "purenet-numpy"):
+            made.append(PurenetContender(arch, params, train, threads, kernels=name == "purenet"))
         elif name == "numpy-reference":
             made.append(_NumpyReference(params, train, threads))
         elif name == "per-sample":
             made.append(_PerSample(params, train, threads, per_sample_timed))
         else:
-            module = "torch" if name == "torch" else "sklearn"
+            module = _LIBRARY.get(name, "sklearn")
             try:
-                made.append(_make_optional(name, params, train, threads))
+                made.append(_make_optional(name, arch, params, train, threads))
             except ImportError:
-                skipped.append((name, f"{module} is not installed"))
+                extra = " or optax" if module == "jax" else ""
+                skipped.append((name, f"{module}{extra} is not installed"))
     return made, skipped

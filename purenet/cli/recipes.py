@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from purenet.cli.common import user_errors
 from purenet.errors import PurenetError
@@ -25,16 +24,17 @@ console = Console(highlight=False, emoji=False)
 
 def recipes_command() -> None:
     """List the bundled recipes, one line each (run one with `purenet run NAME`)."""
-    from purenet.recipe.bundled import bundled_recipes, describe_recipe
+    from purenet.recipe.bundled import bundled_recipes, describe_recipe, recipe_command
 
     with user_errors():
-        known = bundled_recipes()
-        table = Table(title="bundled recipes: purenet run NAME (purenet new MINE --from NAME)")
-        table.add_column("name")
-        table.add_column("description")
-        for name, path in known.items():
-            table.add_row(escape(name), escape(describe_recipe(path)))
-    console.print(table)
+        rows = [
+            (f"purenet {recipe_command(path)} {name}", describe_recipe(path))
+            for name, path in bundled_recipes().items()
+        ]
+    width = max(len(command) for command, _ in rows)
+    for command, description in rows:
+        console.print(escape(f"{command:<{width}}  {description}"), soft_wrap=True)
+    console.print("[dim]purenet new MINE --from NAME writes MINE.toml, a copy to edit[/]")
 
 
 def new_command(

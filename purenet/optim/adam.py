@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import NON_NEGATIVE, POSITIVE, Interval
+from purenet.core.kernel import compile_kernel
 from purenet.core.tree import readonly, tree_map
 from purenet.optim.base import Flat, Rule, readonly_tree, to_rate
 from purenet.optim.schedules import Schedule
@@ -114,6 +115,41 @@ def _update_flat(spec: Adam, flat: Flat, lr: float, count: int) -> None:
     p += tmp
 
 
+def _loop(
+    p: Any, g: Any, first: Any, second: Any, is_weight: Any, scalars: Any, decay: bool
+) -> None:
+    # `_update_flat`'s operations per element, in its order (scalars in the buffers' dtype):
+    # b1, 1 - b1, b2, 1 - b2, -step, root_correction, eps, lr * weight_decay.
+    b1, c1, b2, c2, neg_step, root, eps, wd = scalars
+    for i in range(p.size):
+        gi = g[i]
+        m = first[i] * b1 + gi * c1
+        v = second[i] * b2 + (gi * gi) * c2
+        first[i] = m
+        second[i] = v
+        u = (m * neg_step) / (np.sqrt(v) / root + eps)
+        # Decoupled decay of the weights (`decay` is loop-invariant: the compiler unswitches).
+        if decay and is_weight[i]:
+            u = u - p[i] * wd
+        p[i] = p[i] + u
+
+
+_LOOP = compile_kernel(_loop)
+
+
+def _update_kernel(spec: Adam, flat: Flat, lr: float, count: int) -> None:
+    assert _LOOP is not None  # the step asks for kernels only when numba is installed
+    b1, b2 = spec.b1, spec.b2
+    decay = lr * spec.weight_decay if isinstance(spec, AdamW) else 0.0
+    scalars = np.array(
+        [b1, 1.0 - b1, b2, 1.0 - b2, -(lr / (1.0 - b1**count)), math.sqrt(1.0 - b2**count),
+         spec.eps, decay],
+        dtype=flat.params.dtype,
+    )  # fmt: skip
+    first, second = flat.moments
+    _LOOP(flat.params, flat.grads, first, second, flat.is_weight, scalars, bool(decay))
+
+
 RULES = tuple(
     Rule(
         spec=cls,
@@ -121,6 +157,7 @@ RULES = tuple(
         moments=lambda spec: ("mu", "nu"),
         update=_update,
         update_flat=_update_flat,
+        update_kernel=None if _LOOP is None else _update_kernel,
     )
     for cls in (Adam, AdamW)
 )

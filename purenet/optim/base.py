@@ -6,7 +6,11 @@ params-shaped moments) and two updates that compute the same numbers in the same
 - `update(spec, grads, state, params, lr) -> (updates, state)`: pure, over trees (Optax);
 - `update_flat(spec, flat, lr, count)`: in place, over one flat array per parameter-shaped
   quantity (`Flat`), for the training step's fused path; `count` is the step number after this
-  step (1 for the first).
+  step (1 for the first);
+- `update_kernel(spec, flat, lr, count)`: the same in one compiled pass over the buffers (numba,
+  the `fast` extra), or None without numba. Its scalars are cast to the buffers' dtype first,
+  as numpy casts Python scalars, so it computes the same operations: bit-identical to
+  `update_flat` wherever the compiler keeps them unfused (numba does: no fast-math).
 
 Both live beside each other in the optimizer's module, as an activation carries its
 derivative; `purenet.optim.optimizers` and the training step look them up in one registry.
@@ -77,6 +81,7 @@ class Rule:
         moments: `moments(spec)` names the state's params-shaped fields for that spec.
         update: the pure update (see the module docstring).
         update_flat: the in-place flat update (see the module docstring).
+        update_kernel: the compiled one-pass update, or None (see the module docstring).
         scratch: scratch arrays `update_flat` needs, 1 or 2.
     """
 
@@ -85,4 +90,5 @@ class Rule:
     moments: Callable[[Any], tuple[str, ...]]
     update: Callable[..., tuple[Any, Any]]
     update_flat: Callable[[Any, Flat, float, int], None]
+    update_kernel: Callable[[Any, Flat, float, int], None] | None
     scratch: int = 2

@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import POSITIVE, Interval
+from purenet.core.kernel import compile_kernel
 from purenet.core.tree import readonly, tree_map
 from purenet.optim.base import Flat, Rule, readonly_tree, to_rate
 from purenet.optim.schedules import Schedule
@@ -67,11 +68,31 @@ def _update_flat(spec: RMSProp, flat: Flat, lr: float, count: int) -> None:
     p += tmp
 
 
+def _loop(p: Any, g: Any, nu: Any, rho: Any, c: Any, neg_lr: Any, eps: Any) -> None:
+    # `_update_flat`'s operations per element, in its order (scalars in the buffers' dtype).
+    for i in range(p.size):
+        gi = g[i]
+        v = nu[i] * rho + (gi * gi) * c
+        nu[i] = v
+        p[i] = p[i] + (gi * neg_lr) / (np.sqrt(v) + eps)
+
+
+_LOOP = compile_kernel(_loop)
+
+
+def _update_kernel(spec: RMSProp, flat: Flat, lr: float, count: int) -> None:
+    assert _LOOP is not None  # the step asks for kernels only when numba is installed
+    one = flat.params.dtype.type
+    nu = flat.moments[0]
+    _LOOP(flat.params, flat.grads, nu, one(spec.rho), one(1.0 - spec.rho), one(-lr), one(spec.eps))
+
+
 RULE = Rule(
     spec=RMSProp,
     state=RMSPropState,
     moments=lambda spec: ("nu",),
     update=_update,
     update_flat=_update_flat,
+    update_kernel=None if _LOOP is None else _update_kernel,
 )
 """RMSProp's record for the optimizer registry."""

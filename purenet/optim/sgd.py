@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import Interval
+from purenet.core.kernel import compile_kernel
 from purenet.core.tree import readonly, tree_map
 from purenet.optim.base import Flat, Rule, readonly_tree, to_rate
 from purenet.optim.schedules import Schedule
@@ -78,12 +79,42 @@ def _update_flat(spec: SGD, flat: Flat, lr: float, count: int) -> None:
     p += tmp
 
 
+def _loop(p: Any, g: Any, v: Any, neg_lr: Any, mu: Any, momentum: bool, nesterov: bool) -> None:
+    # `_update_flat`'s operations per element, in its order (scalars in the buffers' dtype);
+    # one loop per case, so each vectorizes.
+    if not momentum:
+        for i in range(p.size):
+            p[i] = p[i] + g[i] * neg_lr
+    elif nesterov:
+        for i in range(p.size):
+            velocity = v[i] * mu + g[i]
+            v[i] = velocity
+            p[i] = p[i] + (velocity * mu + g[i]) * neg_lr
+    else:
+        for i in range(p.size):
+            velocity = v[i] * mu + g[i]
+            v[i] = velocity
+            p[i] = p[i] + velocity * neg_lr
+
+
+_LOOP = compile_kernel(_loop)
+
+
+def _update_kernel(spec: SGD, flat: Flat, lr: float, count: int) -> None:
+    assert _LOOP is not None  # the step asks for kernels only when numba is installed
+    p = flat.params
+    one = p.dtype.type
+    v = flat.moments[0] if spec.momentum else p
+    _LOOP(p, flat.grads, v, one(-lr), one(spec.momentum), bool(spec.momentum), spec.nesterov)
+
+
 RULE = Rule(
     spec=SGD,
     state=SGDState,
     moments=lambda spec: ("velocity",) if spec.momentum else (),
     update=_update,
     update_flat=_update_flat,
+    update_kernel=None if _LOOP is None else _update_kernel,
     scratch=1,
 )
 """SGD's record for the optimizer registry."""

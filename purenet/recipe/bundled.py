@@ -27,6 +27,7 @@ from purenet.optim.optimizers import OPTIMIZERS
 from purenet.optim.schedules import SCHEDULES
 from purenet.pipeline.steps import PREPROCESS_STEPS
 from purenet.plots.common import FIGURES
+from purenet.recipe.load import read_recipe_data
 from purenet.recipe.schema import Augmentation
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +54,14 @@ def bundled_recipes() -> dict[str, Path]:
     return {path.stem: path for path in sorted(recipes_folder().glob("*.toml"))}
 
 
+SHORT_DESCRIPTION = 80
+"""A description longer than this is cut to its part before the first colon, or to words."""
+
+
 def describe_recipe(path: str | os.PathLike[str]) -> str:
-    """The first sentence of a recipe's leading comment (its one-line description), or ''."""
+    """A recipe's description on one line: the first sentence of its leading comment, cut
+    short (`SHORT_DESCRIPTION`) at its first colon or at a word; '' without a comment.
+    """
     lines = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
@@ -66,7 +73,18 @@ def describe_recipe(path: str | os.PathLike[str]) -> str:
     text = " ".join(lines)
     # A sentence ends at a full stop before a capital letter or the end ("e.g. x" goes on).
     match = re.match(r"(.+?\.)(?=\s+[A-Z]|\s*$)", text)
-    return (match[1] if match else text).rstrip(".")
+    sentence = (match[1] if match else text).rstrip(".")
+    if len(sentence) <= SHORT_DESCRIPTION:
+        return sentence
+    head = sentence.split(":", 1)[0]
+    if len(head) <= SHORT_DESCRIPTION:
+        return head
+    return sentence[: SHORT_DESCRIPTION - 3].rsplit(" ", 1)[0] + "..."
+
+
+def recipe_command(path: str | os.PathLike[str]) -> str:
+    """The command that runs a recipe: `sweep` for one with a `[sweep]` table, else `run`."""
+    return "sweep" if "sweep" in read_recipe_data(path) else "run"
 
 
 def find_recipe(name_or_path: str | os.PathLike[str]) -> Path:

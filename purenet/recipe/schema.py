@@ -24,6 +24,7 @@ from purenet.pipeline.steps import (
     is_fitted,
 )
 from purenet.plots.common import FIGURES
+from purenet.recipe.space import SweepSpec
 from purenet.training.reports import EarlyStopping, locate_tracked
 
 PLOTS = FIGURES
@@ -411,7 +412,8 @@ class OutputSpec:
 
 @attrs.frozen
 class Recipe:
-    """A whole recipe: data, pipeline, model, optimizer, training and output.
+    """A whole recipe: data, pipeline, model, optimizer, training and output (and, for
+    `purenet sweep`, the `[sweep]` section of `purenet.recipe.space`).
 
     Attributes:
         source: the file the recipe was loaded from (`load_recipe`), or the `source` given to
@@ -426,6 +428,7 @@ class Recipe:
     train: TrainSpec
     pipeline: PipelineSpec = PipelineSpec()
     output: OutputSpec = OutputSpec()
+    sweep: SweepSpec | None = None
     source: str | None = attrs.field(
         default=None, eq=False, repr=False, kw_only=True, metadata={"recipe_key": False}
     )

@@ -171,6 +171,9 @@ def plot_run(
 ) -> list[Path]:
     """Draw the figures of a run folder into it, as `<name>.png` (and `.svg`).
 
+    A sweep folder (`purenet sweep`) gets its own figures instead: see
+    `purenet.run.sweep_plot.plot_sweep`.
+
     Args:
         run_dir: the folder `purenet run` wrote (see `load_run`).
         names: figures to draw, from `FIGURES`; default every figure the run has data for.
@@ -193,8 +196,13 @@ def plot_run(
         [PosixPath('runs/digits/loss.png'), PosixPath('runs/digits/confusion.png')]
     """
     from purenet.data.load import check_data_dir
+    from purenet.run.sweep_files import is_sweep_dir
 
     require_extra("matplotlib", "plot")
+    if is_sweep_dir(run_dir):
+        from purenet.run.sweep_plot import plot_sweep
+
+        return plot_sweep(run_dir, names=names, svg=svg)
     if names is not None:
         unknown = [name for name in names if name not in FIGURES]
         if unknown:

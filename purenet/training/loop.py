@@ -2,9 +2,10 @@
 
 `train` runs, for each epoch, a permutation drawn from `(seed, epoch)`, batches gathered by
 index into buffers the loop owns, an optional augmentation seeded by `(seed, epoch, batch)`,
-and one optimizer step per batch (`purenet.training.step.make_step`: fused when the optimizer has a
-fused step). Each epoch ends with a validation pass, an `EpochReport`, the early-stopping
-check, an optional checkpoint and the `on_epoch` callback.
+and one optimizer step per batch (`purenet.training.select.make_step`: compiled kernels with
+the `fast` extra, else the fused numpy step, else the pure functions). Each epoch ends with a
+validation pass, an `EpochReport`, the early-stopping check, an optional checkpoint and the
+`on_epoch` callback.
 It prints nothing. The same arguments give bit-identical parameters and history (except the
 `seconds` of each report); a run resumed from a checkpoint ends bit-identical to one that was
 never interrupted.
@@ -61,7 +62,8 @@ from purenet.training.reports import (
     locate_tracked,
     next_best,
 )
-from purenet.training.step import NonFinite, TrainStep, make_step
+from purenet.training.select import make_step
+from purenet.training.step import NonFinite, TrainStep
 
 TRAIN_CONSTRAINTS: dict[str, Constraint] = {
     "epochs": COUNT,
@@ -76,11 +78,14 @@ TRAIN_CONSTRAINTS: dict[str, Constraint] = {
 class _Batches:
     """Gathers batches by index into two buffers owned by the loop (reused every batch)."""
 
-    def __init__(self, data: Dataset, batch_size: int, dtype: np.dtype) -> None:
+    def __init__(
+        self, data: Dataset, batch_size: int, dtype: np.dtype, gather: Callable[..., None] | None
+    ) -> None:
         # Inputs of another dtype (uint8 images, float32 data for float64 params) are cast
         # once here, not per batch.
         self.x, self.y = data.x.astype(dtype, copy=False), data.y
         self.full = batch_size >= len(data)
+        self.gather = gather
         if not self.full:  # one batch of everything needs no shuffle and no gather
             self.x_buffer = np.empty((batch_size, *data.x.shape[1:]), dtype=dtype)
             self.y_buffer = np.empty((batch_size, *data.y.shape[1:]), dtype=data.y.dtype)
@@ -90,6 +95,10 @@ class _Batches:
             return self.x, self.y
         m = len(index)
         x, y = self.x_buffer[:m], self.y_buffer[:m]
+        if self.gather is not None:  # the kernel's row copies: the same bytes, one call
+            self.gather(self.x, index, x)
+            self.gather(self.y, index, y)
+            return x, y
         # mode="clip" skips numpy's bounds-checked buffering (3x slower); indices are valid.
         np.take(self.x, index, axis=0, out=x, mode="clip")
         np.take(self.y, index, axis=0, out=y, mode="clip")
@@ -236,6 +245,7 @@ def train(
     schedule_per: Literal["epoch", "batch"] = "epoch",
     opt_state: Any = None,
     resume: str | os.PathLike[str] | None = None,
+    kernels: bool | None = None,
 ) -> TrainResult:
     """Train `params` on `data` with `optimizer` for `epochs` epochs of mini-batches.
 
@@ -269,6 +279,9 @@ def train(
             history, early-stopping and tracking state replace the starting ones. The other
             arguments must match the run that wrote it (except `epochs`, the callbacks,
             `augment` and `checkpoint`).
+        kernels: the numba kernels (the `fast` extra): None (default) when installed and
+            supported, False never (the numpy step, bit-identical to the pure functions), True
+            required (see `purenet.training.select.make_step`).
 
     Returns:
         A `TrainResult` with `params`, `opt_state`, `history`, `best_epoch`,
@@ -296,10 +309,15 @@ def train(
     # The fused step when the optimizer has one, else the pure functions (training.step).
     n = len(train_set)
     step = make_step(
-        arch, optimizer, batch_size=min(batch_size, n), dtype=params[0].w.dtype, l2=job.l2
+        arch,
+        optimizer,
+        batch_size=min(batch_size, n),
+        dtype=params[0].w.dtype,
+        l2=job.l2,
+        kernels=kernels,
     )
     step.start(state.params, state.opt_state)
-    batches = _Batches(train_set, batch_size, params[0].w.dtype)
+    batches = _Batches(train_set, batch_size, params[0].w.dtype, _gather(step))
     run = job.describe(track)
     while not state.stopped and state.epoch < epochs:
         state.epoch += 1
@@ -315,6 +333,16 @@ def train(
         stopped_early=state.stopped and state.epoch < epochs,
         tracked=None if state.tracker is None else state.tracker.result(),
     )
+
+
+def _gather(step: TrainStep) -> Callable[..., None] | None:
+    """The kernel gather when the step runs kernels (numba is then installed), else None."""
+    if not step.uses_kernels:
+        return None
+    from purenet.training import kernels
+
+    gather: Callable[..., None] = kernels.gather
+    return gather
 
 
 def _start(

@@ -1,7 +1,7 @@
 """Training steps for the loop: a fused, workspace-reusing step and the pure one it replaces.
 
-`make_step(arch, optimizer, batch_size=..., dtype=..., l2=...)` returns a `TrainStep`, an object
-the training loop drives as a session:
+`make_step(arch, optimizer, batch_size=..., dtype=..., l2=...)` (`purenet.training.select`)
+returns a `TrainStep`, an object the training loop drives as a session:
 
     step.start(params, state)            # copies them in; the caller's trees are never written
     loss, n_correct = step(x, y, lr)     # one optimizer step per batch
@@ -31,7 +31,7 @@ The contract, for both:
 Example:
     >>> import numpy as np, purenet as pn
     >>> from purenet import optim
-    >>> from purenet.training.step import make_step
+    >>> from purenet.training.select import make_step
     >>> arch = pn.Architecture((4, 8, 3))
     >>> params, spec = pn.init(arch, seed=0), optim.SGD(0.1, momentum=0.9)
     >>> step = make_step(arch, spec, batch_size=2)
@@ -82,6 +82,9 @@ class NonFinite(Exception):
 
 class TrainStep(Protocol):
     """What the training loop drives: `start`, then one call per batch, then `params`/`state`."""
+
+    uses_kernels: bool
+    """Whether the step runs numba kernels (then the loop gathers batches with one too)."""
 
     def start(self, params: Params, state: Any) -> None:
         """Begin from `params` and optimizer `state` (not written, not kept mutable)."""
@@ -175,6 +178,8 @@ class PureStep:
     Used for the optimizers `FastStep` does not fuse; it allocates new trees every batch.
     """
 
+    uses_kernels = False
+
     def __init__(self, arch: Architecture, optimizer: Any, *, l2: float = 0.0) -> None:
         self.arch, self.optimizer, self.l2 = arch, optimizer, float(l2)
         self._params: Params = ()
@@ -218,6 +223,8 @@ class FastStep:
 
     Build it with `make_step`. Not thread-safe: the workspaces are shared between calls.
     """
+
+    uses_kernels = False
 
     def __init__(
         self,
@@ -368,32 +375,41 @@ class FastStep:
         if not math.isfinite(value):
             raise NonFinite(f"loss ({value})")
         self._backward(x, delta, m)
-        if not _is_finite([self._flat_grads]):
+        if not self._grads_finite():
             raise NonFinite("gradient")
         self._count += 1
-        self._rule.update_flat(self.optimizer, self._buffers, rate, self._count)
+        self._apply_update(rate)
         return value, n_correct
 
     def _forward(self, x: Array, y: Array, m: int) -> tuple[float, int, Array]:
         """Run the network on the batch; return (loss, n_correct, output delta (m, k))."""
-        hidden, p = self._hidden, self._p
+        p = self._p
         a = x
         for i in range(len(p) // 2 - 1):
             h = self._acts[i][:m]
             np.matmul(a, p[2 * i], out=h)
-            h += p[2 * i + 1]
-            if self._is_relu:
-                np.maximum(h, self._zeros[i][:m], out=h)
-            elif hidden.uses_input:
-                z = self._pre[i][:m]
-                np.copyto(z, h)
-                hidden.function(z, out=h)
-            else:
-                hidden.function(h, out=h)
+            self._bias_activation(i, h, m)
             a = h
         z = self._acts[-1][:m]
         np.matmul(a, p[-2], out=z)
-        z += p[-1]
+        return self._output_layer(z, y, m)
+
+    def _bias_activation(self, i: int, h: Array, m: int) -> None:
+        """`h = f(h + b)` in place for hidden layer `i`."""
+        hidden = self._hidden
+        h += self._p[2 * i + 1]
+        if self._is_relu:
+            np.maximum(h, self._zeros[i][:m], out=h)
+        elif hidden.uses_input:
+            z = self._pre[i][:m]
+            np.copyto(z, h)
+            hidden.function(z, out=h)
+        else:
+            hidden.function(h, out=h)
+
+    def _output_layer(self, z: Array, y: Array, m: int) -> tuple[float, int, Array]:
+        """Add the output bias to `z = a @ w` (m, k); return (loss, n_correct, delta)."""
+        z += self._p[-1]
         if self._softmax_ce and y.ndim == 1:
             return self._softmax_cross_entropy(z, _labels(y, z.shape[1]), m)
         out = self._output.function(z)
@@ -426,7 +442,7 @@ class FastStep:
 
     def _backward(self, x: Array, delta: Array, m: int) -> None:
         """Fill the gradient buffers from the output delta, as `loss_grad_and_output` does."""
-        hidden, p, grads = self._hidden, self._p, self._grads
+        p, grads = self._p, self._grads
         for i in range(len(p) // 2 - 1, -1, -1):
             inputs = x if i == 0 else self._acts[i - 1][:m]
             w = p[2 * i]
@@ -434,54 +450,34 @@ class FastStep:
             if self.l2:
                 np.multiply(w, w.dtype.type(self.l2), out=self._tmp[2 * i])
                 grads[2 * i] += self._tmp[2 * i]
-            np.add.reduce(delta, axis=0, out=grads[2 * i + 1])
+            self._bias_grad(i, delta)
             if i == 0:
                 return
             previous = self._deltas[i - 1][:m]
             np.matmul(delta, w.T, out=previous)
-            a = self._acts[i - 1][:m]
-            if self._is_relu:
-                # (a > 0) as 0/1, like the registry's relu derivative, without a float copy.
-                mask = self._masks[i - 1][:m]
-                np.greater(a, 0, out=mask)
-                np.multiply(previous, mask, out=previous)
-            else:
-                z = self._pre[i - 1][:m] if hidden.uses_input else None
-                previous *= hidden.derivative(z, a)  # type: ignore[arg-type]
+            self._derivative(i - 1, previous, m)
             delta = previous
 
+    def _bias_grad(self, i: int, delta: Array) -> None:
+        """The bias gradient of layer `i` from its delta (m, n): column sums."""
+        np.add.reduce(delta, axis=0, out=self._grads[2 * i + 1])
 
-def make_step(
-    arch: Architecture,
-    optimizer: Any,
-    *,
-    batch_size: int,
-    dtype: DTypeLike = "float32",
-    l2: float = 0.0,
-) -> FastStep | PureStep:
-    """Build the training step for `arch` and `optimizer`: fused when `supports` says so.
+    def _derivative(self, i: int, delta: Array, m: int) -> None:
+        """`delta *= f'` of hidden layer `i`'s activations, in place."""
+        a = self._acts[i][:m]
+        if self._is_relu:
+            # (a > 0) as 0/1, like the registry's relu derivative, without a float copy.
+            mask = self._masks[i][:m]
+            np.greater(a, 0, out=mask)
+            np.multiply(delta, mask, out=delta)
+        else:
+            z = self._pre[i][:m] if self._hidden.uses_input else None
+            delta *= self._hidden.derivative(z, a)  # type: ignore[arg-type]
 
-    Args:
-        arch: the architecture.
-        optimizer: an optimizer spec.
-        batch_size: the largest batch the step will see (workspaces are sized for it).
-        dtype: the parameters' dtype, float32 or float64.
-        l2: the L2 coefficient on the weights, as in `purenet.loss`.
+    def _grads_finite(self) -> bool:
+        """Whether every gradient of this step is finite (exact)."""
+        return _is_finite([self._flat_grads])
 
-    Returns:
-        A `FastStep` when `supports(arch, optimizer)`, else a `PureStep`; drive it with
-        `start(params, state)`, `step(x, y, lr)`, `params()` and `state()`.
-
-    Raises:
-        ValueError: a bad batch size, dtype or l2.
-
-    Example:
-        >>> import purenet as pn
-        >>> from purenet import optim
-        >>> step = make_step(pn.Architecture((784, 128, 10)), optim.Adam(), batch_size=64)
-        >>> type(step).__name__
-        'FastStep'
-    """
-    if supports(arch, optimizer):
-        return FastStep(arch, optimizer, batch_size=batch_size, dtype=dtype, l2=l2)
-    return PureStep(arch, optimizer, l2=l2)
+    def _apply_update(self, rate: float) -> None:
+        """The optimizer's in-place update of the working copy (`count` already advanced)."""
+        self._rule.update_flat(self.optimizer, self._buffers, rate, self._count)
