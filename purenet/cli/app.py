@@ -333,15 +333,18 @@ PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", "
 """Inputs read as pictures of digits (Pillow, the `image` extra) rather than as data files."""
 
 
-def _read_prediction_inputs(inputs: list[Path]) -> tuple[list[tuple[str, Any]], Any]:
-    """Raw inputs per file: data files as stored, pictures as MNIST-style 28x28 digits.
+def _read_prediction_inputs(
+    inputs: list[Path], label_column: str | None = None
+) -> tuple[list[tuple[str, Any]], Any]:
+    """Raw inputs per file: data files as stored (CSV files without their label column when
+    `label_column` is given), pictures as MNIST-style 28x28 digits.
 
     Returns:
         ([(file name, raw rows)], digits): `digits` is the (n, 28, 28) uint8 stack of the
         pictures among `inputs` (None when there are none), in input order.
     """
     from purenet.data.images import load_images
-    from purenet.data.inputs import read_inputs
+    from purenet.data.inputs import read_inputs, read_labelled
 
     pictures = [path for path in inputs if path.suffix.lower() in PICTURE_SUFFIXES]
     digits = load_images(pictures) if pictures else None
@@ -351,6 +354,8 @@ def _read_prediction_inputs(inputs: list[Path]) -> tuple[list[tuple[str, Any]], 
         if digits is not None and path.suffix.lower() in PICTURE_SUFFIXES:
             rows.append((str(path), digits[next_picture : next_picture + 1]))
             next_picture += 1
+        elif label_column is not None and path.suffix.lower() == ".csv":
+            rows.append((str(path), read_labelled(csv=path, label=label_column).x))
         else:
             rows.append((str(path), read_inputs(path)))
     return rows, digits
@@ -375,6 +380,10 @@ def predict(
         Path | None,
         typer.Option(help="Draw the picture inputs with the model's guesses into this PNG."),
     ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="CSV inputs hold labels in this column (first, last or a name)."),
+    ] = None,
 ) -> None:
     """The most likely classes of each input row, with their probabilities.
 
@@ -384,10 +393,11 @@ def predict(
     """
     from purenet.modelfile.evaluation import predict_inputs
     from purenet.modelfile.io import load_model
+    from purenet.run.layout import model_path as model_path_of
 
     with _user_errors():
-        model = load_model(model_path)
-        raw, digits = _read_prediction_inputs(inputs)
+        model = load_model(model_path_of(model_path))
+        raw, digits = _read_prediction_inputs(inputs, label_column)
         if show is not None and digits is None:
             raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
         results = [
@@ -485,15 +495,24 @@ def show(
         Path | None, typer.Option(help="An IDX labels file, to title the images.")
     ] = None,
     out: Annotated[Path, typer.Option(help="The PNG to write.")] = Path("digit.png"),
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="A labelled CSV's label column (first, last or a header name)."),
+    ] = None,
 ) -> None:
     """Draw one digit from its numbers (or a grid of several) from an image data set."""
-    from purenet.data.inputs import read_inputs
+    from purenet.data.inputs import read_inputs, read_labelled
     from purenet.plots.common import save_figure
     from purenet.plots.digits import show_digits
 
     with _user_errors():
-        images = read_inputs(data)
-        names = read_inputs(labels) if labels is not None else None
+        names: Any = None
+        if label_column is not None:
+            table = read_labelled(csv=data, label=label_column)
+            images, names = table.x, table.y
+        else:
+            images = read_inputs(data)
+            names = read_inputs(labels) if labels is not None else None
         try:
             figure = show_digits(images, labels=names, index=index, count=count)
         except ValueError as exc:

@@ -40,10 +40,7 @@ from purenet.core.convert import ErrorWording, describe_structure_error, make_co
 from purenet.errors import RecipeError
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
 from purenet.optim.schedules import SCHEDULES, Schedule
-from purenet.pipeline.steps import (
-    PREPROCESS_STEPS,
-    PreprocessStep,
-)
+from purenet.pipeline.steps import PREPROCESS_STEPS
 from purenet.recipe.schema import (
     FITTED,
     Affine,
@@ -51,7 +48,9 @@ from purenet.recipe.schema import (
     CsvSource,
     DatasetSource,
     IdxSource,
+    ImageShape,
     Recipe,
+    RecipeStep,
     Rotate,
     Shift,
     Source,
@@ -62,7 +61,7 @@ from purenet.recipe.schema import (
 # The converter
 
 _TAGGED: dict[Any, dict[str, type]] = {
-    PreprocessStep: dict(PREPROCESS_STEPS),
+    RecipeStep: {**PREPROCESS_STEPS, ImageShape.kind: ImageShape},
     Augmentation: {cls.kind: cls for cls in (Rotate, Shift, Affine)},
     Optimizer: dict(OPTIMIZERS),
     Schedule: dict(SCHEDULES),

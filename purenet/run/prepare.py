@@ -95,6 +95,7 @@ def prepare_data(
     where = recipe.where
     dtype = train_spec.dtype
     raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
+    raw = Dataset(spec.raw_images(raw.x, f"{where}: $.data.train"), raw.y)
     labels = _integer_labels(raw, f"{where}: $.data.train ({source_name(recipe.data.train)})")
     outputs = recipe.model.sizes[-1]
     classes = n_classes(recipe.model.architecture())
@@ -121,7 +122,7 @@ def prepare_data(
             f"inputs have shape {raw.x.shape}"
         )
     try:
-        fitted = preprocess.fit_preprocess(spec.steps, raw.x)
+        fitted = preprocess.fit_preprocess(spec.model_steps, raw.x)
         width = preprocess.apply_preprocess(fitted, raw.x[:1], dtype=dtype).shape[1]
     except ValueError as exc:
         raise RecipeError(f"{where}: $.pipeline.steps: {exc}") from None
@@ -160,4 +161,5 @@ def prepare_data(
     test_raw = None
     if recipe.data.test is not None:
         test_raw = _head(load_source(recipe.data.test, data_dir=data_dir), limit)
+        test_raw = Dataset(spec.raw_images(test_raw.x, f"{where}: $.data.test"), test_raw.y)
     return PreparedData(train_set, valid, test_raw, fitted, names, batch_augment)

@@ -67,3 +67,20 @@ def recipe_test_source(model: Model, *, source: str = "model") -> Source:
         )
     recipe = recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
     return recipe.data.test if recipe.data.test is not None else recipe.data.train
+
+
+def load_recipe_test_data(
+    model: Model, *, source: str = "model", data_dir: str | os.PathLike[str] | None = None
+) -> Dataset:
+    """The raw test set (else training set) of the recipe stored in a model, as the run saw
+    it: flat table rows become images when the recipe's pipeline starts with an `image` step.
+
+    Raises:
+        ModelFormatError: the model holds no recipe.
+        RecipeError: the stored recipe is invalid, or its image shape does not fit the data.
+        PurenetError: the data cannot be found or read.
+    """
+    data = load_source(recipe_test_source(model, source=source), data_dir=data_dir)
+    recipe = recipe_from_data(model.meta.recipe, source=f"{source}: $.meta.recipe")
+    x = recipe.pipeline.raw_images(data.x, f"{source}: $.meta.recipe")
+    return Dataset(x, data.y)
