@@ -27,7 +27,10 @@ def test_pyproject_installs_every_subpackage_and_the_recipes_as_purenet_bundled(
     }
     assert set(config["packages"]) == on_disk | {"purenet.bundled"}
     assert config["package-dir"]["purenet.bundled"] == "recipes"
-    assert config["package-data"]["purenet.bundled"] == ["*.toml"]
+    assert config["package-data"]["purenet.bundled"] == ["*.toml", "data/*.csv", "data/*.md"]
+    # Every file the recipes read from their folder is among those patterns.
+    data_files = {p.suffix for p in (ROOT / "recipes" / "data").iterdir()}
+    assert data_files <= {".csv", ".md"}
 
 
 def test_bundled_recipes_are_the_recipes_folder_by_name() -> None:
@@ -93,7 +96,7 @@ def test_run_takes_a_bundled_recipe_by_name(data_dir: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert (out / "model.json").is_file()
     line = runner.invoke(app, ["run", "microchip"]).stderr
-    assert "microchip: no such recipe file or bundled recipe; bundled: fashion-mnist" in line
+    assert "microchip: no such recipe file or bundled recipe; bundled: diabetes, fashion" in line
 
 
 def test_long_descriptions_are_cut_at_the_colon_or_a_word(tmp_path: Path) -> None:

@@ -134,7 +134,9 @@ def test_evaluation_counts_by_hand() -> None:
 
 def test_evaluation_refuses_labels_and_inputs_that_do_not_fit() -> None:
     x = np.zeros((3, 2), np.float32)
-    with pytest.raises(DataFormatError, match=r"d: labels range over \[0, 2\]; the model has 2"):
+    with pytest.raises(
+        DataFormatError, match=r"^d: labels must lie in \[0, 2\), found values in \[0, 2\]$"
+    ):
         evaluate_model(argmax_model(), x, np.array([0, 1, 2]), source="d")
     with pytest.raises(DataFormatError, match=r"d: inputs of shape \(3, 3\) give 3 features"):
         evaluate_model(argmax_model(), np.zeros((3, 3)), np.array([0, 1, 1]), source="d")
@@ -165,5 +167,8 @@ def test_labels_follow_the_one_rule_whole_number_floats_count_as_integers() -> N
     x = np.array([[1, 0], [0, 1]], dtype=np.float32)
     counted = evaluate_model(argmax_model(), x, np.array([0.0, 1.0]))
     assert counted.accuracy == 1.0
-    with pytest.raises(DataFormatError, match=r"^d: labels must be integers, found dtype float64$"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"^d: labels must be integers of shape \(n,\), found dtype float64 shape \(2,\)$",
+    ):
         evaluate_model(argmax_model(), x, np.array([0.0, 0.5]), source="d")

@@ -392,3 +392,27 @@ def test_a_graph_without_biases_and_with_mixed_activations_imports_as_such() -> 
     extra = (numpy_helper.from_array(w3, "W3"), numpy_helper.from_array(b3, "B3"))
     model = model_from_onnx(graph(nodes, extra=extra))
     assert model.arch.activations == ("relu", "tanh") and model.arch.output == "softmax"
+
+
+def test_standardized_targets_and_multilabel_models_export_their_meaning(tmp_path: Path) -> None:
+    from purenet.modelfile.evaluation import predict_values
+    from purenet.pipeline.steps import Standardize
+
+    rng = np.random.default_rng(3)
+    x_raw = rng.normal(size=(40, 3)).astype(np.float32)
+    regression = pn.Architecture((3, 5, 2), hidden="tanh", output="identity", loss="mse")
+    scaling = Standardize(
+        mean=np.array([100.0, -3.0], np.float32), std=np.array([20.0, 0.5], np.float32)
+    )
+    model = pn.Model(regression, pn.init(regression, seed=0), (), targets=scaling)
+    outputs = run_onnx(model_to_onnx(model), x_raw)["outputs"]
+    expected = predict_values(model, x_raw)  # the scaling undone, as predict does
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-4)
+    assert abs(float(np.mean(outputs[:, 0])) - 100.0) < 20.0  # in target units, not scaled
+
+    tagging = pn.Architecture((3, 4, 3), output="sigmoid", loss="cross_entropy")
+    labelled = pn.Model(tagging, pn.init(tagging, seed=1), (), multilabel=True)
+    found = run_onnx(model_to_onnx(labelled), x_raw)
+    probabilities = pn.forward(tagging, labelled.params, x_raw)
+    np.testing.assert_array_equal(found["label"], (probabilities > 0.5).astype(np.int64))
+    assert found["label"].shape == (40, 3)

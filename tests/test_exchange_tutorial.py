@@ -212,3 +212,17 @@ def test_layers_without_bias_write_zeros_and_per_layer_activations_read_back(
     assert back.arch.activations == ("relu", "tanh")
     expected = pn.forward(arch, model.params, pn.apply_preprocess(steps, x, dtype="float64"))
     assert np.abs(pn.forward(back.arch, back.params, x) - expected).max() <= 1e-12
+
+
+def test_standardized_targets_fold_into_the_last_layer() -> None:
+    from purenet.modelfile.evaluation import predict_values
+    from purenet.pipeline.steps import Standardize
+
+    arch = pn.Architecture((3, 4, 2), hidden="tanh", output="identity", loss="mse")
+    scaling = Standardize(mean=np.array([50.0, -2.0]), std=np.array([10.0, 0.25]))
+    model = pn.Model(arch, pn.init(arch, seed=2, dtype="float64"), (), targets=scaling)
+    x = np.random.default_rng(4).normal(size=(16, 3))
+    data = model_to_tutorial(model)
+    hidden = np.tanh(x @ np.array(data["weights1"]) + np.array(data["bias1"]))
+    outputs = hidden @ np.array(data["weights2"]) + np.array(data["bias2"])
+    np.testing.assert_allclose(outputs, predict_values(model, x), rtol=1e-12, atol=1e-9)

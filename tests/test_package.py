@@ -77,3 +77,20 @@ def test_version_is_a_string() -> None:
     from importlib.metadata import version
 
     assert pn.__version__ == version("purenet")
+
+
+def test_the_console_script_is_the_typer_app() -> None:
+    from importlib.metadata import entry_points
+
+    (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "purenet"]
+    assert script.load() is app
+    done = subprocess.run(["purenet", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "run" in done.stdout
+
+
+def test_every_package_folder_is_a_regular_package() -> None:
+    # setuptools' find_packages skips folders without __init__.py: they would be missing
+    # from a wheel although an editable install finds them.
+    root = Path(pn.__file__).parent
+    folders = [p for p in root.rglob("*") if p.is_dir() and any(p.glob("*.py"))]
+    assert [str(p) for p in folders if not (p / "__init__.py").exists()] == []

@@ -12,6 +12,7 @@ import pytest
 
 from purenet.recipe.load import load_recipe
 from purenet.run.runner import run_recipe
+from purenet.run.sources import load_source
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
 NAMES = [path.stem for path in RECIPES]
@@ -42,5 +43,7 @@ def test_recipe_runs_one_short_epoch(path: Path, tmp_path: Path, data_dir: Path)
     assert math.isfinite(result.history[0].train_loss)
     assert (tmp_path / "model.json").is_file()
     if recipe.data.test is not None:
-        assert result.test is not None and result.test.n == 300
-        assert result.metrics["test_accuracy"] == result.test.accuracy
+        rows = len(load_source(recipe.data.test, data_dir=data_dir))
+        assert result.test is not None and result.test.n == min(300, rows)
+        for name, value in result.test.metrics().items():
+            assert result.metrics[f"test_{name}"] == value

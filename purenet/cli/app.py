@@ -44,12 +44,13 @@ from rich.table import Table
 from purenet.cli.bench import bench_command
 from purenet.cli.common import errors
 from purenet.cli.common import fail as _fail
-from purenet.cli.common import fmt as _fmt
-from purenet.cli.common import print_json as _print_json
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
 from purenet.cli.inspection import compare_command, info_command
 from purenet.cli.recipes import new_command, recipes_command
+from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
+from purenet.cli.render import fmt as _fmt
+from purenet.cli.render import print_json as _print_json
 from purenet.cli.sweep import sweep_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
@@ -230,35 +231,6 @@ def run(
 # evaluate
 
 
-def _evaluation_table(evaluation: Any) -> Table:
-    table = Table(title="per class")
-    table.add_column("class")
-    table.add_column("precision", justify="right")
-    table.add_column("recall", justify="right")
-    table.add_column("support", justify="right")
-    support = evaluation.confusion.sum(axis=1)
-    for name, p, r, n in zip(
-        evaluation.labels, evaluation.precision, evaluation.recall, support, strict=True
-    ):
-        table.add_row(escape(name), _fmt(p), _fmt(r), str(int(n)))
-    return table
-
-
-def _confusion_table(evaluation: Any) -> Table:
-    table = Table(title="confusion matrix (rows: true, columns: predicted)")
-    table.add_column("")
-    for name in evaluation.labels:
-        table.add_column(escape(name), justify="right")
-    for i, (name, row) in enumerate(
-        zip(evaluation.labels, evaluation.confusion.tolist(), strict=True)
-    ):
-        cells = [
-            f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)
-        ]
-        table.add_row(escape(name), *cells)
-    return table
-
-
 @app.command()
 def evaluate(
     model_path: Annotated[
@@ -271,7 +243,11 @@ def evaluate(
     labels: Annotated[Path | None, typer.Option(help="IDX labels file (with --images).")] = None,
     csv: Annotated[Path | None, typer.Option(help="CSV file: a label column and features.")] = None,
     label_column: Annotated[
-        str, typer.Option(help="The CSV's label column: first, last or a header name.")
+        str,
+        typer.Option(
+            help="The CSV's label column: first, last or a header name; several names "
+            "separated by commas for several target columns."
+        ),
     ] = "first",
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
@@ -283,11 +259,12 @@ def evaluate(
     Without a data option, the test set of the recipe stored in the model is used.
     """
     from purenet.data.inputs import read_labelled
-    from purenet.modelfile.evaluation import evaluate_model
+    from purenet.modelfile.evaluation import Evaluation, RegressionEvaluation, evaluate_model
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
     from purenet.run.layout import model_path as model_path_of
-    from purenet.run.sources import load_source, recipe_test_source, source_name
+    from purenet.run.prepare import load_recipe_test
+    from purenet.run.sources import load_source, source_name
 
     chosen = sum(x is not None for x in (data, csv)) + (images is not None or labels is not None)
     if chosen > 1:
@@ -300,29 +277,36 @@ def evaluate(
         if images is not None and labels is not None:
             dataset, name = read_labelled(images=images, labels=labels), str(images)
         elif csv is not None:
-            dataset, name = read_labelled(csv=csv, label=label_column), str(csv)
+            columns = label_column.split(",") if "," in label_column else label_column
+            dataset, name = read_labelled(csv=csv, label=columns), str(csv)
             if label_column == "first":
                 errors.print(
                     f"{escape(name)}: labels from the first column (--label-column)",
                     soft_wrap=True,
                 )
-        else:
-            source = (
-                source_from_data(data, source=f"--data {data}")
-                if data is not None
-                else recipe_test_source(model, source=str(model_path))
-            )
+        elif data is not None:
+            source = source_from_data(data, source=f"--data {data}")
             dataset, name = load_source(source, data_dir=data_dir), source_name(source)
+        else:
+            dataset, name = load_recipe_test(model, source=str(model_path), data_dir=data_dir)
         result = evaluate_model(model, dataset.x, dataset.y, source=name)
     if as_json:
         _print_json({"model": str(model_path), "data": name, **result.to_dict()})
         return
-    console.print(
-        f"[bold]{escape(name)}[/]: {result.n} samples  loss {result.loss:.4f}  "
-        f"accuracy [bold]{result.accuracy:.4f}[/]"
+    headline = "  ".join(
+        f"{key} [bold]{value:.4f}[/]" if key != "loss" else f"loss {value:.4f}"
+        for key, value in result.metrics().items()
     )
-    console.print(_evaluation_table(result))
-    console.print(_confusion_table(result))
+    console.print(f"[bold]{escape(name)}[/]: {result.n} samples  {headline}")
+    if isinstance(result, RegressionEvaluation):
+        if len(result.labels) > 1:
+            console.print(per_output_table(result))
+        return
+    if isinstance(result, Evaluation):
+        console.print(evaluation_table(result, result.confusion.sum(axis=1)))
+        console.print(confusion_table(result))
+    else:
+        console.print(evaluation_table(result, result.support))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +384,9 @@ def predict(
         raw, digits = _read_prediction_inputs(inputs, label_column)
         if show is not None and digits is None:
             raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
+        if model.arch.is_regression or model.multilabel:
+            print_columns(console, model, model_path, raw, as_json=as_json, rows=rows)
+            return
         results = [
             (Path(name), predict_inputs(model, x_raw, top_k, source=name)) for name, x_raw in raw
         ]

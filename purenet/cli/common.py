@@ -6,11 +6,9 @@ wording and the exit code are the same everywhere.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -35,17 +33,3 @@ def user_errors() -> Iterator[None]:
         yield
     except PurenetError as exc:
         fail(str(exc))
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A metric for a table cell: `-` for None, whole floats without decimals, else `digits`."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def print_json(data: Any) -> None:
-    """Write `data` as indented JSON on stdout (strict: no NaN or Infinity)."""
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")

@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from purenet.cli.common import fmt as _fmt
-from purenet.cli.common import print_json as _print_json
 from purenet.cli.common import user_errors as _user_errors
+from purenet.cli.render import fmt as _fmt
+from purenet.cli.render import print_json as _print_json
 
 console = Console(highlight=False, emoji=False)
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 
 import attrs
@@ -84,6 +85,41 @@ def integer_labels(labels: ArrayLike, what: str = "labels") -> np.ndarray:
     raise ValueError(f"{what} needs integer labels; got dtype {values.dtype}")
 
 
+def class_labels(labels: ArrayLike, n_classes: int, what: str = "labels") -> np.ndarray:
+    """The one rule for class labels, worded once: `(n,)` integers (`integer_labels`), each
+    in `[0, n_classes)`. `one_hot`, the losses, evaluation and `purenet run` all check here.
+
+    Args:
+        labels: `(n,)` integer labels (whole-number floats are accepted).
+        n_classes: the number of classes, >= 1.
+        what: how the message names the labels.
+
+    Returns:
+        `(n,)` int64 labels.
+
+    Raises:
+        ValueError: `labels must be integers of shape (n,), found dtype float64 shape (3,)`,
+            or `labels must lie in [0, 2), found values in [0, 7]`.
+
+    Example:
+        >>> class_labels(np.array([1.0, 0.0]), 2)
+        array([1, 0])
+    """
+    values = np.asarray(labels)
+    with contextlib.suppress(ValueError):
+        values = integer_labels(values, what)
+    if values.ndim != 1 or values.dtype.kind not in "iub":
+        raise ValueError(
+            f"{what} must be integers of shape (n,), found dtype {values.dtype} "
+            f"shape {values.shape}"
+        )
+    if values.size and (values.min() < 0 or values.max() >= n_classes):
+        raise ValueError(
+            f"{what} must lie in [0, {n_classes}), found values in [{values.min()}, {values.max()}]"
+        )
+    return values.astype(np.int64, copy=False)
+
+
 def one_hot(
     labels: ArrayLike,
     n_classes: int,
@@ -115,17 +151,8 @@ def one_hot(
         array([[0.01, 0.01, 0.99],
                [0.99, 0.01, 0.01]], dtype=float32)
     """
-    values = integer_labels(labels, "one_hot")
-    if values.ndim != 1:
-        raise ValueError(f"one_hot needs labels of shape (n,); got {values.shape}")
     n_classes = check_int("n_classes", n_classes, low=1)
-    if values.size:
-        bad = (values < 0) | (values >= n_classes)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"one_hot: label {values[first]} at index {first} is outside [0, {n_classes})"
-            )
+    values = class_labels(labels, n_classes, "one_hot labels")
     out = np.full((len(values), int(n_classes)), off, dtype=float_dtype(dtype))
     out[np.arange(len(values)), values] = on
     return out

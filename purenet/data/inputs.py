@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet.data.csv import read_csv
+from purenet.data.csv import LabelColumns, read_csv, read_label_columns
 from purenet.data.dataset import Dataset
 from purenet.data.files import GZIP_MAGIC, check_file
 from purenet.data.idx import read_idx, read_idx_pair
@@ -49,12 +49,7 @@ def _read_input_file(file: Path) -> np.ndarray:
     with file.open("rb") as stream:
         head = stream.read(6)
     if head.startswith(_NPY_MAGIC):
-        try:
-            array = np.load(file, allow_pickle=False)
-        except ValueError as exc:
-            raise DataFormatError(f"{file}: cannot read NPY without pickle ({exc})") from None
-        if array.dtype.kind not in "iufb":
-            raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")
+        array = _read_npy(file)
         # A 1-D array is one sample, unless it is empty (then it is no rows, not one).
         return array[None] if array.ndim == 1 and array.size else array
     if head[:2] == GZIP_MAGIC:
@@ -73,6 +68,16 @@ def _read_input_file(file: Path) -> np.ndarray:
     )
 
 
+def _read_npy(file: Path) -> np.ndarray:
+    try:
+        array = np.load(file, allow_pickle=False)
+    except ValueError as exc:
+        raise DataFormatError(f"{file}: cannot read NPY without pickle ({exc})") from None
+    if array.dtype.kind not in "iufb":
+        raise DataFormatError(f"{file}: expected a numeric array, found dtype {array.dtype}")
+    return array
+
+
 def _read_feature_rows(file: Path) -> np.ndarray:
     """A CSV of features only: read it as a table whose 'label' is a dummy column."""
     table = read_csv(file, label="first", header=None)
@@ -81,12 +86,50 @@ def _read_feature_rows(file: Path) -> np.ndarray:
     return np.hstack([first, table.x.astype(np.float64)])
 
 
+def read_targets(
+    path: str | os.PathLike[str], *, header: bool | None = None, delimiter: str = ","
+) -> np.ndarray:
+    """Read labels or targets kept in a file of their own (beside a features file).
+
+    The format is told as `read_inputs` tells it: IDX (a labels file, `(n,)`), NPY (no
+    pickle; numeric `(n,)` or `(n, k)`) or CSV/TXT (every column: one column of numbers or
+    names, or several numeric columns; see `purenet.data.csv.read_label_columns`).
+
+    Args:
+        path: the file.
+        header: for CSV, whether the first line is a header (None: detected).
+        delimiter: for CSV, the field separator.
+
+    Returns:
+        `(n,)` labels or values, or `(n, k)` targets.
+
+    Raises:
+        DataFormatError: a missing, malformed or empty file, or an array that is not
+            `(n,)` or `(n, k)`.
+    """
+    file = Path(path)
+    suffixes = "".join(file.suffixes).lower()
+    check_file(file)
+    with file.open("rb") as stream:
+        head = stream.read(6)
+    if not head.startswith(_NPY_MAGIC) and suffixes.endswith(
+        (".csv", ".txt", ".csv.gz", ".txt.gz")
+    ):
+        return read_label_columns(file, header=header, delimiter=delimiter)
+    array = _read_npy(file) if head.startswith(_NPY_MAGIC) else _read_input_file(file)
+    if array.ndim not in (1, 2) or array.size == 0:
+        raise DataFormatError(
+            f"{file}: expected labels (n,) or targets (n, k), found an array of shape {array.shape}"
+        )
+    return array
+
+
 def read_labelled(
     images: str | os.PathLike[str] | None = None,
     labels: str | os.PathLike[str] | None = None,
     csv: str | os.PathLike[str] | None = None,
     *,
-    label: str = "first",
+    label: LabelColumns = "first",
 ) -> Dataset:
     """Read a labelled evaluation set: an IDX images/labels pair, or a CSV with a label column.
 

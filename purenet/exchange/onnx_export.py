@@ -192,9 +192,22 @@ def model_to_onnx(model: Model) -> Any:
     k = model.arch.sizes[-1]
     output = "outputs" if model.arch.output == "identity" else "probabilities"
     activation = {"softmax": "Softmax", "sigmoid": "Sigmoid", "identity": "Identity"}
-    graph.node(activation[model.arch.output], [x], output)
+    scaling = model.targets
+    if scaling is not None and scaling.std is not None and scaling.mean is not None:
+        # Targets were standardized for training: undo it, as predict does.
+        scaled = graph.node("Identity", [x], "scaled_outputs")
+        std = graph.constant("target_std", scaling.std)
+        unscaled = graph.node("Mul", [scaled, std], "unscaled_outputs")
+        graph.node("Add", [unscaled, graph.constant("target_mean", scaling.mean)], output)
+    else:
+        graph.node(activation[model.arch.output], [x], output)
     outputs = [helper.make_tensor_value_info(output, elem, ["N", k])]
-    if model.arch.output != "identity":
+    if model.multilabel:
+        # One 0/1 label per unit, as predict_multilabel at 0.5.
+        above = graph.node("Greater", [output, graph.constant("half", np.array(0.5))], "above")
+        graph.node("Cast", [above], "label", to=onnx.TensorProto.INT64)
+        outputs.append(helper.make_tensor_value_info("label", onnx.TensorProto.INT64, ["N", k]))
+    elif model.arch.output != "identity":
         if k == 1:
             half = graph.constant("half", np.array(0.5))
             above = graph.node("Greater", [output, half], "above_half")
@@ -281,6 +294,8 @@ def export_onnx(path: str | os.PathLike[str], model: Model, *, verify: bool = Tr
         x_raw = sample_inputs(model)
         x = apply_preprocess(model.preprocess, x_raw, dtype=model.params[0].w.dtype)
         expected = forward(model.arch, model.params, x)
+        if model.targets is not None and model.targets.std is not None:
+            expected = expected * model.targets.std + model.targets.mean
         found = next(iter(run_onnx(proto, x_raw).values()))
         gap = float(np.max(np.abs(found.astype(np.float64) - expected)))
         if not gap <= TOLERANCE:

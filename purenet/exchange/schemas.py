@@ -282,6 +282,8 @@ def model_json_schema() -> dict[str, Any]:
             "preprocess": {"type": "array", "items": {"oneOf": steps}},
             "labels": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
             "meta": meta,
+            "targets": {"$ref": "#/$defs/Standardize"},
+            "multilabel": {"type": "boolean"},
         },
         "required": ["format", "format_version", *_MODEL_PARTS],
         "additionalProperties": False,

@@ -150,7 +150,8 @@ def model_to_tutorial(model: Model) -> dict[str, list[list[float]]]:
     """The tutorials' layout of a model: `weightsK` `(fan_in, fan_out)`, `biasK` `(1, fan_out)`.
 
     Args:
-        model: the model; its preprocessing is folded into the first layer (float64).
+        model: the model; its preprocessing is folded into the first layer and a target
+            standardization into the last (float64).
 
     Returns:
         JSON-ready data; numbers are the shortest decimals that read back to the same floats.
@@ -164,6 +165,11 @@ def model_to_tutorial(model: Model) -> dict[str, list[list[float]]]:
             a, c = _affine_preprocess(model)
             w64 = layer.w.astype(np.float64)
             w, b = a[:, None] * w64, c @ w64 + b.astype(np.float64)
+        scaling = model.targets if k == len(model.params) else None
+        if scaling is not None and scaling.std is not None and scaling.mean is not None:
+            # Standardized targets: fold their undoing into the last (identity) layer.
+            std, mean = scaling.std.astype(np.float64), scaling.mean.astype(np.float64)
+            w, b = np.asarray(w, np.float64) * std, np.asarray(b, np.float64) * std + mean
         rows, cols = w.shape
         data[f"weights{k}"] = np.array(shortest_float_values(w)).reshape(rows, cols).tolist()
         data[f"bias{k}"] = [shortest_float_values(b)]

@@ -24,11 +24,19 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.data.dataset import integer_labels
+from purenet.data.dataset import class_labels
 from purenet.errors import DataFormatError
-from purenet.modelfile.model import Model
-from purenet.nn.model import evaluate, forward, labels_of
+from purenet.modelfile.model import Model, output_names
+from purenet.nn.metrics import regression_scores
+from purenet.nn.model import evaluate, forward, labels_of, predict_multilabel, score
 from purenet.pipeline.steps import apply_preprocess, check_inputs, flatten_shape
+from purenet.pipeline.targets import (
+    ClassCoding,
+    encode_labels,
+    regression_values,
+    restore_targets,
+    scale_targets,
+)
 
 
 @attrs.frozen(eq=False)
@@ -53,6 +61,10 @@ class Evaluation:
     precision: tuple[float | None, ...]
     recall: tuple[float | None, ...]
 
+    def metrics(self) -> dict[str, float]:
+        """The headline numbers by name, as a run stores them (`test_loss`, ...)."""
+        return {"loss": self.loss, "accuracy": self.accuracy}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: numbers, lists and None only."""
         return {
@@ -64,6 +76,90 @@ class Evaluation:
             "recall": list(self.recall),
             "confusion": self.confusion.tolist(),
         }
+
+
+@attrs.frozen(eq=False)
+class RegressionEvaluation:
+    """Metrics of a regression model (identity output) on a data set; never an accuracy.
+
+    RMSE, MAE and R^2 are in the units of the targets as the data hold them (a model's
+    target scaling is undone first) and averaged uniformly over outputs, as scikit-learn's
+    `multioutput="uniform_average"`; `per_output` gives each output's own.
+
+    Attributes:
+        n: number of samples.
+        loss: mean data loss as training computes it (on scaled targets when the model
+            scales them).
+        rmse: root mean squared error.
+        mae: mean absolute error.
+        r2: coefficient of determination.
+        labels: output names.
+        per_output: per output, `{"rmse", "mae", "r2"}`.
+    """
+
+    n: int
+    loss: float
+    rmse: float
+    mae: float
+    r2: float
+    labels: tuple[str, ...]
+    per_output: tuple[dict[str, float], ...]
+
+    def metrics(self) -> dict[str, float]:
+        """The headline numbers by name, as a run stores them (`test_rmse`, ...)."""
+        return {"loss": self.loss, "rmse": self.rmse, "mae": self.mae, "r2": self.r2}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "n": self.n,
+            **self.metrics(),
+            "labels": list(self.labels),
+            "per_output": list(self.per_output),
+        }
+
+
+@attrs.frozen(eq=False)
+class MultilabelEvaluation:
+    """Metrics of a multi-label model (independent 0/1 labels, sigmoid outputs > 0.5).
+
+    Attributes:
+        n: number of samples.
+        loss: mean data loss (per-unit binary cross-entropy, or the model's loss).
+        exact_match: fraction of rows whose every label is right (scikit-learn's
+            `accuracy_score` on a label matrix).
+        labels: label names.
+        precision: per label, true positives / predicted positives; None when never predicted.
+        recall: per label, true positives / actual positives; None when never present.
+        support: per label, the number of rows that have it.
+    """
+
+    n: int
+    loss: float
+    exact_match: float
+    labels: tuple[str, ...]
+    precision: tuple[float | None, ...]
+    recall: tuple[float | None, ...]
+    support: tuple[int, ...]
+
+    def metrics(self) -> dict[str, float]:
+        """The headline numbers by name, as a run stores them (`test_exact_match`, ...)."""
+        return {"loss": self.loss, "exact_match": self.exact_match}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "n": self.n,
+            **self.metrics(),
+            "labels": list(self.labels),
+            "precision": list(self.precision),
+            "recall": list(self.recall),
+            "support": list(self.support),
+        }
+
+
+AnyEvaluation = Evaluation | RegressionEvaluation | MultilabelEvaluation
+"""What `evaluate_model` returns, by the kind of model."""
 
 
 @attrs.frozen(eq=False)
@@ -144,41 +240,40 @@ def model_inputs(model: Model, x_raw: Any, *, source: str = "inputs") -> np.ndar
     return x
 
 
-def _check_labels(y: Any, k: int, source: str, n: int) -> np.ndarray:
+def _check_labels(y: Any, names: tuple[str, ...], source: str, n: int) -> np.ndarray:
+    """Class labels as indices: integers in range, or names of the model's classes."""
     labels = np.asarray(y)
     if labels.ndim != 1 or len(labels) != n:
         raise DataFormatError(
             f"{source}: expected {n} labels of shape ({n},), found {labels.shape}"
         )
     try:
-        labels = integer_labels(labels)
-    except ValueError:
-        raise DataFormatError(
-            f"{source}: labels must be integers, found dtype {labels.dtype}"
-        ) from None
-    if n and (labels.min() < 0 or labels.max() >= k):
-        raise DataFormatError(
-            f"{source}: labels range over [{labels.min()}, {labels.max()}]; "
-            f"the model has {k} classes [0, {k - 1}]"
-        )
-    return labels.astype(np.int64)
+        if labels.dtype.kind in "USO":
+            return encode_labels(labels, ClassCoding(names)).labels
+        return class_labels(labels, len(names))
+    except ValueError as exc:
+        raise DataFormatError(f"{source}: {exc}") from None
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def evaluate_model(model: Model, x_raw: Any, y: Any, *, source: str = "data") -> Evaluation:
-    """Loss, accuracy, confusion matrix and per-class precision and recall on raw data.
+def evaluate_model(model: Model, x_raw: Any, y: Any, *, source: str = "data") -> AnyEvaluation:
+    """Loss, accuracy, confusion matrix and per-class precision and recall on raw data;
+    RMSE, MAE and R^2 for a regression model; per-label precision and recall for a
+    multi-label one.
 
     Args:
         model: a loaded model.
         x_raw: (n, ...) raw inputs (preprocessed here with `model.preprocess`).
-        y: (n,) integer labels.
+        y: (n,) integer labels or class names (`setosa`, as `model.labels` has them); for
+            a regression model (n,) or (n, k) values; for a multi-label model a 0/1
+            (n, k) matrix.
         source: a name for error messages.
 
     Returns:
-        An `Evaluation`.
+        An `Evaluation`, `RegressionEvaluation` or `MultilabelEvaluation`.
 
     Raises:
         DataFormatError: inputs or labels that do not fit the model (names `source` and
@@ -190,10 +285,14 @@ def evaluate_model(model: Model, x_raw: Any, y: Any, *, source: str = "data") ->
         (10, 10)
     """
     x = model_inputs(model, x_raw, source=source)
+    if model.arch.is_regression:
+        return _evaluate_regression(model, x, y, source)
+    if model.multilabel:
+        return _evaluate_multilabel(model, x, y, source)
     names = tuple(model.labels)
     k = len(names)
     n = len(x)  # > 0: model_inputs refuses inputs without rows
-    truth = _check_labels(y, k, source, n)
+    truth = _check_labels(y, names, source, n)
     loss, accuracy = evaluate(model.arch, model.params, x, truth)
     predicted = labels_of(forward(model.arch, model.params, x))
     confusion = np.zeros((k, k), dtype=np.int64)
@@ -204,6 +303,79 @@ def evaluate_model(model: Model, x_raw: Any, y: Any, *, source: str = "data") ->
     )
     recall = tuple(_ratio(int(d), int(r)) for d, r in zip(diagonal, confusion.sum(1), strict=True))
     return Evaluation(n, float(loss), float(accuracy), names, confusion, precision, recall)
+
+
+def _evaluate_regression(model: Model, x: np.ndarray, y: Any, source: str) -> RegressionEvaluation:
+    k = model.arch.sizes[-1]
+    try:
+        truth = regression_values(y)
+    except ValueError as exc:
+        raise DataFormatError(f"{source}: {exc}") from None
+    if truth.shape != (len(x), k):
+        raise DataFormatError(
+            f"{source}: expected {len(x)} targets of shape ({len(x)},) or ({len(x)}, {k}) for "
+            f"{k} output(s), found {np.shape(y)}"
+        )
+    dtype = model.params[0].w.dtype
+    scaled = scale_targets(model.targets, truth, dtype)
+    loss = score(model.arch, model.params, x, scaled).loss
+    error = predict_values(model, x, preprocessed=True) - truth
+    squared, absolute = np.square(error).sum(axis=0), np.abs(error).sum(axis=0)
+    rmse, mae, r2 = regression_scores(squared, absolute, truth)
+    per_output = tuple(
+        dict(
+            zip(("rmse", "mae", "r2"), regression_scores(s[None], a[None], t[:, None]), strict=True)
+        )
+        for s, a, t in zip(squared, absolute, truth.T, strict=True)
+    )
+    return RegressionEvaluation(len(x), loss, rmse, mae, r2, output_names(model), per_output)
+
+
+def _evaluate_multilabel(model: Model, x: np.ndarray, y: Any, source: str) -> MultilabelEvaluation:
+    k = model.arch.sizes[-1]
+    truth = np.asarray(y)
+    if truth.shape != (len(x), k) or not np.isin(truth, (0, 1)).all():
+        raise DataFormatError(
+            f"{source}: expected a 0/1 label matrix of shape ({len(x)}, {k}), found "
+            f"{truth.dtype} {truth.shape}"
+        )
+    truth = truth.astype(np.int64)
+    loss = score(model.arch, model.params, x, truth.astype(x.dtype)).loss
+    predicted = predict_multilabel(model.arch, model.params, x)
+    hits = (predicted & truth).sum(axis=0)
+    precision = tuple(_ratio(int(h), int(p)) for h, p in zip(hits, predicted.sum(0), strict=True))
+    recall = tuple(_ratio(int(h), int(t)) for h, t in zip(hits, truth.sum(0), strict=True))
+    exact = float((predicted == truth).all(axis=1).mean())
+    support = tuple(int(t) for t in truth.sum(axis=0))
+    return MultilabelEvaluation(
+        len(x), loss, exact, tuple(model.labels), precision, recall, support
+    )
+
+
+def predict_values(
+    model: Model, x_raw: Any, *, source: str = "inputs", preprocessed: bool = False
+) -> np.ndarray:
+    """A regression model's predictions in the units of its training targets.
+
+    Args:
+        model: a regression model (identity output).
+        x_raw: (n, ...) raw inputs (or model input when `preprocessed`).
+        source: a name for error messages.
+        preprocessed: `x_raw` is already model input (n, sizes[0]).
+
+    Returns:
+        (n, k) float64 values, the model's target scaling undone.
+
+    Raises:
+        DataFormatError: inputs that do not fit the model.
+        ValueError: a model that is not a regression model.
+    """
+    if not model.arch.is_regression:
+        raise ValueError(
+            f"predict_values needs a regression model; the output is {model.arch.output}"
+        )
+    x = x_raw if preprocessed else model_inputs(model, x_raw, source=source)
+    return restore_targets(model.targets, forward(model.arch, model.params, x))
 
 
 def predict_inputs(
@@ -240,3 +412,28 @@ def predict_inputs(
     names = tuple(model.labels)
     row_names = tuple(tuple(names[c] for c in row) for row in order.tolist())
     return Prediction(order.astype(np.int64), row_names, scores)
+
+
+def predict_label_sets(
+    model: Model, x_raw: Any, *, source: str = "inputs"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A multi-label model's labels of each raw input row: sigmoid output > 0.5.
+
+    Args:
+        model: a model with `multilabel` set.
+        x_raw: (n, ...) raw inputs.
+        source: a name for error messages.
+
+    Returns:
+        ((n, k) int64 0/1 labels, as `purenet.predict_multilabel`; (n, k) float64
+        probabilities), columns in `model.labels` order.
+
+    Raises:
+        DataFormatError: inputs that do not fit the model.
+        ValueError: a model that is not multi-label.
+    """
+    if not model.multilabel:
+        raise ValueError("predict_label_sets needs a multi-label model (model.multilabel)")
+    x = model_inputs(model, x_raw, source=source)
+    probabilities = forward(model.arch, model.params, x).astype(np.float64)
+    return predict_multilabel(model.arch, model.params, x), probabilities

@@ -50,7 +50,7 @@ from purenet.core.checks import FieldError
 from purenet.core.convert import describe_structure_error, make_converter, summarize
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
-from purenet.modelfile.model import Model, ModelMeta
+from purenet.modelfile.model import Model, ModelMeta, output_names
 from purenet.nn.model import Architecture, Dense
 from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
@@ -72,6 +72,9 @@ def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
         "preprocess": [conv.unstructure(step) for step in model.preprocess],
         "labels": list(model.labels),
         "meta": conv.unstructure(model.meta),
+        # Written only when set, so files without them read everywhere (see _OPTIONAL_KEYS).
+        **({"targets": conv.unstructure(model.targets)} if model.targets is not None else {}),
+        **({"multilabel": True} if model.multilabel else {}),
     }
 
 
@@ -104,11 +107,11 @@ def _check_format(data: Any) -> None:
         )
     if version < 1:
         raise ValueError(f"$.format_version: unknown format version {version}")
-    unknown = sorted(set(data) - set(_MODEL_KEYS))
+    unknown = sorted(set(data) - set(_MODEL_KEYS) - set(_OPTIONAL_KEYS))
     if unknown:
         raise ValueError(
             f"$: unknown key {', '.join(map(repr, unknown))}; expected keys: "
-            f"{', '.join(_MODEL_KEYS)}"
+            f"{', '.join(_MODEL_KEYS)}; optional: {', '.join(_OPTIONAL_KEYS)}"
         )
     _check_keys(data, _MODEL_KEYS, "$")
     _check_keys(data["architecture"], ARCHITECTURE_KEYS, "$.architecture")
@@ -130,10 +133,22 @@ def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
             parts[key] = conv.structure(data[key], cl)
         except Exception as exc:
             lines.extend(describe_structure_error(exc, f"$.{key}"))
+    for key, cl in _OPTIONAL_KEYS.items():
+        if key in data:
+            try:
+                parts[key] = conv.structure(data[key], cl)
+            except Exception as exc:
+                lines.extend(describe_structure_error(exc, f"$.{key}"))
     if lines:
         raise ValueError(summarize(lines))
     return Model(
-        parts["architecture"], parts["layers"], parts["preprocess"], parts["labels"], parts["meta"]
+        parts["architecture"],
+        parts["layers"],
+        parts["preprocess"],
+        parts["labels"],
+        parts["meta"],
+        targets=parts.get("targets"),
+        multilabel=parts.get("multilabel", False),
     )
 
 
@@ -152,6 +167,11 @@ _MODEL_PARTS: dict[str, Any] = {
 }
 
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
+
+_OPTIONAL_KEYS: dict[str, Any] = {"targets": PreprocessStep, "multilabel": bool}
+"""Written only when set: `targets`, the fitted scaling of a regression model's targets
+(`{"kind": "standardize", "mean": [...], "std": [...], "per_feature": true}`), and
+`"multilabel": true` for sigmoid outputs that are independent 0/1 labels."""
 
 ARCHITECTURE_KEYS = ("sizes", "hidden", "output", "loss")
 """Written in every model file. The later options (bias, dropout, input_dropout, huber_delta)
@@ -336,13 +356,17 @@ def describe_model(model: Model) -> dict[str, Any]:
         dict per layer: `index`, `w_shape`, `b_shape`, `activation`, `parameters`),
         `parameters` (the total), `input_shape` (the raw per-sample shape when the steps fix
         it, else None), `preprocess` (one dict per step with `kind` and a one-line `text`),
-        `labels`, `metrics`, `purenet_version`, `created`, `format_version` and `recipe`.
+        `labels`, `task` (`classification`, `regression` or `multilabel`), `outputs` (the
+        output columns' names, `purenet.modelfile.model.output_names`), `targets` (the
+        target scaling's description, or None), `metrics`, `purenet_version`, `created`,
+        `format_version` and `recipe`.
 
     Example:
         >>> import purenet as pn
         >>> arch = pn.Architecture((784, 128, 10))
-        >>> describe_model(Model(arch, pn.init(arch, seed=0)))["parameters"]
-        101770
+        >>> info = describe_model(Model(arch, pn.init(arch, seed=0)))
+        >>> info["parameters"], info["task"]
+        (101770, 'classification')
     """
     arch = model.arch
     layers = []
@@ -357,6 +381,8 @@ def describe_model(model: Model) -> dict[str, Any]:
             }
         )
     shape = flatten_shape(model.preprocess)
+    task = "regression" if arch.is_regression else "classification"
+    task = "multilabel" if model.multilabel else task
     return {
         "format_version": FORMAT_VERSION,
         "architecture": converter.unstructure(arch),
@@ -366,6 +392,9 @@ def describe_model(model: Model) -> dict[str, Any]:
         "input_shape": None if shape is None else list(shape),
         "preprocess": [step.describe() for step in model.preprocess],
         "labels": list(model.labels),
+        "task": task,
+        "outputs": list(output_names(model)),
+        "targets": None if model.targets is None else model.targets.describe(),
         "metrics": dict(model.meta.metrics),
         "purenet_version": model.meta.purenet_version,
         "created": model.meta.created,

@@ -103,6 +103,14 @@ def _default_labels(model: Model) -> tuple[str, ...]:
     return tuple(str(i) for i in range(n_classes(model.arch)))
 
 
+def output_names(model: Model) -> tuple[str, ...]:
+    """Names of a model's output columns: its labels when there is one per output unit (a
+    regression or multi-label model with several outputs), else `("value",)` for a single
+    regression output (whose `labels` keep the two-class form of one unit)."""
+    k = model.arch.sizes[-1]
+    return tuple(model.labels) if len(model.labels) == k else ("value",) * k
+
+
 def n_classes(arch: Architecture) -> int:
     """The number of classes `predict` tells apart: `sizes[-1]`, or 2 for a single output unit."""
     return 2 if arch.sizes[-1] == 1 else arch.sizes[-1]
@@ -119,8 +127,13 @@ class Model:
             `purenet.pipeline.steps.fit_preprocess`); their output width must be `sizes[0]`
             where the steps fix it.
         labels: a name per class: `sizes[-1]` names, or 2 (for outputs 0 and 1) when the
-            network has a single output unit. Default: `"0"`, `"1"`, ...
+            network has a single output unit (for several outputs of a regression or
+            multi-label model: a name per output). Default: `"0"`, `"1"`, ...
         meta: `ModelMeta` (purenet version, creation time, recipe, metrics).
+        targets: regression only: the fitted `Standardize` the training targets were scaled
+            by (mean and std of shape `(sizes[-1],)`), undone on prediction; None: raw targets.
+        multilabel: sigmoid outputs that are independent 0/1 labels (`predict_multilabel`),
+            not one class; needs `sizes[-1] >= 2`.
 
     Raises:
         ValueError: the parts do not fit together; the message gives the model file's JSON
@@ -142,6 +155,8 @@ class Model:
         default=attrs.Factory(_default_labels, takes_self=True), converter=tuple
     )
     meta: ModelMeta = attrs.field(factory=ModelMeta)
+    targets: Standardize | None = attrs.field(default=None, kw_only=True)
+    multilabel: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         _check_model(self)
@@ -195,6 +210,7 @@ def _check_model(model: Model) -> None:
             f"$.preprocess: the steps give samples of shape {list(shape)}; architecture.sizes "
             f"{sizes} needs [{sizes[0]}]"
         )
+    _check_task(model)
     expected_labels = n_classes(model.arch)
     if len(model.labels) != expected_labels:
         unit = " (2 for a single output unit)" if sizes[-1] == 1 else ""
@@ -209,3 +225,29 @@ def _check_model(model: Model) -> None:
             raise ValueError(f"$.labels[{i}]: {label!r} names two classes")
     if not isinstance(model.meta, ModelMeta):
         raise ValueError(f"$.meta: expected a ModelMeta, found {model.meta!r}")
+
+
+def _check_task(model: Model) -> None:
+    """The target scaling fits a regression model, the multi-label flag sigmoid outputs."""
+    arch, scaling = model.arch, model.targets
+    if scaling is not None:
+        if not isinstance(scaling, Standardize) or not scaling.is_fitted:
+            raise ValueError(f"$.targets: expected a fitted standardize step, found {scaling!r}")
+        if not arch.is_regression:
+            raise ValueError(
+                f"$.targets: target scaling is for regression (identity output); the model's "
+                f"output is {arch.output}"
+            )
+        shape = None if scaling.mean is None else list(scaling.mean.shape)
+        if shape != [arch.sizes[-1]]:
+            raise ValueError(
+                f"$.targets.mean: shape {shape}; the model's {arch.sizes[-1]} outputs need "
+                f"[{arch.sizes[-1]}]"
+            )
+    if not isinstance(model.multilabel, bool):
+        raise ValueError(f"$.multilabel: expected true or false, found {model.multilabel!r}")
+    if model.multilabel and (arch.output != "sigmoid" or arch.sizes[-1] < 2):
+        raise ValueError(
+            f"$.multilabel: multi-label models need sigmoid outputs, one per label (>= 2); "
+            f"the model has {arch.sizes[-1]} {arch.output} output(s)"
+        )

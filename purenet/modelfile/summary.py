@@ -100,7 +100,11 @@ def summary(model: Model) -> str:
     lines.append(
         "input: " + (" -> ".join([source, *steps]) if steps else f"{source}, no preprocessing")
     )
-    lines.append(f"labels ({len(info['labels'])}): {_labels_line(info['labels'])}")
+    if info["task"] == "classification":
+        lines.append(f"labels ({len(info['labels'])}): {_labels_line(info['labels'])}")
+    else:
+        targets = f"; targets {info['targets']['text']}" if info["targets"] else ""
+        lines.append(f"{info['task']}: outputs {_labels_line(info['outputs'])}{targets}")
     if info["metrics"]:
         metrics = ", ".join(f"{name} {_number(v)}" for name, v in info["metrics"].items())
         lines.append(f"metrics: {metrics}")

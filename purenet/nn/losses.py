@@ -32,6 +32,7 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 
+from purenet.data.dataset import class_labels
 from purenet.nn.activations import OUTPUTS, log_softmax
 
 Array = np.ndarray
@@ -65,21 +66,12 @@ def dense_targets(y: Array, k: int, dtype: np.dtype) -> Array:
 
 
 def check_labels(y: Array, n_classes: int) -> Array:
-    """Return `y` as integer labels after checking they lie in [0, n_classes).
+    """Return `y` as int64 labels after checking them (`purenet.data.dataset.class_labels`).
 
     Raises:
-        ValueError: `y` is not 1-D integer data, or a label is out of range.
+        ValueError: `y` is not `(batch,)` integer data, or a label is out of range.
     """
-    if y.ndim != 1 or y.dtype.kind not in "iub":
-        raise ValueError(
-            f"labels must be a 1-D integer array, found dtype {y.dtype} and shape {y.shape}; "
-            "pass (batch, k) float targets instead"
-        )
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(
-            f"labels must lie in [0, {n_classes}), found values in [{y.min()}, {y.max()}]"
-        )
-    return y
+    return class_labels(y, n_classes)
 
 
 def regression_targets(y: Array, k: int, dtype: np.dtype) -> Array:

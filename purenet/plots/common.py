@@ -23,6 +23,8 @@ FIGURES = (
     "mistakes",
     "confusion",
     "weights",
+    "predicted",
+    "residuals",
 )
 """Names of the figures `plot_run` can draw, in the order it draws them."""
 

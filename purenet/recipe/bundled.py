@@ -131,11 +131,20 @@ def _options_comment() -> list[str]:
     ]
 
 
+def _absolute(match: re.Match[str], folder: Path) -> str:
+    """A `key = "file"` match with a relative file of `folder` made absolute."""
+    name = match[2]
+    if Path(name).is_absolute() or not (folder / name).is_file():
+        return match[0]
+    return f'{match[1]}"{(folder / name).as_posix()}"'
+
+
 def starter_recipe(name: str, *, base: str = "mnist") -> str:
     """The text of a new recipe to edit: a bundled recipe under a header of comments.
 
     The header says how to run and quickly check the recipe and lists the choices of each
-    section (from the package's registries); `[output] dir` becomes `runs/<name>`.
+    section (from the package's registries); `[output] dir` becomes `runs/<name>`, and data
+    files the bundled recipe names relative to its folder become absolute paths.
 
     Args:
         name: the new recipe's name (its file is `<name>.toml`).
@@ -152,6 +161,12 @@ def starter_recipe(name: str, *, base: str = "mnist") -> str:
             f"--from {base}: no bundled recipe of that name; bundled: {', '.join(known)}"
         )
     text = known[base].read_text(encoding="utf-8")
+    # Files the bundled recipe names relative to its folder stay where they are.
+    text = re.sub(
+        r'((?:path|images|labels)\s*=\s*)"([^"\n]+)"',
+        lambda m: _absolute(m, known[base].parent),
+        text,
+    )
     # Without a `dir` line the run folder is runs/<file stem> already.
     text = re.sub(
         r'^(\[output\][^\[]*?^dir = )"[^"\n]*"', rf'\1"runs/{name}"', text, flags=re.M | re.S

@@ -45,10 +45,13 @@ from purenet.recipe.schema import (
     FITTED,
     Affine,
     Augmentation,
+    Columns,
     CsvSource,
     DatasetSource,
+    FilesSource,
     IdxSource,
     ImageShape,
+    Label,
     Recipe,
     RecipeStep,
     Rotate,
@@ -68,7 +71,7 @@ _TAGGED: dict[Any, dict[str, type]] = {
 }
 
 
-_FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource}
+_FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource, "files": FilesSource}
 
 _LEARNING_RATE = float | Schedule
 
@@ -125,7 +128,7 @@ def _register_sources(conv: cattrs.Converter) -> None:
             if not colon or not name or not split:
                 raise ValueError(
                     f"expected 'name:split' (e.g. 'mnist:train') or a table with kind = "
-                    f"'idx' or 'csv', found {value!r}"
+                    f"'idx', 'csv' or 'files', found {value!r}"
                 )
             return conv.structure({"name": name, "split": split}, DatasetSource)
         if not isinstance(value, dict):
@@ -133,9 +136,9 @@ def _register_sources(conv: cattrs.Converter) -> None:
         kind = value.get("kind")
         if kind not in _FILE_SOURCES:
             found = "missing" if kind is None else f"unknown kind {kind!r}"
-            raise FieldError("kind", f"{found}; a file source has kind 'idx' or 'csv'")
+            raise FieldError("kind", f"{found}; a file source has kind 'idx', 'csv' or 'files'")
         rest = {k: v for k, v in value.items() if k != "kind"}
-        file_source: IdxSource | CsvSource = conv.structure(rest, _FILE_SOURCES[kind])
+        file_source: IdxSource | CsvSource | FilesSource = conv.structure(rest, _FILE_SOURCES[kind])
         return file_source
 
     conv.register_structure_hook_func(lambda t: t == Source, structure_source)
@@ -165,6 +168,23 @@ def _register_unions(conv: cattrs.Converter) -> None:
         raise TypeError(f'expected an integer or "full", found {_found(value)}')
 
     conv.register_structure_hook_func(lambda t: t == _BATCH_SIZE, structure_batch)
+
+    def structure_columns(value: Any, _: Any) -> Columns:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise TypeError(f"expected a column name or a list of names, found {_found(value)}")
+
+    conv.register_structure_hook_func(lambda t: t == Columns, structure_columns)
+
+    def structure_label(value: Any, _: Any) -> Label:
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            label: Label = value
+            return label
+        raise TypeError(f"expected an integer or a name, found {_found(value)}")
+
+    conv.register_structure_hook_func(lambda t: t == Label, structure_label)
 
 
 def _register_writer(conv: cattrs.Converter) -> None:

@@ -139,52 +139,117 @@ class IdxSource:
         return IdxSource(_resolve(self.images, base_dir), _resolve(self.labels, base_dir))
 
 
+Columns = str | tuple[str, ...]
+"""Label column(s) of a CSV source: `"first"`, `"last"`, a name, or a list of names."""
+
+Label = int | str
+"""A raw class label in a recipe: an integer (`10`) or a name (`"setosa"`)."""
+
+
 @attrs.frozen
 class CsvSource:
-    """A numeric table with one label column (see `purenet.data.csv.read_csv`).
+    """A table of numeric features and label column(s) (see `purenet.data.csv.read_csv`).
 
     Attributes:
         path: the file; relative paths resolve against the recipe's folder.
-        label: `"first"`, `"last"` or a column name.
+        label: `"first"`, `"last"` or a column name; a list of names for several target
+            columns (regression with several outputs, or a 0/1 multi-label matrix).
         header: whether the first line is a header; absent: detected.
         delimiter: the field separator.
     """
 
     kind: ClassVar[str] = "csv"
     path: str
-    label: str = "first"
+    label: Columns = attrs.field(default="first")
     header: bool | None = None
     delimiter: str = ","
+
+    @label.validator
+    def _check_label(self, attribute: attrs.Attribute[Any], value: Columns) -> None:
+        if isinstance(value, tuple) and (not value or len(set(value)) != len(value)):
+            raise FieldError("label", f"expected distinct column names, found {list(value)}")
 
     @property
     def display_name(self) -> str:
         """How messages name the source: the file."""
         return self.path
 
+    @property
+    def column_names(self) -> tuple[str, ...] | None:
+        """The label columns' names when the recipe names them, else None."""
+        names = (self.label,) if isinstance(self.label, str) else self.label
+        return None if any(n in ("first", "last") for n in names) else names
+
     def resolved(self, base_dir: Path) -> CsvSource:
         """The source with a relative path taken against `base_dir` (`~` expanded)."""
         return attrs.evolve(self, path=_resolve(self.path, base_dir))
 
 
-Source = DatasetSource | IdxSource | CsvSource
+@attrs.frozen
+class FilesSource:
+    """Features and labels in two files (`purenet.data.inputs.read_inputs` / `read_targets`).
+
+    Attributes:
+        features: IDX, NPY or CSV of inputs, one sample per row (or image).
+        labels: IDX, NPY or CSV of labels or targets: `(n,)` class labels (numbers or
+            names), values, or `(n, k)` targets; relative paths resolve as `features`.
+        header: for a CSV labels file, whether its first line is a header; absent: detected.
+    """
+
+    kind: ClassVar[str] = "files"
+    features: str
+    labels: str
+    header: bool | None = None
+
+    @property
+    def display_name(self) -> str:
+        """How messages name the source: the features file."""
+        return self.features
+
+    def resolved(self, base_dir: Path) -> FilesSource:
+        """The source with relative paths taken against `base_dir` (`~` expanded)."""
+        return attrs.evolve(
+            self, features=_resolve(self.features, base_dir), labels=_resolve(self.labels, base_dir)
+        )
+
+
+Source = DatasetSource | IdxSource | CsvSource | FilesSource
 """Where a data set comes from."""
 
 
 @attrs.frozen
 class DataSpec:
-    """`[data]`: the training and test sets.
+    """`[data]`: the training and test sets, and how their labels become classes.
 
     Attributes:
         train: the training source.
         test: the test source, evaluated after training; absent: no test evaluation.
         valid_fraction: share of the training set held out for validation, in [0, 1).
-        labels: display names of the classes, in class order; absent: "0", "1", ...
+        labels: display names of the classes (or of the outputs of a regression or
+            multi-label model), in order; absent: the names in the data (class names
+            sorted, or the label columns a CSV source names), else "0", "1", ...
+        label_map: raw label (as text: `"10"`, `"yes"`) to a new label, applied first to
+            every set: `{10 = 0}` for the digit 0 labelled 10, `{yes = 1, no = 0}`.
+        classes: keep only the rows of these labels, class i being `classes[i]`
+            (`[3, 8]`, `["setosa", "virginica"]`); absent: every label.
     """
 
     train: Source
     test: Source | None = None
     valid_fraction: float = attrs.field(default=0.0, validator=_FRACTION_BELOW_1)
     labels: tuple[str, ...] | None = None
+    label_map: dict[str, Label] = attrs.field(factory=dict)
+    classes: tuple[Label, ...] | None = attrs.field(default=None)
+
+    @classes.validator
+    def _check_classes(
+        self, attribute: attrs.Attribute[Any], value: tuple[Label, ...] | None
+    ) -> None:
+        texts = [str(c) for c in value or ()]
+        if value is not None and (len(texts) < 2 or len(set(texts)) != len(texts)):
+            raise FieldError(
+                "classes", f"expected at least two distinct labels, found {list(value)}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,11 +393,14 @@ class PipelineSpec:
         steps: preprocessing steps, applied in order.
         targets: one-hot targets; absent: integer labels (the loss one-hot encodes them).
         augment: image augmentations of the training set.
+        standardize_targets: regression only: train on z-scored targets (mean and std per
+            output, fitted on the training targets, stored in the model, undone by predict).
     """
 
     steps: tuple[RecipeStep, ...] = attrs.field(default=())
     targets: Targets | None = None
     augment: tuple[Augmentation, ...] = ()
+    standardize_targets: bool = False
 
     @property
     def image(self) -> ImageShape | None:

@@ -15,6 +15,8 @@ Figure names (`FIGURES`, the files `plot_run` writes as `<name>.png`):
     mistakes        the test images the model gets wrong, least confident first
     confusion       confusion matrix with counts and per-class recall
     weights         the first layer's weights as images, one tile per hidden unit
+    predicted       a regression model's predictions against the true values, per output
+    residuals       a regression model's residuals against its predictions, per output
 
 Example:
     >>> from purenet.run.plot import plot_run
@@ -34,15 +36,17 @@ import numpy as np
 
 from purenet.data.dataset import Dataset
 from purenet.errors import PurenetError, require_extra
-from purenet.modelfile.evaluation import model_inputs
-from purenet.modelfile.model import Model
+from purenet.modelfile.evaluation import model_inputs, predict_values
+from purenet.modelfile.model import Model, output_names
 from purenet.nn.model import forward, labels_of
 from purenet.pipeline.steps import apply_preprocess
+from purenet.pipeline.targets import regression_values
 from purenet.plots.boundary import plot_decision_boundary
 from purenet.plots.common import FIGURES, save_figure
 from purenet.plots.curves import plot_convergence, plot_curves
 from purenet.plots.digits import plot_digits
 from purenet.plots.matrices import plot_confusion, plot_first_layer
+from purenet.plots.regression import plot_predicted, plot_residuals
 from purenet.run.layout import MODEL_FILE
 from purenet.run.read import RunData, load_run
 
@@ -80,6 +84,12 @@ def _why_not(run: RunData, name: str) -> str | None:
         if _image_shape(run.model, run.data) is None:
             return f"the model's {run.model.arch.sizes[0]} inputs are not a square image"
         return None
+    regression = name in ("predicted", "residuals")
+    if regression != run.model.arch.is_regression:
+        kind = "a regression model (identity output)" if regression else "a classifier"
+        return f"it is drawn for {kind}; the model's output is {run.model.arch.output}"
+    if run.model.multilabel:
+        return "it is drawn for one class per row; the model is multi-label"
     if run.data is None:
         return "no evaluation data (the model holds no recipe naming it)"
     shape = run.data.x.shape
@@ -133,6 +143,11 @@ def draw_run_figure(run: RunData, name: str) -> Figure:
         return plot_first_layer(model.params[0].w, image_shape=_image_shape(model, data))
     if data is None:
         raise PurenetError(f"cannot draw {name}: no evaluation data")
+    if name in ("predicted", "residuals"):
+        values = predict_values(model, data.x, source=_DATA)
+        draw = plot_predicted if name == "predicted" else plot_residuals
+        titles = output_names(model) if values.shape[1] > 1 else None
+        return draw(regression_values(data.y), values, names=titles)
     names = list(model.labels)
     if name == "boundary":
         # The data are raw inputs and enter the model through model_inputs (finite, in the

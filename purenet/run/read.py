@@ -103,9 +103,9 @@ def load_run(
     model = None
     if model_file.is_file():
         from purenet.modelfile.io import load_model
-        from purenet.run.sources import load_recipe_test_data
+        from purenet.run.prepare import load_recipe_test
 
         model = load_model(model_file)
         if data is None and model.meta.recipe is not None:
-            data = load_recipe_test_data(model, source=str(model_file), data_dir=data_dir)
+            data = load_recipe_test(model, source=str(model_file), data_dir=data_dir)[0]
     return RunData(history=history, tracked=tracked, model=model, data=data)

@@ -35,7 +35,7 @@ from purenet.core.atomic import write_text_atomic
 from purenet.core.jsonio import read_json, read_jsonl, to_jsonl_text
 from purenet.core.threads import free_cores, limit_threads
 from purenet.errors import ModelFormatError, PurenetError, RecipeError
-from purenet.modelfile.evaluation import Evaluation, evaluate_model
+from purenet.modelfile.evaluation import AnyEvaluation, evaluate_model
 from purenet.modelfile.io import save_model
 from purenet.modelfile.model import Model, ModelMeta
 from purenet.nn.model import init
@@ -94,7 +94,7 @@ class RunResult:
     model: Model
     history: tuple[EpochReport, ...]
     metrics: dict[str, float]
-    test: Evaluation | None
+    test: AnyEvaluation | None
     stopped_early: bool
     threads: int = 1
 
@@ -150,7 +150,7 @@ def _check_resumable(out: Path, recipe: Recipe) -> int:
     return epoch
 
 
-def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, float]:
+def _final_metrics(result: TrainResult, test: AnyEvaluation | None) -> dict[str, float]:
     best = result.history[result.best_epoch - 1]
     metrics: dict[str, float] = {
         "epochs": float(len(result.history)),
@@ -163,8 +163,7 @@ def _final_metrics(result: TrainResult, test: Evaluation | None) -> dict[str, fl
         metrics["valid_loss"] = best.valid_loss
         metrics["valid_accuracy"] = best.valid_accuracy
     if test is not None:
-        metrics["test_loss"] = test.loss
-        metrics["test_accuracy"] = test.accuracy
+        metrics.update({f"test_{name}": value for name, value in test.metrics().items()})
     return metrics
 
 
@@ -314,7 +313,14 @@ def _run(
         _write_tracked(out / TRACKED_FILE, result.tracked)
 
     # Model's fields convert with tuple(), which mypy cannot see through.
-    model = Model(arch, result.params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
+    model = Model(
+        arch,
+        result.params,  # type: ignore[arg-type]
+        prepared.preprocess,  # type: ignore[arg-type]
+        prepared.labels,  # type: ignore[arg-type]
+        targets=prepared.targets,
+        multilabel=prepared.multilabel,
+    )
     test = None
     if prepared.test_raw is not None:
         test = evaluate_model(

@@ -15,11 +15,12 @@ import os
 from purenet.data.csv import read_csv
 from purenet.data.dataset import Dataset
 from purenet.data.idx import read_idx_pair
+from purenet.data.inputs import read_inputs, read_targets
 from purenet.data.load import check_data_dir, load_dataset
-from purenet.errors import ModelFormatError
+from purenet.errors import DataFormatError, ModelFormatError
 from purenet.modelfile.model import Model
 from purenet.recipe.load import recipe_from_data
-from purenet.recipe.schema import DatasetSource, IdxSource, Source
+from purenet.recipe.schema import DatasetSource, FilesSource, IdxSource, Recipe, Source
 
 
 def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -33,13 +34,21 @@ def load_source(source: Source, *, data_dir: str | os.PathLike[str] | None = Non
     Raises:
         PurenetError: a `data_dir` that is not an existing folder, a data set that is
             nowhere on disk and cannot be fetched, or a malformed file (`DataFormatError`
-            naming the file).
+            naming the file, or features and labels files of different lengths).
     """
     check_data_dir(data_dir)
     if isinstance(source, DatasetSource):
         return load_dataset(source.name, source.split, data_dir=data_dir)
     if isinstance(source, IdxSource):
         return read_idx_pair(source.images, source.labels)
+    if isinstance(source, FilesSource):
+        x = read_inputs(source.features)
+        y = read_targets(source.labels, header=source.header)
+        if len(x) != len(y):
+            raise DataFormatError(
+                f"{source.labels}: {len(y)} labels for the {len(x)} samples of {source.features}"
+            )
+        return Dataset(x, y)
     return read_csv(
         source.path,
         label=source.label,
@@ -53,8 +62,8 @@ def source_name(source: Source | None) -> str:
     return "test data" if source is None else source.display_name
 
 
-def recipe_test_source(model: Model, *, source: str = "model") -> Source:
-    """The test source (else the training source) of the recipe stored in a model's meta.
+def stored_recipe(model: Model, *, source: str = "model") -> Recipe:
+    """The recipe stored in a model's meta.
 
     Raises:
         ModelFormatError: the model holds no recipe.
@@ -65,22 +74,15 @@ def recipe_test_source(model: Model, *, source: str = "model") -> Source:
         raise ModelFormatError(
             f"{source}: $.meta.recipe: the model holds no recipe; name the data to use"
         )
-    recipe = recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
-    return recipe.data.test if recipe.data.test is not None else recipe.data.train
+    return recipe_from_data(recipe_data, source=f"{source}: $.meta.recipe")
 
 
-def load_recipe_test_data(
-    model: Model, *, source: str = "model", data_dir: str | os.PathLike[str] | None = None
-) -> Dataset:
-    """The raw test set (else training set) of the recipe stored in a model, as the run saw
-    it: flat table rows become images when the recipe's pipeline starts with an `image` step.
+def recipe_test_source(model: Model, *, source: str = "model") -> Source:
+    """The test source (else the training source) of the recipe stored in a model's meta.
 
     Raises:
         ModelFormatError: the model holds no recipe.
-        RecipeError: the stored recipe is invalid, or its image shape does not fit the data.
-        PurenetError: the data cannot be found or read.
+        RecipeError: the stored recipe is invalid.
     """
-    data = load_source(recipe_test_source(model, source=source), data_dir=data_dir)
-    recipe = recipe_from_data(model.meta.recipe, source=f"{source}: $.meta.recipe")
-    x = recipe.pipeline.raw_images(data.x, f"{source}: $.meta.recipe")
-    return Dataset(x, data.y)
+    recipe = stored_recipe(model, source=source)
+    return recipe.data.test if recipe.data.test is not None else recipe.data.train

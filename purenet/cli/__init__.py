@@ -1,0 +1,1 @@
+"""The command line: the Typer app `purenet` (`purenet.cli.app:app`); nothing imports it."""
