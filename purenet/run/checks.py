@@ -50,8 +50,14 @@ def _preview_model(recipe: Recipe, prepared: PreparedData) -> Model:
     """A model of the run's shape (untrained weights), for the checks that need one."""
     arch = recipe.model.architecture()
     params = init(arch, seed=recipe.train.seed, scheme=recipe.model.init, dtype=recipe.train.dtype)
-    # Model's fields convert with tuple(), which mypy cannot see through.
-    return Model(arch, params, prepared.preprocess, prepared.labels)  # type: ignore[arg-type]
+    return Model(
+        arch,
+        params,  # type: ignore[arg-type]
+        prepared.preprocess,  # type: ignore[arg-type]
+        prepared.labels,  # type: ignore[arg-type]
+        targets=prepared.targets,
+        multilabel=prepared.multilabel,
+    )
 
 
 def _check_test_set(recipe: Recipe, model: Model, test: Dataset) -> None:
@@ -60,6 +66,8 @@ def _check_test_set(recipe: Recipe, model: Model, test: Dataset) -> None:
         model_inputs(model, test.x[:1], source=where)
     except DataFormatError as exc:
         raise RecipeError(str(exc)) from None
+    if model.arch.is_regression or model.multilabel:
+        return
     y = np.asarray(test.y)
     classes = n_classes(model.arch)
     if y.ndim == 1 and y.dtype.kind in "iu" and len(y) and (y.min() < 0 or y.max() >= classes):
