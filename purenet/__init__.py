@@ -79,6 +79,17 @@ from purenet.training.reports import (
 
 __version__ = _package_version()
 
+
+def from_sklearn(estimator: object) -> Model:
+    """A purenet `Model` of a fitted scikit-learn MLP (the `sklearn` extra, imported on use).
+
+    See `purenet.sklearn.from_sklearn`; raises `MissingExtraError` without scikit-learn.
+    """
+    from purenet.sklearn import from_sklearn as convert
+
+    return convert(estimator)
+
+
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
@@ -131,6 +142,7 @@ __all__ = [
     "fit_standardizer",
     "flatten",
     "forward",
+    "from_sklearn",
     "grad",
     "init",
     "labels_of",

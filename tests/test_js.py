@@ -252,3 +252,21 @@ def test_per_layer_activations_layers_without_bias_and_training_options(tmp_path
         expected = pn.forward(model.arch, model.params, pn.apply_preprocess(steps, raw))
         assert np.abs(np.array(found["outputs"]) - expected.ravel()).max() <= 1e-6
         assert np.array_equal(found["labels"], pn.labels_of(expected))
+
+
+def test_standardized_targets_and_multilabel_models(tmp_path: Path) -> None:
+    from purenet.modelfile.evaluation import predict_values
+    from purenet.pipeline.steps import Standardize
+
+    raw = np.random.default_rng(5).normal(size=(12, 3))
+    regression = pn.Architecture((3, 4, 2), hidden="tanh", output="identity", loss="mse")
+    scaling = Standardize(mean=np.array([100.0, -3.0]), std=np.array([20.0, 0.5]))
+    values = pn.Model(regression, pn.init(regression, seed=0, dtype="float64"), (), targets=scaling)
+    tagging = pn.Architecture((3, 4, 3), output="sigmoid", loss="cross_entropy")
+    labelled = pn.Model(tagging, pn.init(tagging, seed=1, dtype="float64"), (), multilabel=True)
+    payload = {"models": [model_to_data(values), model_to_data(labelled)], "raw": raw.tolist()}
+    found_values, found_labels = run_node(tmp_path, PREDICT_ALL, payload)
+    expected = predict_values(values, raw)
+    assert np.abs(np.array(found_values["outputs"]) - expected.ravel()).max() <= 1e-9
+    probabilities = pn.forward(tagging, labelled.params, raw)
+    assert found_labels["labels"] == (probabilities > 0.5).astype(int).ravel().tolist()

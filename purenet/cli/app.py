@@ -20,6 +20,7 @@ Each command parses its arguments, calls one library function and renders the re
     purenet import mlp.onnx -o model.json   (or weights.json --hidden sigmoid --output sigmoid)
     purenet serve runs/mnist/model.json [--port 8000]
     purenet sweep recipes/microchips-sweep.toml [--workers N] [--scheduler ADDRESS|local-cluster]
+    purenet bench-sklearn [--job digits] [--epochs 3] [--repeats 3] [--json]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from purenet.cli.recipes import new_command, recipes_command
 from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
 from purenet.cli.render import fmt as _fmt
 from purenet.cli.render import print_json as _print_json
+from purenet.cli.sklearn_bench import sklearn_bench_command
 from purenet.cli.sweep import sweep_command
 from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
@@ -531,6 +533,7 @@ def fetch(
 
 
 app.command("bench")(bench_command)
+app.command("bench-sklearn")(sklearn_bench_command)
 app.command("info")(info_command)
 app.command("compare")(compare_command)
 app.command("recipes")(recipes_command)

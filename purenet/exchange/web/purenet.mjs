@@ -105,7 +105,7 @@ export function parseModel(source) {
   if (!Number.isInteger(data.format_version) || data.format_version < 1 || data.format_version > FORMAT_VERSION) {
     fail("$.format_version", `this reader reads version ${FORMAT_VERSION}, found ${data.format_version}`);
   }
-  checkKeys(data, ["format", "format_version", "architecture", "layers", "preprocess", "labels", "meta"], "$");
+  checkKeys(data, ["format", "format_version", "architecture", "layers", "preprocess", "labels", "meta"], "$", ["targets", "multilabel"]);
   const arch = data.architecture;
   // Training-only options (dropout, the Huber threshold) may be present; a reader ignores them.
   checkKeys(arch, ["sizes", "hidden", "output", "loss"], "$.architecture", ["bias", "dropout", "input_dropout", "huber_delta"]);
@@ -141,7 +141,16 @@ export function parseModel(source) {
   }
   if (!Array.isArray(data.preprocess)) fail("$.preprocess", "expected a list of steps");
   const preprocess = data.preprocess.map((step, i) => parseStep(step, `$.preprocess[${i}]`));
-  return { sizes: sizes.slice(), hidden: hidden.slice(), output: arch.output, loss: arch.loss, dtype, layers, preprocess, labels: data.labels.slice(), meta: data.meta };
+  // Standardized regression targets: outputs are scaled back as `z * std + mean` per unit.
+  let targets = null;
+  if (data.targets !== undefined && data.targets !== null) {
+    const step = parseStep(data.targets, "$.targets");
+    if (step.kind !== "standardize") fail("$.targets.kind", "expected 'standardize'");
+    targets = { mean: step.mean.data, std: step.std.data };
+  }
+  if (data.multilabel !== undefined && typeof data.multilabel !== "boolean") fail("$.multilabel", "expected true or false");
+  const multilabel = data.multilabel === true;
+  return { sizes: sizes.slice(), hidden: hidden.slice(), output: arch.output, loss: arch.loss, dtype, layers, preprocess, labels: data.labels.slice(), meta: data.meta, targets, multilabel };
 }
 
 /** The per-sample shape of raw inputs the model's steps fix ([28, 28]), else [sizes[0]]. */
@@ -209,6 +218,13 @@ export function forward(model, x, n) {
     }
     a = last ? outputActivation(model.output, z, n, fanOut, r) : z;
   });
+  if (model.targets) {
+    const { mean, std } = model.targets;
+    const k = model.sizes[model.sizes.length - 1];
+    const values = new Float64Array(a.length);
+    for (let i = 0; i < a.length; i++) values[i] = a[i] * std[i % k] + mean[i % k];
+    return values;
+  }
   return a;
 }
 
@@ -227,10 +243,12 @@ function outputActivation(name, z, n, k, r) {
   return z;
 }
 
-/** Raw inputs -> {labels: predicted class indices, outputs}; argmax, or p > 0.5 for one unit. */
+/** Raw inputs -> {labels: predicted class indices, outputs}; argmax, or p > 0.5 for one unit;
+ * for a multi-label model, one 0/1 label per unit (n * k values, row-major). */
 export function predict(model, raw, n) {
   const outputs = forward(model, preprocess(model, raw, n), n);
   const k = model.sizes[model.sizes.length - 1];
+  if (model.multilabel) return { labels: Int32Array.from(outputs, (p) => (p > 0.5 ? 1 : 0)), outputs };
   const labels = new Int32Array(n);
   for (let s = 0; s < n; s++) {
     if (k === 1) {
