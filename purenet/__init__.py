@@ -45,6 +45,7 @@ from purenet.nn.model import (
     forward,
     grad,
     init,
+    l2_penalty,
     labels_of,
     loss,
     loss_grad_and_output,
@@ -72,10 +73,12 @@ from purenet.training.reports import (
     BatchReport,
     EarlyStopping,
     EpochReport,
+    KeepBest,
     Track,
     Tracked,
     TrainResult,
 )
+from purenet.training.rules import ReduceOnPlateau, clip_by_global_norm
 
 __version__ = _package_version()
 
@@ -110,6 +113,7 @@ __all__ = [
     "Flatten",
     "Glorot",
     "He",
+    "KeepBest",
     "MissingExtraError",
     "Model",
     "ModelFormatError",
@@ -120,6 +124,7 @@ __all__ = [
     "PurenetError",
     "Recipe",
     "RecipeError",
+    "ReduceOnPlateau",
     "RunInterrupted",
     "RunResult",
     "Scale",
@@ -133,6 +138,7 @@ __all__ = [
     "affine",
     "apply_preprocess",
     "batches",
+    "clip_by_global_norm",
     "describe_model",
     "dropout_masks",
     "dump_recipe",
@@ -145,6 +151,7 @@ __all__ = [
     "from_sklearn",
     "grad",
     "init",
+    "l2_penalty",
     "labels_of",
     "load_dataset",
     "load_images",

@@ -77,7 +77,7 @@ def test_a_test_set_the_model_cannot_take_fails_before_training(
     tx, ty = blobs(30, 1)
     write_idx(data_files["test_images"], tx[:, :7, :7])
     recipe = tiny_recipe(tmp_path)
-    assert untrained(recipe).startswith(f"{recipe}: $.data.test (")
+    assert untrained(recipe).startswith(f"{recipe}: $.data.test")
     write_idx(data_files["test_images"], tx)
     write_idx(data_files["test_labels"], ty + 2)  # labels 2..4 for a 3-class model
     message = untrained(recipe)

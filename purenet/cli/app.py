@@ -128,9 +128,13 @@ class _RunProgress:
             )
 
     def on_epoch(self, report: Any) -> None:
-        parts = [f"loss {report.train_loss:.4f}", f"acc {report.train_accuracy:.4f}"]
-        if report.valid_loss is not None:
-            parts += [f"val loss {report.valid_loss:.4f}", f"val acc {report.valid_accuracy:.4f}"]
+        # Accuracies for classifiers, RMSE and R^2 for regression: whichever were reported.
+        parts = [
+            f"{prefix}{short} {value:.4f}"
+            for split, prefix in (("train", ""), ("valid", "val "), ("test", "test "))
+            for name, short in _SHOWN
+            if (value := getattr(report, f"{split}_{name}")) is not None
+        ]
         self.progress.update(self.epochs, completed=report.epoch, status=" ".join(parts))
         if report.epoch % self.every and report.epoch != self.last:
             return
@@ -138,6 +142,10 @@ class _RunProgress:
             f"epoch {report.epoch:>3}  " + "  ".join(parts) + f"  lr {report.learning_rate:.3g}"
             f"  {report.seconds:.1f}s"
         )
+
+
+_SHOWN = (("loss", "loss"), ("accuracy", "acc"), ("rmse", "rmse"), ("r2", "r2"))
+"""The epoch metrics a run's progress shows, and their short names."""
 
 
 def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: Any) -> str:

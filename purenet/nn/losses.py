@@ -102,10 +102,13 @@ class OutputLoss:
     Attributes:
         value: `value(z, a, y) -> float`, the mean loss over the batch.
         delta: `delta(z, a, y) -> (batch, k)`, d(mean loss)/dz, same dtype as `z`.
+        per_sample: `per_sample(z, a, y) -> (batch,)` float64, each sample's loss (their
+            mean is `value`, up to the order of the float sums); weighted losses use it.
     """
 
     value: Callable[[Array, Array, Array], float]
     delta: Callable[[Array, Array, Array], Array]
+    per_sample: Callable[[Array, Array, Array], Array]
 
 
 def _categorical_value(z: Array, a: Array, y: Array) -> float:
@@ -116,6 +119,14 @@ def _categorical_value(z: Array, a: Array, y: Array) -> float:
     return float(
         -(dense_targets(y, z.shape[1], z.dtype) * log_p).sum(dtype=np.float64) / z.shape[0]
     )
+
+
+def _categorical_per_sample(z: Array, a: Array, y: Array) -> Array:
+    log_p = log_softmax(z)
+    if y.ndim == 1:
+        labels = check_labels(y, z.shape[1])
+        return -log_p[np.arange(z.shape[0]), labels].astype(np.float64)
+    return -(dense_targets(y, z.shape[1], z.dtype) * log_p).sum(axis=1, dtype=np.float64)
 
 
 def _categorical_delta(z: Array, a: Array, y: Array) -> Array:
@@ -136,6 +147,11 @@ def _binary_value(z: Array, a: Array, y: Array) -> float:
     return float(per_unit.sum(dtype=np.float64) / z.shape[0])
 
 
+def _binary_per_sample(z: Array, a: Array, y: Array) -> Array:
+    targets = dense_targets(y, z.shape[1], z.dtype)
+    return (np.logaddexp(z, 0) - targets * z).sum(axis=1, dtype=np.float64)
+
+
 def _binary_delta(z: Array, a: Array, y: Array) -> Array:
     targets = dense_targets(y, z.shape[1], z.dtype)
     return (a - targets) / a.dtype.type(z.shape[0])
@@ -146,6 +162,11 @@ def _quadratic_value(z: Array, a: Array, y: Array) -> float:
     return float(0.5 * np.square(error).sum(dtype=np.float64) / a.shape[0])
 
 
+def _quadratic_per_sample(z: Array, a: Array, y: Array) -> Array:
+    error = a - dense_targets(y, a.shape[1], a.dtype)
+    return 0.5 * np.square(error).sum(axis=1, dtype=np.float64)
+
+
 def _quadratic(output: str) -> OutputLoss:
     vjp = OUTPUTS[output].vjp
 
@@ -153,7 +174,7 @@ def _quadratic(output: str) -> OutputLoss:
         g = (a - dense_targets(y, a.shape[1], a.dtype)) / a.dtype.type(a.shape[0])
         return vjp(z, a, g)
 
-    return OutputLoss(_quadratic_value, delta)
+    return OutputLoss(_quadratic_value, delta, _quadratic_per_sample)
 
 
 def _regression(
@@ -170,7 +191,10 @@ def _regression(
     def delta(z: Array, a: Array, y: Array) -> Array:
         return gradient(residual(a, y)) / a.dtype.type(a.shape[0])
 
-    return OutputLoss(value, delta)
+    def per_sample(z: Array, a: Array, y: Array) -> Array:
+        return per_unit(residual(a, y)).sum(axis=1, dtype=np.float64)
+
+    return OutputLoss(value, delta, per_sample)
 
 
 def _huber(delta: float) -> OutputLoss:
@@ -183,8 +207,10 @@ def _huber(delta: float) -> OutputLoss:
 
 
 LOSSES: dict[tuple[str, str], OutputLoss] = {
-    ("softmax", "cross_entropy"): OutputLoss(_categorical_value, _categorical_delta),
-    ("sigmoid", "cross_entropy"): OutputLoss(_binary_value, _binary_delta),
+    ("softmax", "cross_entropy"): OutputLoss(
+        _categorical_value, _categorical_delta, _categorical_per_sample
+    ),
+    ("sigmoid", "cross_entropy"): OutputLoss(_binary_value, _binary_delta, _binary_per_sample),
     ("identity", "mse"): _regression(lambda r: 0.5 * r * r, lambda r: r),
     ("identity", "mae"): _regression(np.abs, np.sign),
     ("identity", "huber"): _huber(1.0),
@@ -222,3 +248,50 @@ def output_loss(output: str, loss: str, *, huber_delta: float = 1.0) -> OutputLo
 def supported_pairs() -> str:
     """The supported (output, loss) pairs as text for error messages."""
     return ", ".join(f"{output} x {loss}" for output, loss in LOSSES)
+
+
+def check_sample_weight(sample_weight: Array, n: int) -> Array:
+    """Return per-sample weights as a (n,) float64 array after checking them.
+
+    Args:
+        sample_weight: (n,) finite numbers >= 0, not all 0.
+        n: the batch size.
+
+    Raises:
+        ValueError: a wrong shape, a negative or non-finite weight, or weights summing to 0.
+    """
+    weight = np.asarray(sample_weight)
+    if weight.shape != (n,) or weight.dtype.kind not in "iuf":
+        raise ValueError(
+            f"sample_weight must be ({n},) numbers, one per sample; found dtype {weight.dtype} "
+            f"and shape {weight.shape}"
+        )
+    weight = weight.astype(np.float64)
+    if not np.isfinite(weight).all() or (weight < 0).any():
+        raise ValueError("sample_weight must hold finite numbers >= 0")
+    if not weight.sum() > 0:
+        raise ValueError("sample_weight sums to 0: at least one sample must have weight > 0")
+    return weight
+
+
+def weighted_loss(
+    pair: OutputLoss, z: Array, a: Array, y: Array, weight: Array
+) -> tuple[float, Array]:
+    """The weighted mean loss `sum_i w_i l_i / sum_i w_i` and its gradient with respect to `z`.
+
+    Args:
+        pair: the output loss.
+        z, a: (batch, k) logits and output activations.
+        y: the batch's labels or targets.
+        weight: (batch,) float64 weights from `check_sample_weight`.
+
+    Returns:
+        (value, delta): a float, and (batch, k) in `z`'s dtype; with equal weights the same
+        numbers as `pair.value` and `pair.delta` (up to rounding), and an integer weight `c`
+        counts a sample as `c` copies of it.
+    """
+    total = weight.sum()
+    value = float((weight * pair.per_sample(z, a, y)).sum() / total)
+    # pair.delta divides each row by the batch size; rescale row i to w_i / sum(w).
+    scale = (weight * (z.shape[0] / total)).astype(z.dtype)
+    return value, pair.delta(z, a, y) * scale[:, None]

@@ -30,7 +30,13 @@ from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.architecture import Architecture, Dense, Params, check_params
 from purenet.nn.dropout import Dropout, resolve_dropout
 from purenet.nn.init import INIT_SCHEMES, init
-from purenet.nn.losses import OutputLoss, output_loss, regression_targets
+from purenet.nn.losses import (
+    OutputLoss,
+    check_sample_weight,
+    output_loss,
+    regression_targets,
+    weighted_loss,
+)
 from purenet.nn.metrics import Scores, regression_scores
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "forward",
     "grad",
     "init",
+    "l2_penalty",
     "labels_of",
     "loss",
     "loss_grad_and_output",
@@ -148,7 +155,14 @@ def _pair(arch: Architecture) -> OutputLoss:
     return output_loss(arch.output, arch.loss, huber_delta=arch.huber_delta)
 
 
-def _l2_penalty(params: Params, l2: float) -> float:
+def l2_penalty(params: Params, l2: float) -> float:
+    """The L2 penalty `l2 / 2 * sum ||w||^2` over the weights (biases excluded), in float64.
+
+    Example:
+        >>> import numpy as np, purenet as pn
+        >>> pn.l2_penalty((pn.Dense(np.array([[3.0, 4.0]]), np.zeros(2)),), 0.1)
+        1.25
+    """
     if not l2:
         return 0.0
     squares = sum(float(np.square(layer.w).sum(dtype=np.float64)) for layer in params)
@@ -163,6 +177,7 @@ def loss(
     *,
     l2: float = 0.0,
     dropout: Dropout = None,
+    sample_weight: Array | None = None,
 ) -> float:
     """Mean loss over the batch plus `l2 / 2 * sum ||w||^2` over the weights (not biases).
 
@@ -174,15 +189,16 @@ def loss(
         dropout: None (no unit dropped: the network `forward` computes), a seed (an int or
             a tuple such as `(seed, epoch, batch)`) from which `dropout_masks` draws the
             masks, or `DropoutMasks`.
+        sample_weight: None (every sample counts once), or (batch,) weights >= 0: the loss
+            is then the weighted mean `sum_i w_i l_i / sum_i w_i` (an integer weight `c`
+            counts a sample `c` times).
 
     Returns:
         The loss as a Python float.
     """
-    x = _check_inputs(arch, params, x)
-    y = _check_targets(x, y)
-    masks = resolve_dropout(arch, dropout, x.shape[0], x.dtype)
-    trace = _forward_trace(arch, params, x, masks)
-    return _pair(arch).value(trace.z, trace.a, y) + _l2_penalty(params, l2)
+    return loss_grad_and_output(
+        arch, params, x, y, l2=l2, dropout=dropout, sample_weight=sample_weight, grads=False
+    )[0]
 
 
 def loss_grad_and_output(
@@ -193,6 +209,8 @@ def loss_grad_and_output(
     *,
     l2: float = 0.0,
     dropout: Dropout = None,
+    sample_weight: Array | None = None,
+    grads: bool = True,
 ) -> tuple[float, Params, Array]:
     """One forward and one backward pass: the loss, its gradient and the network's outputs.
 
@@ -201,6 +219,8 @@ def loss_grad_and_output(
         y: (batch,) integer labels or (batch, sizes[-1]) targets (values for regression).
         l2: the L2 coefficient; adds `l2 * w` to each weight gradient.
         dropout: None, a seed or `DropoutMasks` (see `loss`).
+        sample_weight: None or (batch,) weights >= 0 (see `loss`).
+        grads: False skips the backward pass (the gradients are then `()`).
 
     Returns:
         (loss, grads, outputs): the same value as `loss`, gradients with the structure and
@@ -214,8 +234,29 @@ def loss_grad_and_output(
     masks = resolve_dropout(arch, dropout, x.shape[0], x.dtype)
     trace = _forward_trace(arch, params, x, masks)
     pair = _pair(arch)
-    value = pair.value(trace.z, trace.a, y) + _l2_penalty(params, l2)
-    delta = pair.delta(trace.z, trace.a, y)
+    delta: Array | None = None
+    if sample_weight is not None:
+        weight = check_sample_weight(sample_weight, x.shape[0])
+        value, delta = weighted_loss(pair, trace.z, trace.a, y, weight)
+    else:
+        value = pair.value(trace.z, trace.a, y)
+        if grads:
+            delta = pair.delta(trace.z, trace.a, y)
+    value += l2_penalty(params, l2)
+    if delta is None or not grads:
+        return value, (), trace.a
+    return value, _backward(arch, params, trace, masks, delta, l2), trace.a
+
+
+def _backward(
+    arch: Architecture,
+    params: Params,
+    trace: _Trace,
+    masks: tuple[Array | None, ...] | None,
+    delta: Array,
+    l2: float,
+) -> Params:
+    """Back-propagate the output delta (d loss / d z) through the layers of `trace`."""
     grads: list[Dense] = []
     for i in range(len(params) - 1, -1, -1):
         w = params[i].w
@@ -230,7 +271,7 @@ def loss_grad_and_output(
                 delta *= masks[i]
             derivative = ACTIVATIONS[arch.activations[i - 1]].derivative
             delta *= derivative(trace.pre_activations[i - 1], trace.hidden[i - 1])  # type: ignore[arg-type]
-    return value, tuple(reversed(grads)), trace.a
+    return tuple(reversed(grads))
 
 
 def value_and_grad(
@@ -241,6 +282,7 @@ def value_and_grad(
     *,
     l2: float = 0.0,
     dropout: Dropout = None,
+    sample_weight: Array | None = None,
 ) -> tuple[float, Params]:
     """The loss (as `loss`) and its gradient with respect to every parameter.
 
@@ -249,6 +291,7 @@ def value_and_grad(
         y: (batch,) integer labels or (batch, sizes[-1]) targets (values for regression).
         l2: the L2 coefficient.
         dropout: None, a seed or `DropoutMasks` (see `loss`).
+        sample_weight: None or (batch,) weights >= 0 (see `loss`).
 
     Returns:
         (loss, grads): a float and Params of the same shapes and dtype as `params`.
@@ -262,7 +305,9 @@ def value_and_grad(
         >>> grads[1].w.shape
         (8, 2)
     """
-    value, grads, _ = loss_grad_and_output(arch, params, x, y, l2=l2, dropout=dropout)
+    value, grads, _ = loss_grad_and_output(
+        arch, params, x, y, l2=l2, dropout=dropout, sample_weight=sample_weight
+    )
     return value, grads
 
 
@@ -274,9 +319,12 @@ def grad(
     *,
     l2: float = 0.0,
     dropout: Dropout = None,
+    sample_weight: Array | None = None,
 ) -> Params:
     """The gradient of `loss` with respect to every parameter (see `value_and_grad`)."""
-    return value_and_grad(arch, params, x, y, l2=l2, dropout=dropout)[1]
+    return value_and_grad(arch, params, x, y, l2=l2, dropout=dropout, sample_weight=sample_weight)[
+        1
+    ]
 
 
 def labels_of(y: Array) -> Array:
@@ -404,7 +452,7 @@ def score(
             absolute += np.abs(error).sum(axis=0)
         else:
             correct += int((labels_of(trace.a) == truth[rows]).sum())
-    value = total_loss / n + _l2_penalty(params, l2)
+    value = total_loss / n + l2_penalty(params, l2)
     if arch.is_regression:
         rmse, mae, r2 = regression_scores(squared, absolute, targets)
         return Scores(value, rmse=rmse, mae=mae, r2=r2)

@@ -52,8 +52,9 @@ def plot_curves(
     Args:
         history: one row per epoch: mappings (the lines of `metrics.jsonl`) or the attrs
             reports of `train(...).history`, with `epoch` and any of `train_loss`,
-            `valid_loss`, `train_accuracy`, `valid_accuracy`, `learning_rate`; missing or
-            null values are left out of the lines.
+            `valid_loss`, `test_loss`, `train_accuracy`, `valid_accuracy`, `test_accuracy`,
+            `learning_rate`; missing or null values are left out of the lines (a test curve
+            is drawn dash-dotted).
         metrics: which panels to draw, from `loss` and `accuracy`.
         best_epoch: the epoch marked on every panel with a dotted line (e.g. the one early
             stopping kept); default: the epoch of the lowest validation loss, else of the
@@ -95,11 +96,11 @@ def plot_curves(
 
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
         drawn = False
-        for split, style in (("train", "-"), ("valid", "--")):
+        for split, style in (("train", "-"), ("valid", "--"), ("test", "-.")):
             values = _column(rows, f"{split}_{metric}")
             if np.isnan(values).all():
                 continue
-            name = "train" if split == "train" else "validation"
+            name = "validation" if split == "valid" else split
             ax.plot(epochs, values, style, marker=marker, markersize=3, label=f"{name} {metric}")
             drawn = True
         if not drawn:

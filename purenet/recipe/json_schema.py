@@ -12,6 +12,7 @@ from typing import Any
 from purenet.data.registry import DATASETS
 from purenet.exchange.schemas import attrs_json_schema
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
+from purenet.nn.init import INIT_SPECS
 from purenet.nn.losses import LOSSES
 from purenet.nn.model import INIT_SCHEMES
 from purenet.recipe.schema import (
@@ -44,13 +45,36 @@ def recipe_json_schema() -> dict[str, Any]:
     sources = [f"{name}:{split}" for name, spec in DATASETS.items() for split in spec.splits]
     at_least_0 = {"minimum": 0}
     at_least_1 = {"minimum": 1}
+    rate = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
     field_schemas: dict[tuple[type, str], dict[str, Any]] = {
         (DataSpec, "valid_fraction"): {"minimum": 0, "exclusiveMaximum": 1},
         (ModelSpec, "sizes"): {"items": {"type": "integer", "minimum": 1}, "minItems": 2},
-        (ModelSpec, "hidden"): {"enum": sorted(ACTIVATIONS)},
+        (ModelSpec, "hidden"): _one_or_per_layer({"enum": sorted(ACTIVATIONS)}),
         (ModelSpec, "output"): {"enum": sorted(OUTPUTS)},
         (ModelSpec, "loss"): {"enum": sorted({loss for _, loss in LOSSES})},
-        (ModelSpec, "init"): {"enum": [*INIT_SCHEMES, None]},
+        (ModelSpec, "init"): {
+            "anyOf": [
+                {"enum": [*INIT_SCHEMES, None]},
+                {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"enum": list(INIT_SPECS)},
+                        "std": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "required": ["kind"],
+                    "additionalProperties": False,
+                },
+            ]
+        },
+        (ModelSpec, "bias"): _one_or_per_layer({"type": "boolean"}),
+        (ModelSpec, "dropout"): _one_or_per_layer(rate),
+        (ModelSpec, "input_dropout"): rate,
+        (ModelSpec, "huber_delta"): {"type": "number", "exclusiveMinimum": 0},
+        (TrainSpec, "clip_norm"): {"type": "number", "exclusiveMinimum": 0},
+        (TrainSpec, "class_weights"): {
+            "type": "object",
+            "additionalProperties": {"type": "number", "minimum": 0},
+        },
         (TrainSpec, "epochs"): at_least_1,
         (TrainSpec, "batch_size"): {
             "anyOf": [{"type": "integer", "minimum": 1}, {"const": "full"}]
@@ -80,3 +104,8 @@ def recipe_json_schema() -> dict[str, Any]:
         field_schemas=field_schemas,
         skip_field=lambda field: field.metadata.get("recipe_key") is False,
     )
+
+
+def _one_or_per_layer(one: dict[str, Any]) -> dict[str, Any]:
+    """A value for every layer, or a list with one per layer."""
+    return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}

@@ -38,6 +38,7 @@ from purenet.core.arrays import describe_found
 from purenet.core.checks import FieldError
 from purenet.core.convert import ErrorWording, describe_structure_error, make_converter
 from purenet.errors import RecipeError
+from purenet.nn.init import INIT_SPECS, InitScheme
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
 from purenet.optim.schedules import SCHEDULES, Schedule
 from purenet.pipeline.steps import PREPROCESS_STEPS
@@ -68,12 +69,24 @@ _TAGGED: dict[Any, dict[str, type]] = {
     Augmentation: {cls.kind: cls for cls in (Rotate, Shift, Affine)},
     Optimizer: dict(OPTIMIZERS),
     Schedule: dict(SCHEDULES),
+    InitScheme: dict(INIT_SPECS),
 }
 
 
 _FILE_SOURCES: dict[str, type] = {"idx": IdxSource, "csv": CsvSource, "files": FilesSource}
 
 _LEARNING_RATE = float | Schedule
+
+_PER_LAYER: dict[Any, type] = {
+    str | tuple[str, ...]: str,
+    bool | tuple[bool, ...] | None: bool,
+    float | tuple[float, ...] | None: float,
+}
+"""Model options given once for every layer or as a list with one value per layer."""
+
+_INIT = str | InitScheme | None
+
+_KEEP_BEST = bool | str | None
 
 _BATCH_SIZE = int | Literal["full"]
 
@@ -149,7 +162,9 @@ def _register_sources(conv: cattrs.Converter) -> None:
 
 
 def _register_unions(conv: cattrs.Converter) -> None:
-    """A learning rate (a number or a schedule table) and a batch size (an integer or "full")."""
+    """A learning rate (a number or a schedule table), a batch size (an integer or "full"),
+    per-layer model options (one value or a list), an init scheme (a name or a table) and
+    keep_best (a flag or a metric name)."""
 
     def structure_rate(value: Any, _: Any) -> float | Schedule:
         if isinstance(value, dict):
@@ -168,6 +183,33 @@ def _register_unions(conv: cattrs.Converter) -> None:
         raise TypeError(f'expected an integer or "full", found {_found(value)}')
 
     conv.register_structure_hook_func(lambda t: t == _BATCH_SIZE, structure_batch)
+
+    def structure_per_layer(value: Any, cl: Any) -> Any:
+        if value is None and type(None) in cl.__args__:
+            return None
+        one = _PER_LAYER[cl]
+        if isinstance(value, list):
+            return conv.structure(value, tuple[one, ...])  # type: ignore[valid-type]
+        return conv.structure(value, one)
+
+    conv.register_structure_hook_func(lambda t: t in _PER_LAYER, structure_per_layer)
+
+    def structure_init(value: Any, _: Any) -> str | InitScheme | None:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            scheme: InitScheme = conv.structure(value, InitScheme)  # type: ignore[arg-type]
+            return scheme
+        raise TypeError(f"expected a scheme name or a table with a 'kind', found {_found(value)}")
+
+    conv.register_structure_hook_func(lambda t: t == _INIT, structure_init)
+
+    def structure_keep_best(value: Any, _: Any) -> bool | str | None:
+        if value is None or isinstance(value, bool | str):
+            return value
+        raise TypeError(f"expected true, false or a metric name, found {_found(value)}")
+
+    conv.register_structure_hook_func(lambda t: t == _KEEP_BEST, structure_keep_best)
 
     def structure_columns(value: Any, _: Any) -> Columns:
         if isinstance(value, str):
@@ -334,6 +376,7 @@ def _resolve_paths(recipe: Recipe, base_dir: Path) -> Recipe:
         recipe.data,
         train=recipe.data.train.resolved(base_dir),
         test=None if recipe.data.test is None else recipe.data.test.resolved(base_dir),
+        valid=None if recipe.data.valid is None else recipe.data.valid.resolved(base_dir),
     )
     return attrs.evolve(recipe, data=data)
 

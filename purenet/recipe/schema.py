@@ -4,18 +4,18 @@ sections.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
-from purenet.core.checks import COUNT, NON_NEGATIVE, FieldError, Interval
+from purenet.core.checks import NON_NEGATIVE, FieldError, Interval
 from purenet.data.registry import DATASETS
 from purenet.errors import RecipeError
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
+from purenet.nn.init import InitScheme
 from purenet.nn.losses import LOSSES
 from purenet.nn.model import INIT_SCHEMES, Architecture
 from purenet.optim.optimizers import Optimizer
@@ -25,8 +25,13 @@ from purenet.pipeline.steps import (
     is_fitted,
 )
 from purenet.plots.common import FIGURES
+from purenet.recipe.fields import one_of as _one_of
+from purenet.recipe.fields import satisfies as _satisfies
+from purenet.recipe.fields import suggest
 from purenet.recipe.space import SweepSpec
-from purenet.training.reports import EarlyStopping, locate_tracked
+from purenet.recipe.train_section import TrainSpec
+from purenet.training.reports import locate_tracked
+from purenet.training.scoring import check_monitor
 
 PLOTS = FIGURES
 """Plot names accepted in `[output] plots`: the figures of `purenet.run.plot.plot_run`."""
@@ -37,39 +42,6 @@ FITTED = "not part of a recipe; fit_preprocess fills it in from the training inp
 """Why a recipe refuses a fitted field of a preprocessing step."""
 
 
-def suggest(word: str, choices: Sequence[str]) -> str:
-    """`; did you mean 'x'?` for a close choice, else `; expected one of: ...` (all choices)."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; expected one of: {', '.join(choices)}"
-
-
-def _one_of(choices: Sequence[str], what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in choices:
-            close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise FieldError(
-                attribute.name,
-                f"unknown {what} {value!r}; {hint}supported: {', '.join(sorted(choices))}",
-            )
-
-    return check
-
-
-def _satisfies(rule: Interval) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    """An attrs validator: the field satisfies `rule` (a `purenet.core.checks` constraint),
-    else a `FieldError` in the rule's one wording, `must be an integer >= 1, found 0`."""
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not rule.contains(value):
-            raise FieldError(attribute.name, f"must be {rule.describe()}, found {value!r}")
-
-    return check
-
-
-_COUNT = _satisfies(COUNT)
 _AT_LEAST_0 = _satisfies(Interval(low=0, integer=True))
 _NON_NEGATIVE = _satisfies(NON_NEGATIVE)
 _FRACTION_BELOW_1 = _satisfies(Interval(0.0, 1.0, closed="left"))
@@ -223,7 +195,8 @@ class DataSpec:
 
     Attributes:
         train: the training source.
-        test: the test source, evaluated after training; absent: no test evaluation.
+        test: the test source, scored after every epoch (the test curve, never used for a
+            decision) and evaluated after training; absent: no test evaluation.
         valid_fraction: share of the training set held out for validation, in [0, 1).
         labels: display names of the classes (or of the outputs of a regression or
             multi-label model), in order; absent: the names in the data (class names
@@ -232,6 +205,8 @@ class DataSpec:
             every set: `{10 = 0}` for the digit 0 labelled 10, `{yes = 1, no = 0}`.
         classes: keep only the rows of these labels, class i being `classes[i]`
             (`[3, 8]`, `["setosa", "virginica"]`); absent: every label.
+        labels: display names of the classes, in class order; absent: "0", "1", ...
+        valid: a validation source of its own (instead of `valid_fraction`).
     """
 
     train: Source
@@ -240,6 +215,7 @@ class DataSpec:
     labels: tuple[str, ...] | None = None
     label_map: dict[str, Label] = attrs.field(factory=dict)
     classes: tuple[Label, ...] | None = attrs.field(default=None)
+    valid: Source | None = None
 
     @classes.validator
     def _check_classes(
@@ -250,6 +226,17 @@ class DataSpec:
             raise FieldError(
                 "classes", f"expected at least two distinct labels, found {list(value)}"
             )
+
+    def __attrs_post_init__(self) -> None:
+        if self.valid is not None and self.valid_fraction > 0:
+            raise FieldError(
+                "valid", "a validation source and valid_fraction > 0 both given; choose one"
+            )
+
+    @property
+    def has_valid(self) -> bool:
+        """Whether training has validation data (a source or a fraction)."""
+        return self.valid is not None or self.valid_fraction > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,21 +432,36 @@ class PipelineSpec:
 class ModelSpec:
     """`[model]`: the `purenet.Architecture` fields plus the initialization scheme.
 
+    Absent options take the architecture's defaults (and a recipe written back leaves them
+    out): ReLU, biases everywhere, no dropout, Huber threshold 1.
+
     Attributes:
         sizes: layer widths, input first.
-        hidden: hidden activation, a key of `purenet.ACTIVATIONS`.
+        hidden: hidden activation, a key of `purenet.ACTIVATIONS`, or a list with one per
+            hidden layer (`["relu", "tanh"]`).
         output: `softmax`, `sigmoid` or `identity`.
-        loss: `cross_entropy` or `mse`.
-        init: `he`, `glorot`, `normal` or `small`; absent: He for ReLU-like, else Glorot.
+        loss: `cross_entropy`, `mse`, or for identity outputs `mae` and `huber`.
+        init: `he`, `glorot`, `normal` or `small`, or a table `{kind = "normal", std = 1.0}`
+            (`he`, `glorot`, `normal` with an optional `std`); absent: He for ReLU-like,
+            else Glorot.
+        bias: whether the layers have biases: one flag, or a list with one per layer.
+        dropout: the fraction of each hidden layer's units dropped in training: one rate,
+            or a list with one per hidden layer.
+        input_dropout: the fraction of inputs dropped in training.
+        huber_delta: the Huber loss' threshold (`loss = "huber"` only).
     """
 
     sizes: tuple[int, ...] = attrs.field()
-    hidden: str = attrs.field(default="relu", validator=_one_of(tuple(ACTIVATIONS), "activation"))
+    hidden: str | tuple[str, ...] = attrs.field(default="relu")
     output: str = attrs.field(
         default="softmax", validator=_one_of(tuple(OUTPUTS), "output activation")
     )
     loss: str = "cross_entropy"
-    init: str | None = attrs.field(default=None)
+    init: str | InitScheme | None = attrs.field(default=None)
+    bias: bool | tuple[bool, ...] | None = None
+    dropout: float | tuple[float, ...] | None = None
+    input_dropout: float | None = None
+    huber_delta: float | None = None
 
     @sizes.validator
     def _check_sizes(self, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
@@ -468,9 +470,21 @@ class ModelSpec:
                 "sizes", f"expected at least two positive layer widths, found {list(value)}"
             )
 
+    @hidden.validator
+    def _check_hidden(self, attribute: attrs.Attribute[Any], value: str | tuple[str, ...]) -> None:
+        check = _one_of(tuple(ACTIVATIONS), "activation")
+        if isinstance(value, str):
+            check(self, attribute, value)
+            return
+        for i, name in enumerate(value):
+            try:
+                check(self, attribute, name)
+            except FieldError as error:
+                raise FieldError(f"hidden[{i}]", error.problem) from None
+
     @init.validator
-    def _check_init(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
-        if value is not None:
+    def _check_init(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, str):
             _one_of(INIT_SCHEMES, "init scheme")(self, attribute, value)
 
     def __attrs_post_init__(self) -> None:
@@ -480,60 +494,26 @@ class ModelSpec:
                 "loss",
                 f"unsupported output x loss: {self.output} x {self.loss}; supported: {pairs}",
             )
+        # Each option alone against the sizes, so a fault names its own key.
+        for name, value in self._options().items():
+            try:
+                Architecture(self.sizes, output=self.output, loss=self.loss, **{name: value})
+            except ValueError as exc:
+                raise FieldError(name, str(exc).removeprefix(f"{name}: ")) from None
+
+    def _options(self) -> dict[str, Any]:
+        options = {
+            "hidden": self.hidden,
+            "bias": self.bias,
+            "dropout": self.dropout,
+            "input_dropout": self.input_dropout,
+            "huber_delta": self.huber_delta,
+        }
+        return {name: value for name, value in options.items() if value is not None}
 
     def architecture(self) -> Architecture:
         """The `purenet.Architecture` this section describes."""
-        return Architecture(self.sizes, self.hidden, self.output, self.loss)
-
-
-@attrs.frozen
-class TrainSpec:
-    """`[train]`: the training loop.
-
-    Attributes:
-        epochs: passes over the training set, >= 1.
-        batch_size: samples per step, >= 1, or `"full"` for full-batch gradient descent.
-        seed: seeds initialization, shuffling, the validation split and augmentation.
-        l2: L2 coefficient (`l2 / 2 * sum ||w||^2` added to the loss).
-        early_stopping: `purenet.training.reports.EarlyStopping` (patience, min_delta, monitor); a
-            `valid_*` monitor needs `[data] valid_fraction > 0`.
-        checkpoint_every: epochs between checkpoints, >= 1.
-        dtype: `float32` or `float64`.
-        schedule_per: advance a learning-rate schedule per `epoch` or per `batch`.
-        track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
-            `tracked.jsonl` for the convergence plot).
-        track_every: record the tracked scalars every `epoch` or every `step`.
-        threads: BLAS threads for the run, >= 1; default one per core that other processes
-            leave free (`purenet.core.threads.free_cores`). Results differ in the last digits
-            between thread counts.
-    """
-
-    epochs: int = attrs.field(validator=_COUNT)
-    batch_size: int | Literal["full"] = attrs.field(default=32)
-    seed: int = 0
-    l2: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
-    early_stopping: EarlyStopping | None = None
-    checkpoint_every: int = attrs.field(default=1, validator=_COUNT)
-    dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float64"), "dtype"))
-    schedule_per: str = attrs.field(
-        default="epoch", validator=_one_of(("epoch", "batch"), "schedule clock")
-    )
-    track: tuple[str, ...] = ()
-    track_every: str = attrs.field(
-        default="epoch", validator=_one_of(("epoch", "step"), "tracking interval")
-    )
-    threads: int | None = attrs.field(default=None)
-
-    @threads.validator
-    def _check_threads(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
-        is_count = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        if value is not None and not is_count:
-            raise FieldError("threads", f"must be an integer >= 1, found {value!r}")
-
-    @batch_size.validator
-    def _check_batch(self, attribute: attrs.Attribute[Any], value: int | str) -> None:
-        if value != "full" and (not isinstance(value, int) or value < 1):
-            raise FieldError("batch_size", f'expected an integer >= 1 or "full", found {value!r}')
+        return Architecture(self.sizes, output=self.output, loss=self.loss, **self._options())
 
 
 @attrs.frozen
@@ -593,3 +573,26 @@ class Recipe:
                 locate_tracked(path, arch)
             except ValueError as exc:
                 raise FieldError(f"train.track[{i}]", str(exc)) from None
+        self._check_training_options(arch)
+
+    def _check_training_options(self, arch: Architecture) -> None:
+        """Refuse training options that make no sense for this model and data, by key."""
+        train = self.train
+        early, plateau = train.early_stopping, train.reduce_on_plateau
+        monitors = (
+            ("train.early_stopping.monitor", None if early is None else early.monitor),
+            ("train.keep_best", train.keep_best_monitor()),
+            ("train.reduce_on_plateau.monitor", None if plateau is None else plateau.monitor),
+        )
+        for key, monitor in monitors:
+            if monitor is not None:
+                try:
+                    check_monitor(key.split(".")[1], monitor, arch, self.data.has_valid)
+                except ValueError as exc:
+                    raise FieldError(key, str(exc)) from None
+        if train.test_curve and self.data.test is None:
+            raise FieldError("train.test_curve", "needs a test set ([data] test)")
+        if train.class_weights is not None and arch.is_regression:
+            raise FieldError(
+                "train.class_weights", "a regression model (identity output) has no classes"
+            )

@@ -32,7 +32,7 @@ class PreparedData:
     Attributes:
         train: model-input training set (after augmented copies, preprocessing, targets);
             with per-batch augmentation `x` holds raw values, see `augment`.
-        valid: model-input validation set, or None.
+        valid: model-input validation set (split off, or `[data] valid`), or None.
         test_raw: the raw test set (evaluated through the model's preprocessing), or None;
             its labels already coded as classes (`label_map`, `classes`, names).
         preprocess: the fitted preprocessing steps.
@@ -50,6 +50,7 @@ class PreparedData:
     augment: Callable[..., np.ndarray] | None
     targets: Standardize | None = None
     multilabel: bool = False
+    test: Dataset | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,15 +279,8 @@ def prepare_data(
     else:
         train_x = preprocess.apply_preprocess(fitted, x_train, dtype=dtype)
     train_set = Dataset(train_x, _model_targets(y_train, task, scaling, recipe, dtype))
-    valid = None
-    if valid_raw is not None:
-        valid_x = preprocess.apply_preprocess(fitted, valid_raw.x, dtype=dtype)
-        valid = Dataset(valid_x, _model_targets(valid_raw.y, task, scaling, recipe, dtype))
-    test_raw = None
-    if recipe.data.test is not None:
-        test_raw = _head(load_source(recipe.data.test, data_dir=data_dir), limit)
-        test_raw = Dataset(spec.raw_images(test_raw.x, f"{where}: $.data.test"), test_raw.y)
-        test_raw = _coded(test_raw, task, recipe, _source("test", recipe.data.test))
+    held_out = _HeldOut(recipe, task, scaling, fitted)
+    valid, test_raw, test = held_out.sets(valid_raw, limit=limit, data_dir=data_dir)
     return PreparedData(
         train_set,
         valid,
@@ -296,7 +290,51 @@ def prepare_data(
         batch_augment,
         targets=scaling,
         multilabel=task.kind == "multilabel",
+        test=test,
     )
+
+
+@attrs.frozen(eq=False)
+class _HeldOut:
+    """How the validation and test sets become model input: the training set's coding,
+    target scaling and fitted preprocessing."""
+
+    recipe: Recipe
+    task: _Task
+    scaling: Standardize | None
+    fitted: tuple[preprocess.PreprocessStep, ...]
+
+    def model_input(self, raw: Dataset) -> Dataset:
+        dtype = self.recipe.train.dtype
+        x = preprocess.apply_preprocess(self.fitted, raw.x, dtype=dtype)
+        return Dataset(x, _model_targets(raw.y, self.task, self.scaling, self.recipe, dtype))
+
+    def sets(
+        self,
+        valid_raw: Dataset | None,
+        *,
+        limit: int | None,
+        data_dir: str | os.PathLike[str] | None,
+    ) -> tuple[Dataset | None, Dataset | None, Dataset | None]:
+        """The validation set (split off as `valid_raw`, or `[data] valid`) as model input,
+        and the test set coded (for the final evaluation) and as model input (its curve)."""
+        data = self.recipe.data
+        if data.valid is not None:
+            loaded = _head(load_source(data.valid, data_dir=data_dir), limit)
+            loaded = Dataset(self.recipe.pipeline.raw_images(loaded.x, "$.data.valid"), loaded.y)
+            valid_raw = _coded(loaded, self.task, self.recipe, _source("valid", data.valid))
+        valid = None if valid_raw is None else self.model_input(valid_raw)
+        if data.test is None:
+            return valid, None, None
+        test_raw = _head(load_source(data.test, data_dir=data_dir), limit)
+        where = f"{self.recipe.where}: $.data.test"
+        test_raw = Dataset(self.recipe.pipeline.raw_images(test_raw.x, where), test_raw.y)
+        test_raw = _coded(test_raw, self.task, self.recipe, _source("test", data.test))
+        try:
+            test = self.model_input(test_raw)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+        return valid, test_raw, test
 
 
 def load_recipe_test(

@@ -47,11 +47,12 @@ from purenet.run.layout import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    MODEL_LAST_FILE,
     RECIPE_FILE,
     RUN_FILES,
     TRACKED_FILE,
 )
-from purenet.run.prepare import prepare_data
+from purenet.run.prepare import PreparedData, prepare_data
 from purenet.run.sources import source_name
 from purenet.training.checkpoint import Checkpoint
 from purenet.training.loop import train
@@ -150,21 +151,72 @@ def _check_resumable(out: Path, recipe: Recipe) -> int:
     return epoch
 
 
+def _epoch_metrics(report: EpochReport) -> dict[str, float]:
+    """An epoch's train and validation scores, and its L2 penalty when the run has one."""
+    scores = {
+        key: float(value)
+        for key, value in attrs.asdict(report).items()
+        if value is not None and key.startswith(("train_", "valid_"))
+    }
+    return {**scores, "l2_penalty": report.l2_penalty} if report.l2_penalty else scores
+
+
 def _final_metrics(result: TrainResult, test: AnyEvaluation | None) -> dict[str, float]:
+    """The model's metrics: its epoch's scores (the best one when one is kept), the run's
+    length and time, and the test evaluation."""
     best = result.history[result.best_epoch - 1]
     metrics: dict[str, float] = {
         "epochs": float(len(result.history)),
         "best_epoch": float(result.best_epoch),
-        "train_loss": best.train_loss,
-        "train_accuracy": best.train_accuracy,
+        **_epoch_metrics(best),
         "seconds": float(sum(r.seconds for r in result.history)),
     }
-    if best.valid_loss is not None and best.valid_accuracy is not None:
-        metrics["valid_loss"] = best.valid_loss
-        metrics["valid_accuracy"] = best.valid_accuracy
     if test is not None:
         metrics.update({f"test_{name}": value for name, value in test.metrics().items()})
     return metrics
+
+
+def _save_last(path: Path, best: Model, result: TrainResult) -> None:
+    """The last epoch's model beside the best one (`keep_best`, early stopping)."""
+    last = result.history[-1]
+    metrics = {
+        "epochs": float(len(result.history)),
+        **_epoch_metrics(last),
+        "seconds": float(sum(r.seconds for r in result.history)),
+    }
+    meta = attrs.evolve(best.meta, metrics=metrics)
+    save_model(path, attrs.evolve(best, params=result.last_params, meta=meta))  # type: ignore[arg-type]
+
+
+def _training_options(recipe: Recipe, prepared: PreparedData) -> dict[str, Any]:
+    """`train`'s keyword arguments for the recipe's training options and per-epoch test set."""
+    spec = recipe.train
+    return {
+        "keep_best": spec.keep_best_monitor(),
+        "reduce_on_plateau": spec.reduce_on_plateau,
+        "clip_norm": spec.clip_norm,
+        "class_weights": _class_weights(recipe, prepared.labels),
+        "test": prepared.test if spec.test_curve else None,
+    }
+
+
+def _class_weights(recipe: Recipe, labels: tuple[str, ...]) -> dict[int, float] | None:
+    """`[train] class_weights` by class index, its keys read as indices or class names."""
+    weights = recipe.train.class_weights
+    if weights is None:
+        return None
+    indices: dict[int, float] = {}
+    for key, weight in weights.items():
+        if key in labels:
+            indices[labels.index(key)] = weight
+        elif key.isdigit() and int(key) < len(labels):
+            indices[int(key)] = weight
+        else:
+            raise RecipeError(
+                f"{recipe.where}: $.train.class_weights.{key}: not a class; classes are "
+                f"0..{len(labels) - 1} or their names: {', '.join(labels)}"
+            )
+    return indices
 
 
 def _start_folder(out: Path, recipe: Recipe, *, resume: bool, saved_epoch: int) -> dict[str, Any]:
@@ -302,6 +354,7 @@ def _run(
             track=track,
             schedule_per=spec.schedule_per,  # type: ignore[arg-type]
             resume=checkpoint_path if resume else None,
+            **_training_options(recipe, prepared),
         )
     except KeyboardInterrupt:
         kept = checkpoint_path if checkpoint_path.is_file() else None
@@ -329,6 +382,8 @@ def _run(
     metrics = _final_metrics(result, test)
     model = attrs.evolve(model, meta=ModelMeta(recipe=recipe_data, metrics=metrics))
     save_model(out / MODEL_FILE, model)
+    if spec.keep_best_monitor() is not None or spec.early_stopping is not None:
+        _save_last(out / MODEL_LAST_FILE, model, result)
     if recipe.output.plots:
         from purenet.run.plot import plot_run
 

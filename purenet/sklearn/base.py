@@ -246,7 +246,8 @@ class BaseMLP(BaseEstimator):
                 self.n_iter_ += 1
                 self.t_ += len(data)
                 self._epochs += 1
-                self.loss_ = report.train_loss
+                # scikit-learn's loss includes the penalty; purenet reports it apart.
+                self.loss_ = report.train_loss + report.l2_penalty
                 self.loss_curve_.append(self.loss_)
                 self._count_no_improvement(x_val, y_val)
             if self._no_improvement_count > self.n_iter_no_change or incremental:

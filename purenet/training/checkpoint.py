@@ -3,9 +3,10 @@
 The file (format `purenet.checkpoint`, version 1) holds the run's settings (`run`), the counters
 (`epoch` completed, optimizer `step`s taken: the random streams derive from `(seed, epoch)` and
 `(seed, epoch, batch)`, so counters are the whole RNG position), the parameters, the optimizer
-state, the per-epoch history, the early-stopping bookkeeping (`best`) and the tracked parameter
-values. Arrays use the model file's exact encoding (`purenet.modelfile.io`), so a resumed run
-continues from bit-identical numbers. Checkpoints are taken at epoch boundaries.
+state, the per-epoch history, the keep-best / early-stopping bookkeeping (`best`), the
+reduce-on-plateau state (`plateau`, written only when the run has that rule) and the tracked
+parameter values. Arrays use the model file's exact encoding (`purenet.modelfile.io`), so a
+resumed run continues from bit-identical numbers. Checkpoints are taken at epoch boundaries.
 
 Example:
     >>> import purenet as pn  # doctest: +SKIP
@@ -16,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from purenet.core.convert import converter
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
 from purenet.training.reports import Best, EpochReport
+from purenet.training.rules import Plateau
 
 FORMAT = "purenet.checkpoint"
 
@@ -47,6 +50,9 @@ _KEYS = {
     "best",
     "tracked",
 }
+
+_OPTIONAL_KEYS = {"plateau"}
+"""Keys written only when the run uses them (files without them read as before)."""
 
 
 @attrs.frozen
@@ -77,6 +83,7 @@ class TrainingState:
         best: the early-stopping state, or None.
         tracked: `{"steps": (n,) int64, "epochs": (n,) float64, "values": (n, k) float64}`
             or None.
+        plateau: the reduce-on-plateau state, or None.
     """
 
     run: dict[str, Any]
@@ -87,6 +94,7 @@ class TrainingState:
     history: tuple[EpochReport, ...]
     best: Best | None
     tracked: dict[str, np.ndarray] | None
+    plateau: Plateau | None = None
 
 
 def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None:
@@ -118,6 +126,8 @@ def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None
         "best": best,
         "tracked": None if state.tracked is None else converter.unstructure(state.tracked),
     }
+    if state.plateau is not None:
+        data["plateau"] = converter.unstructure(state.plateau)
     write_json_atomic(path, data)
 
 
@@ -191,6 +201,18 @@ def _restore_tracked(tracked: Any) -> dict[str, np.ndarray] | None:
     return {key: decode_array(value, f"$.tracked.{key}") for key, value in tracked.items()}
 
 
+def _restore_plateau(plateau: Any) -> Plateau | None:
+    if plateau is None:
+        return None
+    try:
+        restored = converter.structure(plateau, Plateau)
+    except Exception as error:  # cattrs raises several types; all mean a malformed state
+        raise ModelFormatError(f"$.plateau: malformed plateau state ({error})") from None
+    if not (restored.scale > 0 and math.isfinite(restored.scale)):
+        raise ModelFormatError(f"$.plateau.scale: expected a number > 0, found {restored.scale}")
+    return restored
+
+
 def _check_same_run(saved: Any, current: dict[str, Any]) -> None:
     current = json.loads(json.dumps(current))  # tuples become lists, as in the file
     if not isinstance(saved, dict):
@@ -236,8 +258,8 @@ def read_checkpoint(
                 f"$.format: expected {FORMAT!r} version {FORMAT_VERSION}, found "
                 f"{data.get('format')!r} version {data.get('format_version')!r}"
             )
-        if set(data) != _KEYS:
-            missing, extra = sorted(_KEYS - set(data)), sorted(set(data) - _KEYS)
+        if not _KEYS <= set(data) <= _KEYS | _OPTIONAL_KEYS:
+            missing, extra = sorted(_KEYS - set(data)), sorted(set(data) - _KEYS - _OPTIONAL_KEYS)
             raise ModelFormatError(f"$: missing keys {missing}, unknown keys {extra}")
         if run is not None:
             _check_same_run(data["run"], run)
@@ -257,6 +279,7 @@ def read_checkpoint(
             history=_restore_history(data["history"]),
             best=_restore_best(data["best"], restored_params, restored_state),
             tracked=_restore_tracked(data["tracked"]),
+            plateau=_restore_plateau(data.get("plateau")),
         )
     except ModelFormatError as error:
         raise ModelFormatError(f"{path}: {error}") from None

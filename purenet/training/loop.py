@@ -3,9 +3,10 @@
 `train` runs, for each epoch, a permutation drawn from `(seed, epoch)`, batches gathered by
 index into buffers the loop owns, an optional augmentation seeded by `(seed, epoch, batch)`,
 and one optimizer step per batch (`purenet.training.select.make_step`: compiled kernels with
-the `fast` extra, else the fused numpy step, else the pure functions). Each epoch ends with a
-validation pass, an `EpochReport`, the early-stopping check, an optional checkpoint and the
-`on_epoch` callback.
+the `fast` extra, else the fused numpy step; `purenet.training.option_step.OptionStep`, the pure
+functions, for dropout, sample weights, gradient clipping and models the fused steps do not
+compute). Each epoch ends with validation and test passes, an `EpochReport`, the keep-best,
+early-stopping and reduce-on-plateau rules, an optional checkpoint and the `on_epoch` callback.
 It prints nothing. The same arguments give bit-identical parameters and history (except the
 `seconds` of each report); a run resumed from a checkpoint ends bit-identical to one that was
 never interrupted.
@@ -13,7 +14,8 @@ never interrupted.
 Learning-rate schedules run on an epoch clock (see `purenet.optim.schedules`): with
 `schedule_per="epoch"` (default) step `batch` of epoch `e` (1-based) uses
 `learning_rate(schedule, e - 1)`, with `schedule_per="batch"` it uses
-`learning_rate(schedule, e - 1 + batch / num_batches)`.
+`learning_rate(schedule, e - 1 + batch / num_batches)`; reduce-on-plateau multiplies either by
+its scale.
 
 Example:
     >>> import numpy as np, purenet as pn
@@ -35,35 +37,53 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 import numpy as np
 
 from purenet import optim
-from purenet.core.checks import COUNT, NON_NEGATIVE, SEED, Constraint, OneOf, check_all
-from purenet.core.convert import converter
-from purenet.data.dataset import Dataset, split
+from purenet.core.checks import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    Constraint,
+    OneOf,
+    check_all,
+)
+from purenet.data.dataset import Dataset
 from purenet.errors import DivergenceError, ModelFormatError
-from purenet.nn.model import Architecture, Params, check_params, evaluate
+from purenet.nn.model import Architecture, Params, check_params
 from purenet.optim.schedules import learning_rate as rate_at
 from purenet.training.checkpoint import Checkpoint, TrainingState, read_checkpoint, write_checkpoint
+from purenet.training.job import Job
+from purenet.training.option_step import OptionStep
 from purenet.training.reports import (
     Augment,
     BatchReport,
     Best,
     EarlyStopping,
     EpochReport,
+    KeepBest,
     Track,
-    Tracked,
     TrainResult,
-    locate_tracked,
     next_best,
 )
+from purenet.training.rules import (
+    Plateau,
+    ReduceOnPlateau,
+    best_rule,
+    next_plateau,
+    split_valid,
+    train_weights,
+)
+from purenet.training.scoring import check_monitor, epoch_scores
 from purenet.training.select import make_step
-from purenet.training.step import NonFinite, TrainStep
+from purenet.training.step import FastStep, NonFinite, supports
+from purenet.training.tracking import Tracker
 
 TRAIN_CONSTRAINTS: dict[str, Constraint] = {
     "epochs": COUNT,
@@ -73,6 +93,12 @@ TRAIN_CONSTRAINTS: dict[str, Constraint] = {
     "schedule_per": OneOf(("epoch", "batch")),
 }
 """The rules of `train`'s scalar arguments (`purenet.core.checks`)."""
+
+
+DROPOUT_STREAM = 0x64726F70
+"""The last entry of dropout's seed `(seed, epoch, batch, DROPOUT_STREAM)` ("drop" in ASCII):
+a stream apart from the augmentation's `(seed, epoch, batch)` and the `(seed, epoch, batch, j)`
+a recipe derives from it for its j-th augmentation."""
 
 
 class _Batches:
@@ -105,95 +131,13 @@ class _Batches:
         return x, y
 
 
-class _Tracker:
-    """Reads the tracked scalars out of a params tree and keeps the rows."""
-
-    def __init__(self, spec: Track, arch: Architecture) -> None:
-        self.spec = spec
-        self.every_step = spec.every == "step"
-        self.where = [locate_tracked(path, arch) for path in spec.paths]
-        self.steps: list[int] = []
-        self.epochs: list[float] = []
-        self.rows: list[tuple[float, ...]] = []
-
-    def record(self, params: Params, step: int, epoch: float) -> None:
-        self.record_from(lambda i, f, j: float(getattr(params[i], f)[j]), step, epoch)
-
-    def record_from(
-        self, read: Callable[[int, str, tuple[int, ...]], float], step: int, epoch: float
-    ) -> None:
-        """Record the tracked scalars given by `read(layer, field, index)`."""
-        self.steps.append(step)
-        self.epochs.append(epoch)
-        self.rows.append(tuple(read(i, f, j) for i, f, j in self.where))
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "steps": np.array(self.steps, dtype=np.int64),
-            "epochs": np.array(self.epochs, dtype=np.float64),
-            "values": np.array(self.rows, dtype=np.float64).reshape(-1, len(self.where)),
-        }
-
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        values = arrays["values"]
-        if values.ndim != 2 or values.shape[1] != len(self.where):
-            raise ModelFormatError(f"$.tracked.values: shape {values.shape} does not fit track")
-        self.steps = arrays["steps"].tolist()
-        self.epochs = arrays["epochs"].tolist()
-        self.rows = [tuple(row) for row in values.tolist()]
-
-    def result(self) -> Tracked:
-        arrays = self.arrays()
-        return Tracked(self.spec.paths, arrays["steps"], arrays["epochs"], arrays["values"])
-
-
-@attrs.frozen
-class _Job:
-    """What a call of `train` fixed: the settings every step reads (internal)."""
-
-    arch: Architecture
-    optimizer: optim.Optimizer
-    train_set: Dataset
-    valid_set: Dataset | None
-    epochs: int
-    batch_size: int
-    seed: int
-    l2: float
-    schedule_per: str
-    augment: Augment | None
-    early_stopping: EarlyStopping | None
-    checkpoint: Checkpoint | None
-    on_epoch: Callable[[EpochReport], None] | None
-    on_batch: Callable[[BatchReport], None] | None
-
-    @property
-    def num_batches(self) -> int:
-        return math.ceil(len(self.train_set) / self.batch_size)
-
-    def describe(self, track: Track | None) -> dict[str, Any]:
-        """The settings a resumed run must share with the run that wrote its checkpoint."""
-        n = len(self.train_set)
-        spec = self.early_stopping
-        return {
-            "architecture": converter.unstructure(self.arch),
-            "optimizer": _describe_spec(self.optimizer),
-            "batch_size": min(self.batch_size, n),
-            "seed": self.seed,
-            "l2": self.l2,
-            "schedule_per": self.schedule_per,
-            "train_size": n,
-            "valid_size": None if self.valid_set is None else len(self.valid_set),
-            "early_stopping": None if spec is None else converter.unstructure(spec),
-            "track": None if track is None else converter.unstructure(track),
-        }
-
-
 @attrs.define
 class _State:
     """Where a run is (internal, mutable): the one record the loop's steps update.
 
     `params` and `opt_state` are the trees at the end of epoch `epoch` (refreshed from the
-    step at each epoch's end); `best` is the early-stopping state.
+    step at each epoch's end); `best` is the keep-best / early-stopping state, `plateau` the
+    reduce-on-plateau state.
     """
 
     params: Params
@@ -202,27 +146,15 @@ class _State:
     step: int = 0
     history: list[EpochReport] = attrs.Factory(list)
     best: Best | None = None
+    plateau: Plateau | None = None
     stopped: bool = False
     last_checkpoint: Path | None = None
-    tracker: _Tracker | None = None
+    tracker: Tracker | None = None
     lr: float = 0.0
 
-
-def _describe_spec(spec: Any) -> Any:
-    """A JSON-ready description of a spec (optimizer, schedule), tagged with its kind."""
-    if not attrs.has(type(spec)):
-        return spec
-    fields = {f.name: _describe_spec(getattr(spec, f.name)) for f in attrs.fields(type(spec))}
-    return {"kind": spec.kind, **fields}
-
-
-def _split_valid(
-    data: Dataset, valid: Dataset | float | None, seed: int
-) -> tuple[Dataset, Dataset | None]:
-    if valid is None or isinstance(valid, Dataset):
-        return data, valid
-    # (seed, 0) is free: epochs count from 1 in the (seed, epoch) streams.
-    return split(data, float(valid), seed=(seed, 0))
+    @property
+    def scale(self) -> float:
+        return 1.0 if self.plateau is None else self.plateau.scale
 
 
 def train(
@@ -236,8 +168,14 @@ def train(
     seed: int,
     l2: float = 0.0,
     valid: Dataset | float | None = None,
+    test: Dataset | None = None,
     augment: Augment | None = None,
     early_stopping: EarlyStopping | None = None,
+    keep_best: KeepBest | str | None = None,
+    reduce_on_plateau: ReduceOnPlateau | None = None,
+    clip_norm: float | None = None,
+    sample_weight: np.ndarray | None = None,
+    class_weights: Mapping[int, float] | None = None,
     checkpoint: Checkpoint | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
@@ -253,7 +191,9 @@ def train(
     callbacks.
 
     Args:
-        arch: the architecture.
+        arch: the architecture. With dropout, batch `b` of epoch `e` drops units drawn from
+            `(seed, e, b, DROPOUT_STREAM)` (augmentation has `(seed, e, b)`: independent
+            streams).
         params: the starting parameters (with `resume`: a template of the right shapes).
         optimizer: an optimizer spec; its learning rate may be a schedule.
         data: training `Dataset`: `x` (n, sizes[0]) model input (gathered into batches of
@@ -263,11 +203,23 @@ def train(
             shuffle, no copy). The last batch of an epoch may be shorter.
         seed: an int >= 0; epoch `e` (from 1) shuffles with `(seed, e)`, batch `b` (from 0)
             augments with `(seed, e, b)`, a `valid` fraction is split off with `(seed, 0)`.
-        l2: L2 coefficient on the weights (see `purenet.loss`), >= 0.
+        l2: L2 coefficient on the weights (see `purenet.loss`), >= 0; its penalty is
+            reported apart from the losses (`EpochReport.l2_penalty`).
         valid: a validation `Dataset`, or a fraction of `data` to split off, or None.
+        test: a test `Dataset` scored after every epoch (`test_loss`, `test_accuracy`...),
+            for the curves only: never monitored, never used for a decision.
         augment: `augment(x_batch, *, seed) -> x_batch`, called on each batch before its
             step; `x_batch` is a loop-owned buffer, valid only during the call.
         early_stopping: an `EarlyStopping` spec, or None.
+        keep_best: a metric name or `KeepBest`: return the params of the best epoch by it
+            (without stopping early); `TrainResult.last_params` keeps the last ones.
+        reduce_on_plateau: a `ReduceOnPlateau` rule scaling the optimizer's rate, or None.
+        clip_norm: scale each batch's gradients (L2 term included) down to this global
+            norm when it is larger (`clip_by_global_norm`), or None.
+        sample_weight: (n,) weights >= 0 of `data`'s samples: each batch's loss is their
+            weighted mean, or None.
+        class_weights: `{class: weight}` multiplying each sample's weight by its class's
+            (classifiers only; unlisted classes weigh 1), or None.
         checkpoint: a `Checkpoint` (path, every) to save to, or None.
         on_epoch: called with each `EpochReport` (after its checkpoint is written).
         on_batch: called with a `BatchReport` after each step.
@@ -276,54 +228,55 @@ def train(
         opt_state: optimizer state to continue from (e.g. a previous result's); default
             `optim.init(optimizer, params)`.
         resume: a checkpoint file to continue from: its params, optimizer state, counters,
-            history, early-stopping and tracking state replace the starting ones. The other
-            arguments must match the run that wrote it (except `epochs`, the callbacks,
-            `augment` and `checkpoint`).
+            history, best-epoch, plateau and tracking state replace the starting ones. The
+            other arguments must match the run that wrote it (except `epochs`, the
+            callbacks, `augment` and `checkpoint`).
         kernels: the numba kernels (the `fast` extra): None (default) when installed and
             supported, False never (the numpy step, bit-identical to the pure functions), True
-            required (see `purenet.training.select.make_step`).
+            required (see `purenet.training.select.make_step`; the options that take the pure
+            step refuse it).
 
     Returns:
         A `TrainResult` with `params`, `opt_state`, `history`, `best_epoch`,
-        `stopped_early` and `tracked`.
+        `stopped_early`, `tracked` and `last_params`.
 
     Raises:
         DivergenceError: a non-finite loss or gradient; names the epoch, batch and learning
             rate, the last checkpoint written (kept on disk) and the history so far.
         ModelFormatError: `resume` is unreadable or was written by a different run.
-        ValueError: invalid arguments (`TypeError`: a count that is not an integer).
+        ValueError: invalid arguments (`TypeError`: a count that is not an integer), or a
+            monitored metric the run never reports.
     """
     check_all(TRAIN_CONSTRAINTS, locals())
+    if clip_norm is not None:
+        clip_norm = POSITIVE.check("clip_norm", clip_norm)
     check_params(arch, params)
-    train_set, valid_set = _split_valid(data, valid, seed)
-    monitor = None if early_stopping is None else early_stopping.monitor
-    if monitor is not None and monitor.startswith("valid_") and valid_set is None:
-        raise ValueError(f"early stopping on {monitor} needs valid data")
+    train_set, valid_set = split_valid(data, valid, seed)
     if len(train_set) == 0:
         raise ValueError("the training set is empty")
-    job = _Job(
-        arch, optimizer, train_set, valid_set, epochs, batch_size, seed, float(l2), schedule_per,
-        augment, early_stopping, checkpoint, on_epoch, on_batch,
+    if test is not None and not isinstance(test, Dataset):
+        raise TypeError(f"test must be a Dataset or None, found {type(test).__name__}")
+    keep = best_rule(early_stopping, keep_best)
+    for where, rule in (("early_stopping", early_stopping), ("keep_best", keep),
+                        ("reduce_on_plateau", reduce_on_plateau)):  # fmt: skip
+        if rule is not None:
+            check_monitor(where, rule.monitor, arch, valid_set is not None)
+    weights = train_weights(arch, data, valid, seed, sample_weight, class_weights)
+    job = Job(
+        arch, optimizer, train_set, valid_set, test, weights, epochs, batch_size, seed,
+        float(l2), clip_norm, schedule_per, augment, early_stopping, keep,
+        reduce_on_plateau, checkpoint, on_epoch, on_batch,
     )  # fmt: skip
     state = _start(job, params, opt_state, track, resume)
-    # The fused step when the optimizer has one, else the pure functions (training.step).
-    n = len(train_set)
-    step = make_step(
-        arch,
-        optimizer,
-        batch_size=min(batch_size, n),
-        dtype=params[0].w.dtype,
-        l2=job.l2,
-        kernels=kernels,
-    )
+    step = _make_step(job, params[0].w.dtype, kernels)
     step.start(state.params, state.opt_state)
     batches = _Batches(train_set, batch_size, params[0].w.dtype, _gather(step))
     run = job.describe(track)
     while not state.stopped and state.epoch < epochs:
         state.epoch += 1
         started = time.perf_counter()
-        loss, correct, rate = _run_epoch(job, state, step, batches)
-        _end_epoch(job, state, step, run, (loss, correct, rate), time.perf_counter() - started)
+        totals = _run_epoch(job, state, step, batches)
+        _end_epoch(job, state, step, run, totals, time.perf_counter() - started)
     best = state.best
     return TrainResult(
         params=state.params if best is None else best.params,
@@ -332,10 +285,30 @@ def train(
         best_epoch=state.epoch if best is None else best.epoch,
         stopped_early=state.stopped and state.epoch < epochs,
         tracked=None if state.tracker is None else state.tracker.result(),
+        last_params=state.params,
     )
 
 
-def _gather(step: TrainStep) -> Callable[..., None] | None:
+def _make_step(job: Job, dtype: np.dtype, kernels: bool | None) -> FastStep | OptionStep:
+    """The fused (or compiled) step when it computes this run, else `OptionStep`."""
+    arch, optimizer = job.arch, job.optimizer
+    options = job.dropout or job.weights is not None or job.clip_norm is not None
+    if options and kernels:
+        raise ValueError(
+            "kernels=True, but dropout, sample or class weights and gradient clipping take "
+            "the pure-function step (kernels=None picks it)"
+        )
+    if options or (not supports(arch, optimizer) and not kernels):
+        return OptionStep(arch, optimizer, l2=job.l2, clip_norm=job.clip_norm)
+    batch_size = min(job.batch_size, len(job.train_set))
+    step = make_step(
+        arch, optimizer, batch_size=batch_size, dtype=dtype, l2=job.l2, kernels=kernels
+    )
+    # supports() holds (or kernels=True, which refuses the rest): a fused or compiled step.
+    return cast(FastStep, step)
+
+
+def _gather(step: FastStep | OptionStep) -> Callable[..., None] | None:
     """The kernel gather when the step runs kernels (numba is then installed), else None."""
     if not step.uses_kernels:
         return None
@@ -346,7 +319,7 @@ def _gather(step: TrainStep) -> Callable[..., None] | None:
 
 
 def _start(
-    job: _Job,
+    job: Job,
     params: Params,
     opt_state: Any,
     track: Track | None,
@@ -354,15 +327,17 @@ def _start(
 ) -> _State:
     """The state a run starts from: the given trees, or a checkpoint's (`resume`)."""
     opt_state = optim.init(job.optimizer, params) if opt_state is None else opt_state
-    tracker = None if track is None else _Tracker(track, job.arch)
+    tracker = None if track is None else Tracker(track, job.arch)
+    plateau = None if job.plateau is None else Plateau()
     if resume is None:
         if tracker is not None:
             tracker.record(params, 0, 0.0)
-        return _State(params, opt_state, tracker=tracker)
+        return _State(params, opt_state, plateau=plateau, tracker=tracker)
     saved = read_checkpoint(resume, params=params, opt_state=opt_state, run=job.describe(track))
     if tracker is not None and saved.tracked is not None:
         tracker.restore(saved.tracked)
-    spec = job.early_stopping
+    if plateau is not None and saved.plateau is None:
+        raise ModelFormatError(f"{resume}: $.plateau: missing (reduce_on_plateau is set)")
     return _State(
         saved.params,
         saved.opt_state,
@@ -370,16 +345,21 @@ def _start(
         step=saved.step,
         history=list(saved.history),
         best=saved.best,
-        stopped=spec is not None and saved.best is not None and saved.best.stops(spec),
+        plateau=saved.plateau if plateau is not None else None,
+        stopped=saved.best is not None and saved.best.stops(job.early_stopping),
         last_checkpoint=Path(resume),
         tracker=tracker,
     )
 
 
 def _run_epoch(
-    job: _Job, state: _State, step: TrainStep, batches: _Batches
-) -> tuple[float, int, float]:
-    """One epoch of steps: (summed loss times batch sizes, samples right, the epoch's rate)."""
+    job: Job, state: _State, step: FastStep | OptionStep, batches: _Batches
+) -> tuple[float, float, int, float]:
+    """One epoch of steps: (summed data loss and L2 penalty times batch weights, samples
+    right, the epoch's rate).
+
+    A batch's weight is its sample count, or the sum of its sample weights.
+    """
     n, epoch, batch_size, num_batches = (
         len(job.train_set),
         state.epoch,
@@ -387,10 +367,10 @@ def _run_epoch(
         job.num_batches,
     )
     order = None if batches.full else np.random.default_rng((job.seed, epoch)).permutation(n)
-    schedule = job.optimizer.learning_rate
-    epoch_rate = rate_at(schedule, epoch - 1)
+    schedule, scale = job.optimizer.learning_rate, state.scale
+    epoch_rate = rate_at(schedule, epoch - 1) * scale
     tracker = state.tracker
-    total_loss, correct = 0.0, 0
+    total_loss, total_penalty, correct = 0.0, 0.0, 0
     for b in range(num_batches):
         index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
         x, y = batches.take(index)
@@ -399,84 +379,117 @@ def _run_epoch(
         lr = (
             epoch_rate
             if job.schedule_per == "epoch"
-            else rate_at(schedule, epoch - 1 + b / num_batches)
+            else rate_at(schedule, epoch - 1 + b / num_batches) * scale
         )
         state.lr = lr
+        weight = None
+        if job.weights is not None:
+            weight = job.weights if index is None else job.weights[index]
         try:
             # Overflow warnings are the divergence guard's business: it raises instead.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, n_correct = step(x, y, lr)
+                if isinstance(step, OptionStep):
+                    seed = (job.seed, epoch, b, DROPOUT_STREAM) if job.dropout else None
+                    loss, n_correct = step(x, y, lr, seed=seed, weight=weight)
+                else:
+                    loss, n_correct = step(x, y, lr)
         except NonFinite as fault:
             raise _diverged(fault, epoch, b, lr, state) from None
-        total_loss += loss * len(y)
+        mass = len(y) if weight is None else float(weight.sum())
+        total_loss += (loss - step.penalty) * mass
+        total_penalty += step.penalty * mass
         correct += n_correct
         state.step += 1
         if tracker is not None and tracker.every_step:
             tracker.record_from(step.param_value, state.step, epoch - 1 + (b + 1) / num_batches)
         if job.on_batch is not None:
             job.on_batch(BatchReport(epoch, b, num_batches, loss, lr))
-    return total_loss, correct, epoch_rate
+    return total_loss, total_penalty, correct, epoch_rate
 
 
 def _end_epoch(
-    job: _Job,
+    job: Job,
     state: _State,
-    step: TrainStep,
+    step: FastStep | OptionStep,
     run: dict[str, Any],
-    totals: tuple[float, int, float],
+    totals: tuple[float, float, int, float],
     seconds: float,
 ) -> None:
-    """Validate, report, update early stopping, checkpoint and call back, for `state.epoch`.
+    """Score, report, apply the epoch-end rules, checkpoint and call back, for `state.epoch`.
 
-    `totals` is what `_run_epoch` returned: summed loss, samples right and the epoch's rate.
+    `totals` is what `_run_epoch` returned: summed data loss and L2 penalty (times batch
+    weights), samples right and the epoch's rate.
     """
-    total_loss, correct, epoch_rate = totals
-    # Fresh immutable trees, once per epoch: validation, early stopping, checkpoints.
+    total_loss, total_penalty, correct, epoch_rate = totals
+    # Fresh immutable trees, once per epoch: scores, best epoch, checkpoints.
     state.params, state.opt_state = step.params(), step.state()
-    epoch, n = state.epoch, len(job.train_set)
-    valid_loss = valid_accuracy = None
-    if job.valid_set is not None:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            valid_loss, valid_accuracy = evaluate(
-                job.arch, state.params, job.valid_set.x, job.valid_set.y, l2=job.l2
-            )
-        if not math.isfinite(valid_loss):
-            bad = NonFinite(f"validation loss ({valid_loss})")
-            raise _diverged(bad, epoch, job.num_batches - 1, state.lr, state)
+    epoch, n, arch = state.epoch, len(job.train_set), job.arch
+    started = time.perf_counter()
+    sets = {"valid": job.valid_set, "test": job.test_set}
+    if arch.is_regression:
+        sets["train"] = job.train_set
+    scores = epoch_scores(arch, state.params, sets)
+    valid_loss = scores.get("valid_loss")
+    if valid_loss is not None and not math.isfinite(valid_loss):
+        bad = NonFinite(f"validation loss ({valid_loss})")
+        raise _diverged(bad, epoch, job.num_batches - 1, state.lr, state)
+    mass = n if job.weights is None else float(job.weights.sum())
     report = EpochReport(
         epoch=epoch,
-        train_loss=total_loss / n,
-        train_accuracy=correct / n,
+        train_loss=total_loss / mass,
+        train_accuracy=None if arch.is_regression else correct / n,
         valid_loss=valid_loss,
-        valid_accuracy=valid_accuracy,
+        valid_accuracy=scores.get("valid_accuracy"),
         learning_rate=epoch_rate,
-        seconds=seconds,
+        seconds=seconds + time.perf_counter() - started,
+        l2_penalty=total_penalty / mass,
+        **{key: value for key, value in scores.items() if key not in _SET_APART},
     )
     state.history.append(report)
     if state.tracker is not None and not state.tracker.every_step:
         state.tracker.record(state.params, state.step, float(epoch))
-    spec = job.early_stopping
-    if spec is not None:
-        state.best = next_best(state.best, spec, report, state.params, state.opt_state)
-        state.stopped = state.best.stops(spec)
-    every = job.checkpoint
-    if every is not None and (epoch % every.every == 0 or epoch == job.epochs or state.stopped):
-        write_checkpoint(
-            every.path,
-            TrainingState(
-                run=run,
-                epoch=epoch,
-                step=state.step,
-                params=state.params,
-                opt_state=state.opt_state,
-                history=tuple(state.history),
-                best=state.best,
-                tracked=None if state.tracker is None else state.tracker.arrays(),
-            ),
-        )
-        state.last_checkpoint = every.path
+    _apply_rules(job, state, report)
+    _save(job, state, run)
     if job.on_epoch is not None:
         job.on_epoch(report)
+
+
+_SET_APART = ("valid_loss", "valid_accuracy", "train_loss")
+"""Scores `EpochReport` takes as leading fields, or not at all: `train_loss` is the mean over
+the epoch's steps, not the final params' loss on the training set."""
+
+
+def _apply_rules(job: Job, state: _State, report: EpochReport) -> None:
+    """Update the best epoch, early stopping and the plateau scale after `report`."""
+    spec = job.best_spec
+    if spec is not None:
+        state.best = next_best(state.best, spec, report, state.params, state.opt_state)
+        state.stopped = state.best.stops(job.early_stopping)
+    if job.plateau is not None and state.plateau is not None:
+        value = getattr(report, job.plateau.monitor)
+        state.plateau = next_plateau(job.plateau, state.plateau, value, report.learning_rate)
+
+
+def _save(job: Job, state: _State, run: dict[str, Any]) -> None:
+    """Write the checkpoint when this epoch is due (every `every`, the last, or a stop)."""
+    every, epoch = job.checkpoint, state.epoch
+    if every is None or not (epoch % every.every == 0 or epoch == job.epochs or state.stopped):
+        return
+    write_checkpoint(
+        every.path,
+        TrainingState(
+            run=run,
+            epoch=epoch,
+            step=state.step,
+            params=state.params,
+            opt_state=state.opt_state,
+            history=tuple(state.history),
+            best=state.best,
+            tracked=None if state.tracker is None else state.tracker.arrays(),
+            plateau=state.plateau,
+        ),
+    )
+    state.last_checkpoint = every.path
 
 
 def _diverged(

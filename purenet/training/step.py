@@ -287,6 +287,7 @@ class FastStep:
         )
         self._count = 0
         self._started = False
+        self.penalty = 0.0  # the l2 penalty included in the last call's loss
 
     def start(self, params: Params, state: Any) -> None:
         """Copy `params` and the optimizer `state` into the step's working buffers.
@@ -371,7 +372,9 @@ class FastStep:
         if self.l2:
             p = self._p
             squares = sum(float(np.square(p[i]).sum(dtype=np.float64)) for i in range(0, len(p), 2))
-            value += 0.5 * self.l2 * squares
+            # Kept apart too: the loop reports the data loss and the penalty separately.
+            self.penalty = 0.5 * self.l2 * squares
+            value += self.penalty
         if not math.isfinite(value):
             raise NonFinite(f"loss ({value})")
         self._backward(x, delta, m)
