@@ -31,6 +31,7 @@ from purenet.modelfile.io import (
     save_model,
 )
 from purenet.modelfile.model import Model, ModelMeta
+from purenet.modelfile.summary import summary
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS, Activation
 from purenet.nn.dropout import DropoutMasks, dropout_masks
 from purenet.nn.init import Glorot, He, Normal
@@ -188,6 +189,7 @@ __all__ = [
     "shuffle",
     "split",
     "standardize",
+    "summary",
     "to_mnist",
     "train",
     "tree_allclose",

@@ -275,3 +275,9 @@ def test_evaluate_in_chunks_equals_the_whole_batch_loss() -> None:
     value, accuracy = pn.evaluate(arch, params, x, y, batch_size=2)
     assert value == pytest.approx(pn.loss(arch, params, x, y), rel=1e-12)
     assert accuracy == np.mean(pn.predict(arch, params, x) == y)
+
+
+def test_softmax_with_one_output_unit_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="softmax needs at least 2 output units; use sigmoid"):
+        pn.Architecture((4, 3, 1))
+    assert pn.Architecture((4, 3, 1), output="sigmoid").sizes == (4, 3, 1)

@@ -121,8 +121,12 @@ def test_curves_put_a_changing_learning_rate_on_a_second_axis() -> None:
     assert rate_axes[0].get_ylabel() == "learning rate"
     labels = [line.get_label() for line in loss_axis.get_lines()]
     # valid_loss is null in epoch 1 only; valid_accuracy is null throughout: no line.
-    assert labels == ["train loss", "validation loss"]
-    assert [line.get_label() for line in accuracy_axis.get_lines()] == ["train accuracy"]
+    # valid_loss = 1.2 / e is lowest in the last epoch, 5: the dotted mark on both panels.
+    assert labels == ["train loss", "validation loss", "best epoch 5"]
+    assert [line.get_label() for line in accuracy_axis.get_lines()] == [
+        "train accuracy",
+        "best epoch 5",
+    ]
     constant = [dict(row, learning_rate=0.5) for row in HISTORY]
     fig = plot_curves(constant, metrics=("loss",))
     assert len(fig.axes) == 1
@@ -389,3 +393,47 @@ def test_plot_run_with_a_model_file(tmp_path: Path) -> None:
     written = plot_run(tmp_path, data=Dataset(IMAGES, LABELS))
     names = ["digits", "mistakes", "confusion", "weights"]  # in FIGURES order
     assert written == [tmp_path / f"{name}.png" for name in names]
+
+
+def test_curves_tick_whole_epochs_and_mark_the_given_best_epoch() -> None:
+    # Two epochs: matplotlib's default locator would put ticks at 1.5 too.
+    fig = plot_curves(HISTORY[:2], metrics=("loss",), best_epoch=1)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    best = [line for line in ax.get_lines() if line.get_label() == "best epoch 1"]
+    assert len(best) == 1 and list(best[0].get_xdata()) == [1, 1]
+
+
+@pytest.mark.parametrize("units", [1, 2, 3, 10])
+def test_weights_title_fits_inside_the_figure_for_small_nets(units: int) -> None:
+    fig = plot_first_layer(RNG.normal(size=(16, units)))
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    title = fig.get_suptitle()
+    assert title == f"first-layer weights, {units} of {units} hidden units"
+    box = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+
+
+def test_convergence_takes_the_tracked_record_of_a_training_result() -> None:
+    arch = pn.Architecture((2, 3, 2))
+    data = Dataset(RNG.normal(size=(8, 2)).astype(np.float32), np.arange(8) % 2)
+    result = pn.train(
+        arch,
+        pn.init(arch, seed=0),
+        pn.optim.SGD(0.1),
+        data,
+        epochs=3,
+        batch_size=4,
+        seed=0,
+        track=pn.Track(("layers[0].w[1, 2]", "layers[1].b[0]")),
+    )
+    assert result.tracked is not None
+    fig = plot_convergence(result.tracked)
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["layers[0].w[1, 2]", "layers[1].b[0]"]
+    # The start and one row per epoch, at epochs 0, 1, 2, 3; values as recorded.
+    assert list(lines[0].get_xdata()) == [0.0, 1.0, 2.0, 3.0]
+    assert np.array_equal(lines[1].get_ydata(), result.tracked.values[:, 1])

@@ -313,8 +313,10 @@ def test_a_test_set_is_reported_and_never_decides() -> None:
     assert with_test.history[-1].test_accuracy == last.accuracy
     assert all(r.test_loss is None for r in without.history)
     loss_axis, accuracy_axis = plot_curves(with_test.history).axes
+    losses = [r.valid_loss for r in with_test.history]
+    best = with_test.history[losses.index(min(losses))].epoch  # the curves' dotted mark
     assert [line.get_label() for line in loss_axis.get_lines()] == [
-        "train loss", "validation loss", "test loss"
+        "train loss", "validation loss", "test loss", f"best epoch {best}"
     ]  # fmt: skip
     test_line = accuracy_axis.get_lines()[2]
     assert test_line.get_ydata().tolist() == [r.test_accuracy for r in with_test.history]

@@ -61,3 +61,19 @@ def test_equal_and_allclose() -> None:
     assert not pn.tree_allclose(a, pn.tree_map(lambda x: x + 1.0, a))
     assert not pn.tree_equal(a, pn.tree_map(lambda x: x.astype(np.float32), a))
     assert not pn.tree_allclose(a, _params([(3, 5)]))
+
+
+def test_reprs_of_trees_results_and_models_show_shapes_not_values() -> None:
+    arch = pn.Architecture((3, 4, 2))
+    params = pn.init(arch, seed=0)
+    assert repr(params) == (
+        "(Dense(w=float32[3, 4], b=float32[4]), Dense(w=float32[4, 2], b=float32[2]))"
+    )
+    data = pn.Dataset(np.ones((6, 3), np.float32), np.arange(6) % 2)
+    result = pn.train(arch, params, pn.optim.SGD(0.1), data, epochs=9, batch_size=3, seed=0)
+    text = repr(result)
+    # Nine reports: the first, a count of the seven between, the last.
+    assert "... 7 more ..." in text and text.count("EpochReport(") == 2
+    assert "Dense(w=float32[3, 4], b=float32[4])" in text and "array(" not in text
+    model = pn.Model(arch, params)
+    assert "params=(Dense(w=float32[3, 4]" in repr(model) and len(repr(model)) < 600

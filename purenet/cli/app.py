@@ -3,11 +3,14 @@
 Each command parses its arguments, calls one library function and renders the result. Any
 `PurenetError` becomes one red line on stderr and exit code 1.
 
-    purenet run recipes/mnist.toml [--out DIR] [--resume] [--set train.epochs=5]
+    purenet run mnist [--out DIR] [--resume] [--set train.epochs=5]   (or a recipe file)
+    purenet recipes
+    purenet new mine --from mnist
     purenet evaluate runs/mnist/model.json [--data mnist:test | --images F --labels F | --csv F]
     purenet predict runs/mnist/model.json digits.npy [--top-k 3] [--json]
     purenet predict runs/mnist/model.json three.png seven.jpg --show guesses.png
-    purenet info runs/mnist/model.json
+    purenet info runs/mnist            (a run folder or its model.json)
+    purenet compare runs/a runs/b [--out compare.png]
     purenet plot runs/mnist [--only loss --only confusion] [--svg]
     purenet show t10k-images-idx3-ubyte.gz --index 0 [--count 9 --labels F]
     purenet fetch mnist [--mirror URL]
@@ -44,6 +47,8 @@ from purenet.cli.common import errors, printable, sigterm_as_interrupt
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
+from purenet.cli.inspection import compare_command, info_command
+from purenet.cli.recipes import new_command, recipes_command
 from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
 from purenet.cli.render import fmt as _fmt
 from purenet.cli.render import print_json as _print_json
@@ -65,6 +70,26 @@ console = Console(highlight=False, emoji=False)
 
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from purenet.core.checks import package_version
+
+        console.print(f"purenet {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Small, exact, fast neural networks: train from recipes, evaluate, predict."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +161,10 @@ def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: 
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe file (.toml or .json).")],
+    recipe: Annotated[
+        Path,
+        typer.Argument(help="Recipe file (.toml or .json) or a bundled recipe's name (mnist)."),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: the recipe's output.dir).")
     ] = None,
@@ -157,13 +185,22 @@ def run(
         Path | None, typer.Option(help="Folder to look for named data sets in first.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="BLAS threads (same as --set train.threads=N); default: one per free core.",
+        ),
+    ] = None,
 ) -> None:
     """Train a model from a recipe and write a run folder (model.json, metrics.jsonl, ...)."""
+    from purenet.recipe.bundled import find_recipe
     from purenet.recipe.load import load_recipe
     from purenet.run.runner import RunInterrupted, run_recipe
 
     with _user_errors(), sigterm_as_interrupt() as terminated:
-        spec = load_recipe(recipe, overrides=overrides or ())
+        more = [f"train.threads={threads}"] if threads is not None else []
+        spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
         bars = None if quiet else _RunProgress(spec.train.epochs)
         try:
             if bars is None:
@@ -198,7 +235,11 @@ def run(
     for name, value in result.metrics.items():
         table.add_row(name, _fmt(value))
     console.print(table)
-    console.print(f"model written to {escape(str(result.out_dir / 'model.json'))}")
+    console.print(
+        f"model written to {escape(str(result.out_dir / 'model.json'))} "
+        f"({result.threads} BLAS thread{'s' if result.threads > 1 else ''})",
+        soft_wrap=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +248,9 @@ def run(
 
 @app.command()
 def evaluate(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
+    model_path: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A model.json file or a run folder.")
+    ],
     data: Annotated[
         str | None, typer.Option(help="A named data set split, e.g. mnist:test.")
     ] = None,
@@ -241,6 +284,7 @@ def evaluate(
     from purenet.modelfile.evaluation import Evaluation, RegressionEvaluation, evaluate_model
     from purenet.modelfile.io import load_model
     from purenet.recipe.load import source_from_data
+    from purenet.run.layout import model_path as model_path_of
     from purenet.run.prepare import load_recipe_test
     from purenet.run.sources import load_source, recipe_test_source, source_name
 
@@ -250,12 +294,18 @@ def evaluate(
     if (images is None) != (labels is None):
         _fail("--images and --labels go together")
     with _user_errors():
+        model_path = model_path_of(model_path)
         model = load_model(model_path)
         if images is not None and labels is not None:
             dataset, name = read_labelled(images=images, labels=labels), str(images)
         elif csv is not None:
             columns = label_column.split(",") if "," in label_column else label_column
             dataset, name = read_labelled(csv=csv, label=columns), str(csv)
+            if label_column == "first":
+                errors.print(
+                    f"{escape(name)}: labels from the first column (--label-column)",
+                    soft_wrap=True,
+                )
         elif data is not None:
             source = source_from_data(data, source=f"--data {data}")
             dataset, name = load_source(source, data_dir=data_dir), source_name(source)
@@ -290,15 +340,18 @@ PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", "
 """Inputs read as pictures of digits (Pillow, the `image` extra) rather than as data files."""
 
 
-def _read_prediction_inputs(inputs: list[Path]) -> tuple[list[tuple[str, Any]], Any]:
-    """Raw inputs per file: data files as stored, pictures as MNIST-style 28x28 digits.
+def _read_prediction_inputs(
+    inputs: list[Path], label_column: str | None = None
+) -> tuple[list[tuple[str, Any]], Any]:
+    """Raw inputs per file: data files as stored (CSV files without their label column when
+    `label_column` is given), pictures as MNIST-style 28x28 digits.
 
     Returns:
         ([(file name, raw rows)], digits): `digits` is the (n, 28, 28) uint8 stack of the
         pictures among `inputs` (None when there are none), in input order.
     """
     from purenet.data.images import load_images
-    from purenet.data.inputs import read_inputs
+    from purenet.data.inputs import read_inputs, read_labelled
 
     pictures = [path for path in inputs if path.suffix.lower() in PICTURE_SUFFIXES]
     digits = load_images(pictures) if pictures else None
@@ -308,6 +361,8 @@ def _read_prediction_inputs(inputs: list[Path]) -> tuple[list[tuple[str, Any]], 
         if digits is not None and path.suffix.lower() in PICTURE_SUFFIXES:
             rows.append((str(path), digits[next_picture : next_picture + 1]))
             next_picture += 1
+        elif label_column is not None and path.suffix.lower() == ".csv":
+            rows.append((str(path), read_labelled(csv=path, label=label_column).x))
         else:
             rows.append((str(path), read_inputs(path)))
     return rows, digits
@@ -332,6 +387,10 @@ def predict(
         Path | None,
         typer.Option(help="Draw the picture inputs with the model's guesses into this PNG."),
     ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="CSV inputs hold labels in this column (first, last or a name)."),
+    ] = None,
 ) -> None:
     """The most likely classes of each input row, with their probabilities.
 
@@ -341,10 +400,11 @@ def predict(
     """
     from purenet.modelfile.evaluation import predict_inputs
     from purenet.modelfile.io import load_model
+    from purenet.run.layout import model_path as model_path_of
 
     with _user_errors():
-        model = load_model(model_path)
-        raw, digits = _read_prediction_inputs(inputs)
+        model = load_model(model_path_of(model_path))
+        raw, digits = _read_prediction_inputs(inputs, label_column)
         if show is not None and digits is None:
             raise PurenetError("--show draws picture inputs; give PNG or JPEG files")
         if model.arch.is_regression or model.multilabel:
@@ -409,69 +469,14 @@ def _show_guesses(model: Any, digits: Any, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# info
-
-
-@app.command()
-def info(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.json file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-) -> None:
-    """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""
-    from purenet.modelfile.io import describe_model, load_model
-
-    with _user_errors():
-        summary = describe_model(load_model(model_path))
-    if as_json:
-        _print_json(summary)
-        return
-    arch = summary["architecture"]
-    console.print(
-        f"[bold]{printable(str(model_path))}[/]  purenet "
-        f"{printable(str(summary['purenet_version']))}  "
-        f"created {printable(str(summary['created']))}  format {summary['format_version']}"
-    )
-    console.print(
-        f"sizes {arch['sizes']}  hidden {arch['hidden']}  output {arch['output']}  "
-        f"loss {arch['loss']}  dtype {summary['dtype']}"
-    )
-    layers = Table(title="layers")
-    for name in ("layer", "weights", "biases", "activation", "parameters"):
-        layers.add_column(name, justify="right" if name == "parameters" else "left")
-    for layer in summary["layers"]:
-        layers.add_row(
-            str(layer["index"]),
-            " x ".join(map(str, layer["w_shape"])),
-            " x ".join(map(str, layer["b_shape"])),
-            layer["activation"],
-            f"{layer['parameters']:,}",
-        )
-    layers.add_row("", "", "", "[bold]total[/]", f"[bold]{summary['parameters']:,}[/]")
-    console.print(layers)
-    steps = [step["text"] for step in summary["preprocess"]] or ["none"]
-    console.print("preprocessing: " + printable(" -> ".join(steps)))
-    if summary["task"] == "classification":
-        console.print("labels: " + printable(", ".join(summary["labels"])))
-    else:
-        names = ", ".join(summary["outputs"])
-        scaled = f"; targets {summary['targets']['text']}" if summary["targets"] else ""
-        console.print(f"{summary['task']}: outputs {printable(names)}{printable(scaled)}")
-    if summary["metrics"]:
-        metrics = Table(title="metrics")
-        metrics.add_column("metric")
-        metrics.add_column("value", justify="right")
-        for name, value in summary["metrics"].items():
-            metrics.add_row(name, _fmt(value))
-        console.print(metrics)
-
-
-# ---------------------------------------------------------------------------------------------
 # plot and show
 
 
 @app.command()
 def plot(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote.")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A folder `run` wrote (or its model.json).")
+    ],
     only: Annotated[
         list[str] | None,
         typer.Option(help=f"Draw only this figure (repeatable): {', '.join(FIGURES)}."),
@@ -489,11 +494,16 @@ def plot(
     ] = False,
 ) -> None:
     """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
+    from purenet.run.layout import run_folder
     from purenet.run.plot import plot_run
 
     with _user_errors():
         written = plot_run(
-            run_dir, names=only or None, svg=svg, data_dir=data_dir, recipe_files=recipe_files
+            run_folder(run_dir),
+            names=only or None,
+            svg=svg,
+            data_dir=data_dir,
+            recipe_files=recipe_files,
         )
     for path in written:
         console.print(escape(str(path)))
@@ -508,15 +518,24 @@ def show(
         Path | None, typer.Option(help="An IDX labels file, to title the images.")
     ] = None,
     out: Annotated[Path, typer.Option(help="The PNG to write.")] = Path("digit.png"),
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="A labelled CSV's label column (first, last or a header name)."),
+    ] = None,
 ) -> None:
     """Draw one digit from its numbers (or a grid of several) from an image data set."""
-    from purenet.data.inputs import read_inputs
+    from purenet.data.inputs import read_inputs, read_labelled
     from purenet.plots.common import save_figure
     from purenet.plots.digits import show_digits
 
     with _user_errors():
-        images = read_inputs(data)
-        names = read_inputs(labels) if labels is not None else None
+        names: Any = None
+        if label_column is not None:
+            table = read_labelled(csv=data, label=label_column)
+            images, names = table.x, table.y
+        else:
+            images = read_inputs(data)
+            names = read_inputs(labels) if labels is not None else None
         try:
             figure = show_digits(images, labels=names, index=index, count=count)
         except ValueError as exc:
@@ -549,6 +568,10 @@ def fetch(
 
 app.command("bench")(bench_command)
 app.command("bench-sklearn")(sklearn_bench_command)
+app.command("info")(info_command)
+app.command("compare")(compare_command)
+app.command("recipes")(recipes_command)
+app.command("new")(new_command)
 
 app.command("schema")(schema_command)
 app.command("export")(export_command)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import os
 import resource
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from purenet.errors import require_extra
+from purenet.core.threads import available_cores as default_threads
+from purenet.core.threads import limit_threads
+
+__all__ = ["blas_info", "default_threads", "limit_threads", "reset_peak_rss", "rss_mib"]
 
 
 def reset_peak_rss() -> bool:
@@ -39,13 +39,6 @@ def rss_mib(field: str = "VmHWM") -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def default_threads() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def blas_info() -> dict[str, Any]:
     """numpy's BLAS: name, version, threads (and architecture with threadpoolctl)."""
     try:
@@ -62,17 +55,3 @@ def blas_info() -> dict[str, Any]:
                 "architecture": pool.get("architecture"),
             }
     return {"name": None, "version": None, "threads": None}
-
-
-@contextmanager
-def limit_threads(threads: int, explicit: bool) -> Iterator[None]:
-    """Limit BLAS to `threads` (threadpoolctl; required only when `explicit`)."""
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        if explicit:
-            require_extra("threadpoolctl", "bench")
-        yield
-        return
-    with threadpoolctl.threadpool_limits(limits=threads):
-        yield

@@ -146,6 +146,7 @@ def sweep_command(
 ) -> None:
     """Train every trial of a recipe's sweep section (each an ordinary run), rank them, keep the
     best."""
+    from purenet.recipe.bundled import find_recipe
     from purenet.recipe.load import load_recipe
     from purenet.run.sweep import SweepPlan, run_sweep
 
@@ -186,7 +187,7 @@ def sweep_command(
 
     try:
         with user_errors():
-            spec = load_recipe(recipe, overrides=overrides or ())
+            spec = load_recipe(find_recipe(recipe), overrides=overrides or ())
             metric = spec.sweep.metric if spec.sweep is not None else ""
             try:
                 result = run_sweep(

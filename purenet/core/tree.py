@@ -36,6 +36,45 @@ def readonly(value: Any) -> np.ndarray:
     return array
 
 
+def _leaf_repr(leaf: Any) -> str:
+    if isinstance(leaf, np.ndarray) and leaf.ndim > 0:
+        return f"{leaf.dtype}[{', '.join(map(str, leaf.shape))}]"
+    if isinstance(leaf, np.ndarray | np.generic):
+        return repr(leaf.item())
+    return repr(leaf)
+
+
+SHORT_TUPLE = 4
+"""Tuples longer than this show their first and last items and a count in `tree_repr`."""
+
+
+def tree_repr(tree: Any) -> str:
+    """A one-line repr of a tree that shows array shapes and dtypes instead of values.
+
+    Attrs instances print as `Name(field=..., ...)` (fields with `repr=False` left out),
+    arrays as `float32[784, 128]`, 0-d arrays as their value, tuples longer than
+    `SHORT_TUPLE` as their first and last items around a count of the rest.
+
+    Example:
+        >>> import numpy as np, purenet as pn
+        >>> tree_repr((pn.Dense(np.zeros((784, 10), np.float32), np.zeros(10, np.float32)),))
+        '(Dense(w=float32[784, 10], b=float32[10]),)'
+    """
+    if isinstance(tree, tuple) and not hasattr(tree, "_fields"):
+        items = [tree_repr(item) for item in tree]
+        if len(items) > SHORT_TUPLE:
+            items = [items[0], f"... {len(items) - 2} more ...", items[-1]]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if attrs.has(type(tree)):
+        parts = [
+            f"{field.name}={tree_repr(getattr(tree, field.name))}"
+            for field in attrs.fields(type(tree))
+            if field.repr
+        ]
+        return f"{type(tree).__name__}({', '.join(parts)})"
+    return _leaf_repr(tree)
+
+
 def _is_node(tree: Any) -> bool:
     return isinstance(tree, tuple) or attrs.has(type(tree))
 

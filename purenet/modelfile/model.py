@@ -13,6 +13,7 @@ import numpy as np
 
 from purenet.core.arrays import type_name
 from purenet.core.checks import package_version
+from purenet.core.tree import tree_repr
 from purenet.nn.model import Architecture, Dense, Params
 from purenet.pipeline.steps import (
     PREPROCESS_STEPS,
@@ -159,6 +160,9 @@ class Model:
 
     def __attrs_post_init__(self) -> None:
         _check_model(self)
+
+    def __repr__(self) -> str:
+        return tree_repr(self)
 
 
 def _check_model(model: Model) -> None:

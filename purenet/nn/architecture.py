@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.core.tree import readonly
+from purenet.core.tree import readonly, tree_repr
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.losses import LOSSES, supported_pairs
 
@@ -144,6 +144,10 @@ class Architecture:
             raise ValueError(
                 f"unknown output activation {self.output!r}; supported: {_choices(OUTPUTS)}"
             )
+        if self.output == "softmax" and self.sizes[-1] < 2:
+            raise ValueError(
+                f"softmax needs at least 2 output units; use sigmoid for one (sizes {self.sizes})"
+            )
         if (self.output, self.loss) not in LOSSES:
             raise ValueError(
                 f"unsupported output x loss pair: {self.output} x {self.loss}; "
@@ -230,6 +234,9 @@ class Dense:
 
     w: Array = attrs.field(converter=readonly)
     b: Array = attrs.field(converter=readonly)
+
+    def __repr__(self) -> str:
+        return tree_repr(self)
 
 
 Params = tuple[Dense, ...]

@@ -105,7 +105,7 @@ def plot_first_layer(
         columns: tiles per row (default square).
 
     Returns:
-        A figure of 0.8 inch per tile (plus a title).
+        A figure of 0.8 inch per tile (plus a title), at least as wide as its title.
 
     Raises:
         ValueError: `w` is not 2-D or its rows do not make `image_shape` images.
@@ -129,7 +129,10 @@ def plot_first_layer(
         )
     units = w.shape[1] if count is None else min(count, w.shape[1])
     rows, cols = grid_shape(units, columns)
-    fig = new_figure(0.8 * cols + 0.2, 0.8 * rows + 0.5)
+    title = f"first-layer weights, {units} of {w.shape[1]} hidden units"
+    # A few tiles make a narrow figure: widen it to the title (about 0.075 inch per character
+    # at the 10-point suptitle) so the title is never cut off.
+    fig = new_figure(max(0.8 * cols + 0.2, 0.075 * len(title) + 0.4), 0.8 * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     tiles = w[:, :units].T.reshape(units, *image_shape)
     limits = np.abs(tiles).max(axis=(1, 2))
@@ -138,5 +141,5 @@ def plot_first_layer(
     for ax, tile, limit in zip(axes, tiles, limits, strict=False):
         scale = limit if limit > 0 else 1.0
         ax.imshow(tile, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
-    fig.suptitle(f"first-layer weights, {units} of {w.shape[1]} hidden units")
+    fig.suptitle(title, fontsize=10)
     return fig

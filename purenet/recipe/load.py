@@ -42,10 +42,7 @@ from purenet.errors import RecipeError
 from purenet.nn.init import INIT_SPECS, InitScheme
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
 from purenet.optim.schedules import SCHEDULES, Schedule
-from purenet.pipeline.steps import (
-    PREPROCESS_STEPS,
-    PreprocessStep,
-)
+from purenet.pipeline.steps import PREPROCESS_STEPS
 from purenet.recipe.schema import (
     FITTED,
     Affine,
@@ -55,8 +52,10 @@ from purenet.recipe.schema import (
     DatasetSource,
     FilesSource,
     IdxSource,
+    ImageShape,
     Label,
     Recipe,
+    RecipeStep,
     Rotate,
     Shift,
     Source,
@@ -67,7 +66,7 @@ from purenet.recipe.schema import (
 # The converter
 
 _TAGGED: dict[Any, dict[str, type]] = {
-    PreprocessStep: dict(PREPROCESS_STEPS),
+    RecipeStep: {**PREPROCESS_STEPS, ImageShape.kind: ImageShape},
     Augmentation: {cls.kind: cls for cls in (Rotate, Shift, Affine)},
     Optimizer: dict(OPTIMIZERS),
     Schedule: dict(SCHEDULES),

@@ -13,6 +13,7 @@ import numpy as np
 
 from purenet.core.checks import NON_NEGATIVE, FieldError, Interval
 from purenet.data.registry import DATASETS
+from purenet.errors import RecipeError
 from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.init import InitScheme
 from purenet.nn.losses import LOSSES
@@ -315,6 +316,56 @@ Augmentation = Rotate | Shift | Affine
 """An image augmentation; needs image data `(n, h, w)`."""
 
 
+def _to_image_shape(value: Any) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+@attrs.frozen
+class ImageShape:
+    """`{kind = "image", shape = [28, 28]}`: the raw rows are flat images of this shape.
+
+    A recipe step, not a model step: it comes first in `[pipeline] steps` and turns the raw
+    `(n, h * w)` rows of a table (a CSV MNIST) into `(n, h, w)` images before anything else,
+    so they can be augmented, drawn and flattened like IDX images; the model file then holds
+    the same steps as for IDX data and takes either form of input.
+    """
+
+    kind: ClassVar[str] = "image"
+    shape: tuple[int, ...] = attrs.field(converter=_to_image_shape)
+
+    @shape.validator
+    def _check_shape(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+        ):
+            raise FieldError(
+                "shape", f"expected [height, width], two integers >= 1, found {value!r}"
+            )
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """`(n, h * w)` rows (or `(n, h, w)` images) as `(n, h, w)` images.
+
+        Raises:
+            ValueError: rows of another width, or images of another shape.
+        """
+        x = np.asarray(x)
+        h, w = self.shape
+        if x.ndim == 3 and x.shape[1:] == (h, w):
+            return x
+        if x.ndim == 2 and x.shape[1] == h * w:
+            return x.reshape(len(x), h, w)
+        raise ValueError(
+            f"image shape {list(self.shape)} needs rows of {h * w} values, found data of "
+            f"shape {x.shape}"
+        )
+
+
+RecipeStep = PreprocessStep | ImageShape
+"""A step of `[pipeline] steps`: a model's preprocessing step, or the leading `image` step."""
+
+
 @attrs.frozen
 class Targets:
     """One-hot targets with `on` for the true class and `off` elsewhere (0.99 / 0.01)."""
@@ -342,14 +393,41 @@ class PipelineSpec:
             output, fitted on the training targets, stored in the model, undone by predict).
     """
 
-    steps: tuple[PreprocessStep, ...] = attrs.field(default=())
+    steps: tuple[RecipeStep, ...] = attrs.field(default=())
     targets: Targets | None = None
     augment: tuple[Augmentation, ...] = ()
     standardize_targets: bool = False
 
+    @property
+    def image(self) -> ImageShape | None:
+        """The leading `image` step, or None."""
+        return self.steps[0] if self.steps and isinstance(self.steps[0], ImageShape) else None
+
+    @property
+    def model_steps(self) -> tuple[PreprocessStep, ...]:
+        """The steps a model keeps: all but the leading `image` step."""
+        return tuple(step for step in self.steps if not isinstance(step, ImageShape))
+
+    def raw_images(self, x: np.ndarray, where: str) -> np.ndarray:
+        """Raw data as the `image` step declares them (unchanged without one).
+
+        Raises:
+            RecipeError: data of a width the image shape does not fit (naming the step).
+        """
+        if self.image is None:
+            return x
+        try:
+            return self.image.apply(x)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: $.pipeline.steps[0]: {exc}") from None
+
     @steps.validator
     def _check_steps(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
         for i, step in enumerate(value):
+            if isinstance(step, ImageShape):
+                if i:
+                    raise FieldError(f"steps[{i}]", "the image step must come first")
+                continue
             if is_fitted(step):
                 fields = ", ".join(step.fitted_fields)
                 raise FieldError(f"steps[{i}]", f"{step.kind} holds fitted {fields}, {FITTED}")

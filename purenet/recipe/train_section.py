@@ -42,6 +42,9 @@ class TrainSpec:
             is kept as `model-last.json`.
         test_curve: score the `[data] test` set after every epoch too (`test_loss`,
             `test_accuracy` in `metrics.jsonl` and the curves; never used for a decision).
+        threads: BLAS threads for the run, >= 1; default one per core that other processes
+            leave free (`purenet.core.threads.free_cores`). Results differ in the last digits
+            between thread counts.
     """
 
     epochs: int = attrs.field(validator=_COUNT)
@@ -63,6 +66,12 @@ class TrainSpec:
     reduce_on_plateau: ReduceOnPlateau | None = None
     keep_best: bool | str | None = attrs.field(default=None)
     test_curve: bool | None = None
+    threads: int | None = attrs.field(default=None)
+
+    @threads.validator
+    def _check_threads(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        if value is not None:
+            satisfies(COUNT)(self, attribute, value)
 
     @clip_norm.validator
     def _check_clip_norm(self, attribute: attrs.Attribute[Any], value: float | None) -> None:

@@ -4,10 +4,10 @@ resume).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
 
-if TYPE_CHECKING:
-    pass
+from purenet.errors import PurenetError
 from purenet.plots.common import FIGURES
 
 METRICS_FILE = "metrics.jsonl"
@@ -34,3 +34,25 @@ RUN_FILES = (
 )
 """The files of a run folder that a fresh run removes first: every file purenet writes
 there (`recipe.toml` is rewritten), and nothing else."""
+
+
+def model_path(path: str | os.PathLike[str]) -> Path:
+    """The model file a command was pointed at: `path` itself, or a run folder's `model.json`.
+
+    Raises:
+        PurenetError: `path` is a folder without `model.json`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise PurenetError(
+                f"{path}: a folder without {MODEL_FILE}; give a model file or a run folder"
+            )
+        return path / MODEL_FILE
+    return path
+
+
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """The run folder a command was pointed at: `path` itself, or the folder of its model file."""
+    path = Path(path)
+    return path.parent if path.name == MODEL_FILE and path.is_file() else path

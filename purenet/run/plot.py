@@ -103,6 +103,14 @@ def _why_not(run: RunData, name: str) -> str | None:
     return None
 
 
+def figure_problem(run: RunData, name: str) -> str | None:
+    """Why figure `name` cannot be drawn from `run`, or None when it can (run checks use it
+    before training, on a preview of what the run will write)."""
+    if name not in FIGURES:
+        return f"unknown figure; choose from {', '.join(FIGURES)}"
+    return _why_not(run, name)
+
+
 def _predictions(model: Model, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(truth, predicted, confidence) of the model on raw data, in one forward pass."""
     outputs = forward(model.arch, model.params, model_inputs(model, data.x, source=_DATA))

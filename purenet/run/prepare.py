@@ -229,6 +229,7 @@ def prepare_data(
     where = recipe.where
     dtype = train_spec.dtype
     raw = _head(load_source(recipe.data.train, data_dir=data_dir), limit)
+    raw = Dataset(spec.raw_images(raw.x, f"{where}: $.data.train"), raw.y)
     task = _task(recipe, raw.y)
     raw = _coded(raw, task, recipe, _source("train", recipe.data.train))
     if task.kind == "classify":
@@ -248,7 +249,7 @@ def prepare_data(
             f"inputs have shape {raw.x.shape}"
         )
     try:
-        fitted = preprocess.fit_preprocess(spec.steps, raw.x)
+        fitted = preprocess.fit_preprocess(spec.model_steps, raw.x)
         width = preprocess.apply_preprocess(fitted, raw.x[:1], dtype=dtype).shape[1]
     except ValueError as exc:
         raise RecipeError(f"{where}: $.pipeline.steps: {exc}") from None
@@ -320,13 +321,20 @@ class _HeldOut:
         data = self.recipe.data
         if data.valid is not None:
             loaded = _head(load_source(data.valid, data_dir=data_dir), limit)
+            loaded = Dataset(self.recipe.pipeline.raw_images(loaded.x, "$.data.valid"), loaded.y)
             valid_raw = _coded(loaded, self.task, self.recipe, _source("valid", data.valid))
         valid = None if valid_raw is None else self.model_input(valid_raw)
         if data.test is None:
             return valid, None, None
         test_raw = _head(load_source(data.test, data_dir=data_dir), limit)
+        where = f"{self.recipe.where}: $.data.test"
+        test_raw = Dataset(self.recipe.pipeline.raw_images(test_raw.x, where), test_raw.y)
         test_raw = _coded(test_raw, self.task, self.recipe, _source("test", data.test))
-        return valid, test_raw, self.model_input(test_raw)
+        try:
+            test = self.model_input(test_raw)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+        return valid, test_raw, test
 
 
 def load_recipe_test(
@@ -351,6 +359,8 @@ def load_recipe_test(
     recipe = stored_recipe(model, source=source)
     chosen = recipe.data.test if recipe.data.test is not None else recipe.data.train
     raw = load_source(chosen, data_dir=data_dir)
+    # Flat table rows are the images the run saw when the recipe declares them (image step).
+    raw = Dataset(recipe.pipeline.raw_images(raw.x, f"{source}: $.meta.recipe"), raw.y)
     if model.arch.is_regression or model.multilabel:
         return raw, source_name(chosen)
     data = recipe.data

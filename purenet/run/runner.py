@@ -34,6 +34,7 @@ import attrs
 from purenet.core.atomic import remove_stale_temps, write_text_atomic
 from purenet.core.jsonio import to_jsonl_text
 from purenet.core.limits import check_parameters
+from purenet.core.threads import free_cores, limit_threads
 from purenet.errors import RecipeError
 from purenet.modelfile.evaluation import AnyEvaluation, evaluate_model
 from purenet.modelfile.io import save_model
@@ -42,6 +43,7 @@ from purenet.nn.model import init
 from purenet.recipe.load import dump_recipe, read_recipe_data, recipe_from_data
 from purenet.recipe.schema import Recipe
 from purenet.recipe.toml import to_toml
+from purenet.run.checks import check_before_training
 from purenet.run.layout import (
     CHECKPOINT_FILE,
     METRICS_FILE,
@@ -89,6 +91,7 @@ class RunResult:
         stopped_early: early stopping ended training before `epochs`.
         started_over: `resume` was asked for but the folder had no checkpoint yet, so the
             run started from the beginning.
+        threads: the BLAS threads the run used (`train.threads`, else `free_cores()`).
     """
 
     out_dir: Path
@@ -98,6 +101,7 @@ class RunResult:
     test: AnyEvaluation | None
     stopped_early: bool
     started_over: bool = False
+    threads: int = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,9 +113,10 @@ def _report_row(report: EpochReport) -> dict[str, Any]:
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    """Recipe data without the keys a resume may change (epochs, output)."""
+    """Recipe data without the keys a resume may change (epochs, threads, output)."""
     copy = json.loads(json.dumps(data))
     copy.get("train", {}).pop("epochs", None)
+    copy.get("train", {}).pop("threads", None)
     copy.pop("output", None)
     return copy
 
@@ -179,6 +184,14 @@ def _final_metrics(result: TrainResult, test: AnyEvaluation | None) -> dict[str,
     if test is not None:
         metrics.update({f"test_{name}": value for name, value in test.metrics().items()})
     return metrics
+
+
+def _evaluate_test(model: Model, recipe: Recipe, prepared: PreparedData) -> AnyEvaluation | None:
+    """The trained model on the raw test set, or None without one."""
+    if prepared.test_raw is None:
+        return None
+    source = source_name(recipe.data.test)
+    return evaluate_model(model, prepared.test_raw.x, prepared.test_raw.y, source=source)
 
 
 def _save_last(path: Path, best: Model, result: TrainResult) -> None:
@@ -305,11 +318,29 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
+    threads = recipe.train.threads if recipe.train.threads is not None else free_cores()
+    with limit_threads(threads, explicit=recipe.train.threads is not None):
+        result = _run(recipe, out_dir, resume, limit, data_dir, on_epoch, on_batch)
+    return attrs.evolve(result, threads=threads)
+
+
+def _run(
+    recipe: Recipe,
+    out_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    limit: int | None,
+    data_dir: str | os.PathLike[str] | None,
+    on_epoch: Callable[[EpochReport], None] | None,
+    on_batch: Callable[[BatchReport], None] | None,
+) -> RunResult:
+    """`run_recipe` inside its BLAS thread limit."""
     _check_size(recipe)
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
     history = _check_resumable(out, recipe) if resume else None
     started_over = resume and history is None
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
+    key = "--out" if out_dir is not None else f"{recipe.where}: $.output.dir"
+    check_before_training(recipe, prepared, out, key=key)
     recipe_data = _start_folder(out, recipe, history=history)
 
     spec, model_spec = recipe.train, recipe.model
@@ -369,11 +400,7 @@ def run_recipe(
         targets=prepared.targets,
         multilabel=prepared.multilabel,
     )
-    test = None
-    if prepared.test_raw is not None:
-        test = evaluate_model(
-            model, prepared.test_raw.x, prepared.test_raw.y, source=source_name(recipe.data.test)
-        )
+    test = _evaluate_test(model, recipe, prepared)
     metrics = _final_metrics(result, test)
     model = attrs.evolve(model, meta=ModelMeta(recipe=recipe_data, metrics=metrics))
     save_model(out / MODEL_FILE, model)

@@ -12,7 +12,7 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import COUNT, NON_NEGATIVE, OneOf
-from purenet.core.tree import readonly
+from purenet.core.tree import readonly, tree_repr
 from purenet.nn.model import Architecture, Params
 
 Augment = Callable[..., np.ndarray]
@@ -234,6 +234,9 @@ class Tracked:
     epochs: np.ndarray = attrs.field(converter=readonly)
     values: np.ndarray = attrs.field(converter=readonly)
 
+    def __repr__(self) -> str:
+        return tree_repr(self)
+
 
 @attrs.frozen(eq=False)
 class TrainResult:
@@ -258,6 +261,9 @@ class TrainResult:
     stopped_early: bool
     tracked: Tracked | None
     last_params: Params
+
+    def __repr__(self) -> str:
+        return tree_repr(self)
 
 
 def locate_tracked(path: str, arch: Architecture) -> tuple[int, str, tuple[int, ...]]:
