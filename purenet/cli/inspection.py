@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from purenet.cli.common import printable
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.render import fmt as _fmt
 from purenet.cli.render import print_json as _print_json
@@ -45,10 +46,12 @@ def info_command(
         _print_json(summary)
         return
     console.print(
-        f"[bold]{escape(str(model_path))}[/]  purenet {summary['purenet_version']}  "
-        f"created {summary['created']}  format {summary['format_version']}"
+        f"[bold]{printable(str(model_path))}[/]  purenet "
+        f"{printable(str(summary['purenet_version']))}  "
+        f"created {printable(str(summary['created']))}  format {summary['format_version']}"
     )
-    console.print(escape(text))
+    # A file's text (label names, metadata) must not reach the terminal as control codes.
+    console.print("\n".join(printable(line) for line in text.splitlines()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def _comparison_table(table: Any) -> Table:
     """Settings that differ, then metrics; runs as columns when few, as rows when many."""
     keys = [*table.settings, *table.metrics]
     cells = [
-        [escape(_setting_text(run.settings.get(key))) for key in table.settings]
+        [printable(_setting_text(run.settings.get(key))) for key in table.settings]
         + [_fmt(run.metrics.get(name)) for name in table.metrics]
         for run in table.runs
     ]
@@ -77,15 +80,15 @@ def _comparison_table(table: Any) -> Table:
     if len(table.runs) <= WIDE_COMPARISON:
         grid.add_column("")
         for run in table.runs:
-            grid.add_column(escape(run.name), justify="right")
+            grid.add_column(printable(run.name), justify="right")
         for i, key in enumerate(keys):
-            grid.add_row(escape(key), *(row[i] for row in cells))
+            grid.add_row(printable(key), *(row[i] for row in cells))
         return grid
     grid.add_column("run")
     for i, key in enumerate(keys):
-        grid.add_column(escape(key), justify="left" if i < len(table.settings) else "right")
+        grid.add_column(printable(key), justify="left" if i < len(table.settings) else "right")
     for run, row in zip(table.runs, cells, strict=True):
-        grid.add_row(escape(run.name), *row)
+        grid.add_row(printable(run.name), *row)
     return grid
 
 
