@@ -23,7 +23,7 @@ def test_version_prints_the_package_version() -> None:
 
 
 def test_info_and_evaluate_take_a_run_folder_like_its_model_file(trained: Path) -> None:
-    for command in (["info", "--json"], ["evaluate", "--json"]):
+    for command in (["info", "--json"], ["evaluate", "--json", "--recipe-files"]):
         by_file = runner.invoke(app, [command[0], str(trained), *command[1:]])
         by_folder = runner.invoke(app, [command[0], str(trained.parent), *command[1:]])
         assert by_file.exit_code == by_folder.exit_code == 0, by_file.output + by_folder.output
