@@ -190,7 +190,7 @@ def test_run_evaluate_and_curves_agree_on_the_loss(folder: Path) -> None:
     # The mean of the penalties the last epoch's steps saw: near the final weights' (L2
     # shrinks the weights within the epoch).
     assert rows[-1]["l2_penalty"] == pytest.approx(pn.l2_penalty(model.params, 0.01), rel=0.2)
-    result = runner.invoke(app, ["evaluate", str(out / "model.json"), "--json"])
+    result = runner.invoke(app, ["evaluate", str(out / "model.json"), "--json", "--recipe-files"])
     assert result.exit_code == 0, result.output
     evaluated = json.loads(result.stdout)
     assert evaluated["loss"] == pytest.approx(rows[-1]["test_loss"], rel=1e-6)
