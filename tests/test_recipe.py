@@ -18,6 +18,7 @@ from purenet.data.registry import DATASETS
 from purenet.errors import RecipeError
 from purenet.optim.schedules import CosineDecay, InverseTimeDecay, StepDecay
 from purenet.pipeline.steps import Flatten, Scale, Standardize
+from purenet.recipe.augment_section import Affine, Rotate, Shift
 from purenet.recipe.load import (
     apply_overrides,
     dump_recipe,
@@ -27,7 +28,6 @@ from purenet.recipe.load import (
 )
 from purenet.recipe.schema import (
     PLOTS,
-    Affine,
     CsvSource,
     DatasetSource,
     DataSpec,
@@ -36,8 +36,6 @@ from purenet.recipe.schema import (
     OutputSpec,
     PipelineSpec,
     Recipe,
-    Rotate,
-    Shift,
     Targets,
     TrainSpec,
 )

@@ -15,16 +15,14 @@ from purenet.nn.activations import ACTIVATIONS, OUTPUTS
 from purenet.nn.init import INIT_SPECS
 from purenet.nn.losses import LOSSES
 from purenet.nn.model import INIT_SCHEMES
+from purenet.recipe.augment_section import Affine, Rotate, Shift
 from purenet.recipe.schema import (
     PLOTS,
-    Affine,
     DatasetSource,
     DataSpec,
     ModelSpec,
     OutputSpec,
     Recipe,
-    Rotate,
-    Shift,
     TrainSpec,
 )
 

@@ -43,9 +43,9 @@ from purenet.nn.init import INIT_SPECS, InitScheme
 from purenet.optim.optimizers import OPTIMIZERS, Optimizer
 from purenet.optim.schedules import SCHEDULES, Schedule
 from purenet.pipeline.steps import PREPROCESS_STEPS
+from purenet.recipe.augment_section import Affine, Rotate, Shift
 from purenet.recipe.schema import (
     FITTED,
-    Affine,
     Augmentation,
     Columns,
     CsvSource,
@@ -56,8 +56,6 @@ from purenet.recipe.schema import (
     Label,
     Recipe,
     RecipeStep,
-    Rotate,
-    Shift,
     Source,
     suggest,
 )
