@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_runner import blobs, tiny_recipe, write_idx
+from test_runner import tiny_recipe, write_tiny_data
 
 from purenet.cli.app import app
 
@@ -37,12 +37,7 @@ EXPECTED = ["checkpoint.json", "metrics.jsonl", "model.json", "recipe.toml"]
 
 @pytest.fixture
 def recipe(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for name, (n, seed) in {"train": (120, 0), "test": (30, 1)}.items():
-        x, y = blobs(n, seed)
-        write_idx(folder / f"{name}-images.gz", x)
-        write_idx(folder / f"{name}-labels.gz", y)
+    write_tiny_data(tmp_path)
     return tiny_recipe(tmp_path, train__epochs=6)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_cli import error_line, runner
-from test_runner import blobs, tiny_recipe, write_idx
+from test_runner import tiny_recipe, write_idx, write_tiny_data
 
 from purenet.cli.app import app
 from purenet.core.jsonio import read_json
@@ -32,12 +32,7 @@ from purenet.run.runner import run_recipe
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for name, (n, seed) in {"train": (120, 0), "test": (30, 1)}.items():
-        x, y = blobs(n, seed)
-        write_idx(folder / f"{name}-images.gz", x)
-        write_idx(folder / f"{name}-labels.gz", y)
+    write_tiny_data(tmp_path)
     return tiny_recipe(tmp_path)
 
 

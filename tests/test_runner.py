@@ -54,6 +54,16 @@ def data_files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+def write_tiny_data(tmp_path: Path) -> None:
+    """The tiny recipe's IDX files: 120 training and 30 test blobs in `tmp_path / "data"`."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name, (n, seed) in {"train": (120, 0), "test": (30, 1)}.items():
+        x, y = blobs(n, seed)
+        write_idx(folder / f"{name}-images.gz", x)
+        write_idx(folder / f"{name}-labels.gz", y)
+
+
 def tiny_recipe(tmp_path: Path, **changes: object) -> Path:
     data = {
         "data": {

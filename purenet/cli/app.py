@@ -68,6 +68,16 @@ app = typer.Typer(
 # No emoji codes: a message such as "microchips:train:" must print as written.
 console = Console(highlight=False, emoji=False)
 
+DataDir = Annotated[Path | None, typer.Option(help="Folder to look for named data sets in first.")]
+RecipeFiles = Annotated[
+    bool,
+    typer.Option(
+        "--recipe-files",
+        help="Read the data files the model's recipe names (only for a model you trust).",
+    ),
+]
+"""Options several commands share, declared once."""
+
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
 # other, reported by the library as one line naming the file (exit 1), not as a usage box.
 
@@ -181,9 +191,7 @@ def run(
         int | None,
         typer.Option(min=2, help="Use only the first N training and test rows (smoke tests)."),
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Folder to look for named data sets in first.")
-    ] = None,
+    data_dir: DataDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     threads: Annotated[
         int | None,
@@ -264,16 +272,8 @@ def evaluate(
             "separated by commas for several target columns."
         ),
     ] = "first",
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Folder to look for named data sets in first.")
-    ] = None,
-    recipe_files: Annotated[
-        bool,
-        typer.Option(
-            "--recipe-files",
-            help="Read the data files the model's recipe names (only for a model you trust).",
-        ),
-    ] = False,
+    data_dir: DataDir = None,
+    recipe_files: RecipeFiles = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Loss, accuracy, per-class precision/recall and the confusion matrix of a model.
@@ -482,16 +482,8 @@ def plot(
         typer.Option(help=f"Draw only this figure (repeatable): {', '.join(FIGURES)}."),
     ] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Also write SVG files.")] = False,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Folder to look for named data sets in first.")
-    ] = None,
-    recipe_files: Annotated[
-        bool,
-        typer.Option(
-            "--recipe-files",
-            help="Read the data files the model's recipe names (only for a model you trust).",
-        ),
-    ] = False,
+    data_dir: DataDir = None,
+    recipe_files: RecipeFiles = False,
 ) -> None:
     """Draw every figure that fits a run (curves, confusion, digits, boundary...) into it."""
     from purenet.run.layout import run_folder
