@@ -6,8 +6,11 @@
 
 Both start from the job's initial weights, shuffle with the same `(seed, epoch)` permutation
 and use `optax.sgd(learning_rate, momentum)` (the PyTorch convention, as purenet's `SGD`).
-JAX picks its own CPU threads (XLA's); with `--threads 1` the bench asks XLA for one
-(`XLA_FLAGS`, honoured only if jax was not imported before).
+XLA sizes its CPU thread pool by the CPUs the creating thread may run on: with `--threads N`
+below the machine's CPUs, the JAX backend is created while this thread's affinity is N CPUs
+(then restored), so XLA runs N threads like the other contenders. `XLA_FLAGS` alone does not do
+it (measured: `--xla_cpu_multi_thread_eigen=false` still used two cores, CPU time 1.8x wall).
+Both work only if jax's CPU backend was not created before in the process.
 """
 
 from __future__ import annotations
@@ -27,12 +30,20 @@ ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_thre
 
 
 def _import_jax(threads: int) -> tuple[Any, Any]:
-    """(jax, optax), asking XLA for one thread first when `threads == 1`."""
-    if threads == 1 and "jax" not in sys.modules:
+    """(jax, optax), with XLA's CPU backend created for `threads` threads (module docstring)."""
+    fresh = "jax" not in sys.modules
+    if threads == 1 and fresh:
         os.environ.setdefault("XLA_FLAGS", ONE_THREAD_FLAGS)
     import jax
     import optax  # type: ignore[import-untyped]
 
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if fresh and threads < len(cpus):
+        os.sched_setaffinity(0, cpus[:threads])
+        try:
+            jax.devices("cpu")  # creates the backend and its thread pool
+        finally:
+            os.sched_setaffinity(0, cpus)
     return jax, optax
 
 

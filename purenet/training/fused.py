@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from purenet.core.checks import NON_NEGATIVE
 from purenet.nn.activations import LEAKY_SLOPE
 from purenet.nn.model import Architecture
 from purenet.optim.optimizers import RULES
 from purenet.training import kernels
-from purenet.training.step import Array, FastStep, _labels, supports
+from purenet.training.step import Array, FastStep, NonFinite, _labels, supports
 
 SMALL_BATCH = 2
 """Largest batch for which `make_step` prefers `SmallStep`: beyond it, the numpy GEMMs of
@@ -122,16 +123,110 @@ class KernelStep(FastStep):
 
 
 class SmallStep(KernelStep):
-    """The whole step in one compiled call, for batches of up to ~`SMALL_BATCH` samples."""
+    """The whole step in one compiled call, for batches of up to ~`SMALL_BATCH` samples.
+
+    With SGD or RMSProp and no l2 (`runs_steps`), the call includes the optimizer's update
+    (`kernels.small_steps`), and `run_steps` runs many steps, gathering each batch, in one
+    call: a step and `run_steps` compute the same bits.
+    Otherwise (Adam, l2) the compiled forward and backward is followed by the usual update.
+    """
 
     def __init__(self, arch: Architecture, optimizer: Any, **kwargs: Any) -> None:
         super().__init__(arch, optimizer, **kwargs)
         p, g = self._p, self._grads
-        self._layers = tuple((p[i], p[i + 1]) for i in range(0, len(p), 2))
-        self._grad_layers = tuple((g[i], g[i + 1]) for i in range(0, len(g), 2))
-        self._acc = np.empty((self.batch_size, max(arch.sizes[1:])), np.float64)
+        widest, k = max(arch.sizes[1:]), arch.sizes[-1]
+        self._layers = _pairs(p)
+        self._grad_layers = _pairs(g)
+        self._acc = np.empty(self.batch_size * widest, np.float64)
         self._finite = True
         self._whole = False  # whether the last _forward ran the whole step compiled
+        self.runs_steps = type(optimizer) in kernels.FUSED_UPDATES and self.l2 == 0
+        mode = kernels.update_mode(optimizer) if self.runs_steps else -1
+        self._codes = (self._code, self._pair_code, mode)
+        moment = self._buffers.moments[0] if self._moments else self._flat_p  # SGD, mu 0
+        self._net = (self._layers, self._grad_layers, (self._flat_p, self._flat_grads, moment))
+        self._work = (tuple(self._acts), tuple(self._deltas), self._acc)
+        self._batch_work = (
+            np.empty((self.batch_size, arch.sizes[0]), self.dtype),
+            np.empty(self.batch_size, np.int64),
+            self._targets,
+        )
+        self._no_targets = np.zeros((0, k), self.dtype)
+        self._order = np.arange(self.batch_size)
+        self._one_loss = (np.zeros(1), np.zeros(1, np.int64))
+
+    def __call__(self, x: Array, y: Array, lr: float) -> tuple[float, int]:
+        if not self.runs_steps:
+            return super().__call__(x, y, lr)
+        x, y, rate = self._checked(x, y, lr)
+        data = self._data(x, y)
+        if data is None:  # soft targets for softmax, or a shape the numpy path reports
+            return super().__call__(x, y, lr)
+        losses, correct = self._one_loss
+        m = x.shape[0]
+        _, fault = self._run(data, self._order[:m], 0, m, rate, losses, correct)
+        if fault is not None:
+            raise NonFinite(fault)
+        return float(losses[0]), int(correct[0])
+
+    def accepts(self, y: Array) -> bool:
+        """Whether `run_steps` takes these targets (labels, or targets of the output's width
+        for outputs other than softmax x cross-entropy)."""
+        return y.ndim == 1 or (self._pair_code != 0 and y.shape[1:] == (self.arch.sizes[-1],))
+
+    def run_steps(
+        self, x: Array, y: Array, order: Array, first: int, lr: float, losses: Array,
+        correct: Array,
+    ) -> tuple[int, str | None]:  # fmt: skip
+        """Run `len(losses)` steps in one compiled call, batch `first + s` for step s.
+
+        Args:
+            x: (n, sizes[0]) inputs of the step's dtype, C order; y: (n,) labels or (n, k)
+                targets (`accepts(y)`).
+            order: (n,) int64, the epoch's sample order: batch b is
+                `order[b * batch_size :][:batch_size]`, the last one shorter.
+            first: the first batch's number; lr: the rate of every step, >= 0.
+            losses, correct: (steps,) float64 and int64, written per step (the loss before
+                the step, the samples right).
+
+        Returns:
+            `(done, fault)`: the steps taken, and None, or for the step after them what was not
+            finite (`NonFinite.what`); its loss is in `losses[done]`, nothing of it applied.
+        """
+        self._check_started()
+        data = self._data(x, y)
+        if data is None:
+            raise ValueError(
+                f"run_steps takes labels or ({len(y)}, {self.arch.sizes[-1]}) "
+                f"targets for {self.arch.output} x {self.arch.loss}, not {y.shape}"
+            )
+        rate = NON_NEGATIVE.check("learning_rate", lr)
+        return self._run(data, order, first, self.batch_size, rate, losses, correct)
+
+    def _data(self, x: Array, y: Array) -> tuple[Array, Array, Array] | None:
+        """`(x, labels, targets)` for `kernels.small_steps`, or None where it cannot."""
+        if not self.accepts(y):
+            return None
+        k = self.arch.sizes[-1]
+        if y.ndim == 1:
+            labels = np.asarray(_labels(y, k), np.int64)
+            return np.ascontiguousarray(x), labels, self._no_targets
+        no_labels = self._no_labels[:0]
+        return np.ascontiguousarray(x), no_labels, np.ascontiguousarray(y, self.dtype)
+
+    def _run(
+        self, data: tuple[Array, Array, Array], order: Array, first: int, batch: int,
+        rate: float, losses: Array, correct: Array,
+    ) -> tuple[int, str | None]:  # fmt: skip
+        done, fault = kernels.small_steps(
+            data, order, first, batch, losses, correct, self._net, self._work,
+            self._batch_work, self._codes, self._scalars(batch),
+            kernels.update_scalars(self.optimizer, rate, self.dtype),
+        )  # fmt: skip
+        self._count += done
+        if fault == 0:
+            return done, None
+        return done, f"loss ({losses[done]})" if fault == 1 else "gradient"
 
     def _forward(self, x: Array, y: Array, m: int) -> tuple[float, int, Array]:
         inputs = self._output_inputs(y, m)
@@ -143,9 +238,9 @@ class SmallStep(KernelStep):
             *inputs,
             self._layers,
             self._grad_layers,
-            tuple(a[:m] for a in self._acts),
-            tuple(d[:m] for d in self._deltas),
-            self._acc[:m],
+            tuple(self._acts),
+            tuple(self._deltas),
+            self._acc,
             self._code,
             self._pair_code,
             self._scalars(m),
@@ -159,3 +254,8 @@ class SmallStep(KernelStep):
 
     def _grads_finite(self) -> bool:
         return self._finite if self._whole else super()._grads_finite()
+
+
+def _pairs(leaves: list[Array]) -> tuple[tuple[Array, Array], ...]:
+    """Per layer `(w, b)` from the flat list of leaves `[w0, b0, w1, b1, ...]`."""
+    return tuple((leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2))

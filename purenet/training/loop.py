@@ -109,7 +109,7 @@ class _Batches:
     ) -> None:
         # Inputs of another dtype (uint8 images, float32 data for float64 params) are cast
         # once here, not per batch.
-        self.x, self.y = data.x.astype(dtype, copy=False), data.y
+        self.x, self.y = np.ascontiguousarray(data.x, dtype=dtype), data.y
         self.full = batch_size >= len(data)
         self.gather = gather
         if not self.full:  # one batch of everything needs no shuffle and no gather
@@ -123,12 +123,45 @@ class _Batches:
         x, y = self.x_buffer[:m], self.y_buffer[:m]
         if self.gather is not None:  # the kernel's row copies: the same bytes, one call
             self.gather(self.x, index, x)
-            self.gather(self.y, index, y)
+            self.gather(self.y.reshape(len(self.y), -1), index, y.reshape(m, -1))
             return x, y
         # mode="clip" skips numpy's bounds-checked buffering (3x slower); indices are valid.
         np.take(self.x, index, axis=0, out=x, mode="clip")
         np.take(self.y, index, axis=0, out=y, mode="clip")
         return x, y
+
+
+STEPS_PER_CALL = 256
+"""Steps `_run_steps` runs per compiled call when there is an `on_batch` to call (after each
+call, once per step, in order); without one, a call runs the whole epoch."""
+
+
+def _run_steps(
+    job: Job, state: _State, step: Any, batches: _Batches, order: np.ndarray, rate: float
+) -> tuple[float, float, int, float]:
+    """`_run_epoch` for a step that runs many steps per call (`SmallStep.run_steps`): the same
+    steps, totals and reports (`on_batch` gets each step's, after the call that ran it)."""
+    n, batch_size, num_batches = len(job.train_set), job.batch_size, job.num_batches
+    chunk = num_batches if job.on_batch is None else STEPS_PER_CALL
+    losses, corrects = np.empty(chunk), np.empty(chunk, np.int64)
+    total_loss, correct, state.lr = 0.0, 0, rate
+    for first in range(0, num_batches, chunk):
+        count = min(chunk, num_batches - first)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            done, fault = step.run_steps(
+                batches.x, batches.y, order, first, rate, losses[:count], corrects[:count]
+            )
+        for s in range(done):  # as _run_epoch, step by step (the same float sums)
+            b = first + s
+            loss = float(losses[s])
+            total_loss += (loss - step.penalty) * (min(n, (b + 1) * batch_size) - b * batch_size)
+            correct += int(corrects[s])
+            state.step += 1
+            if job.on_batch is not None:
+                job.on_batch(BatchReport(state.epoch, b, num_batches, loss, rate))
+        if fault is not None:
+            raise _diverged(NonFinite(fault), state.epoch, first + done, rate, state)
+    return total_loss, 0.0, correct, rate
 
 
 @attrs.define
@@ -370,6 +403,16 @@ def _run_epoch(
     schedule, scale = job.optimizer.learning_rate, state.scale
     epoch_rate = rate_at(schedule, epoch - 1) * scale
     tracker = state.tracker
+    if (
+        order is not None
+        and isinstance(step, FastStep)
+        and step.runs_steps
+        and job.augment is None
+        and job.schedule_per == "epoch"
+        and (tracker is None or not tracker.every_step)
+        and cast(Any, step).accepts(batches.y)
+    ):
+        return _run_steps(job, state, cast(Any, step), batches, order, epoch_rate)
     total_loss, total_penalty, correct = 0.0, 0.0, 0
     for b in range(num_batches):
         index = None if order is None else order[b * batch_size : (b + 1) * batch_size]

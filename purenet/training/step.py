@@ -178,6 +178,8 @@ class FastStep:
     """
 
     uses_kernels = False
+    runs_steps = False
+    """Whether `run_steps` runs many steps in one call (`purenet.training.fused.SmallStep`)."""
 
     def __init__(
         self,
@@ -307,20 +309,8 @@ class FastStep:
             ValueError: shapes that do not fit, or a bad learning rate.
             RuntimeError: `start` was not called.
         """
-        self._check_started()
-        x, y = np.asarray(x), np.asarray(y)
-        # Zero is allowed, as in optim.update: a schedule may decay to it.
-        rate = NON_NEGATIVE.check("learning_rate", lr)
-        m = x.shape[0] if x.ndim == 2 else 0
-        if x.ndim != 2 or x.shape[1] != self.arch.sizes[0] or not 1 <= m <= self.batch_size:
-            raise ValueError(
-                f"x has shape {x.shape}; the step expects (m, {self.arch.sizes[0]}) "
-                f"with 1 <= m <= {self.batch_size}"
-            )
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
-        if y.ndim not in (1, 2) or y.shape[0] != m:
-            raise ValueError(f"y has shape {y.shape}; expected labels ({m},) or targets ({m}, k)")
+        x, y, rate = self._checked(x, y, lr)
+        m = x.shape[0]
         value, n_correct, delta = self._forward(x, y, m)
         if self.l2:
             p = self._p
@@ -336,6 +326,25 @@ class FastStep:
         self._count += 1
         self._apply_update(rate)
         return value, n_correct
+
+    def _checked(self, x: Array, y: Array, lr: float) -> tuple[Array, Array, float]:
+        """`(x, y, rate)` of a call, checked: x (m, sizes[0]) in the step's dtype, y (m,) or
+        (m, k), the rate a float >= 0 (see `__call__`)."""
+        self._check_started()
+        x, y = np.asarray(x), np.asarray(y)
+        # Zero is allowed, as in optim.update: a schedule may decay to it.
+        rate = NON_NEGATIVE.check("learning_rate", lr)
+        m = x.shape[0] if x.ndim == 2 else 0
+        if x.ndim != 2 or x.shape[1] != self.arch.sizes[0] or not 1 <= m <= self.batch_size:
+            raise ValueError(
+                f"x has shape {x.shape}; the step expects (m, {self.arch.sizes[0]}) "
+                f"with 1 <= m <= {self.batch_size}"
+            )
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if y.ndim not in (1, 2) or y.shape[0] != m:
+            raise ValueError(f"y has shape {y.shape}; expected labels ({m},) or targets ({m}, k)")
+        return x, y, rate
 
     def _forward(self, x: Array, y: Array, m: int) -> tuple[float, int, Array]:
         """Run the network on the batch; return (loss, n_correct, output delta (m, k))."""
