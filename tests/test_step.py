@@ -290,7 +290,11 @@ def test_kernel_steps_match_pure_functions_over_50_steps(spec, hidden, output, l
     # at 0.05 with momentum nearly diverges), any two roundings drift apart, whatever the code.
     rates = [0.01 if i < 25 else 0.005 for i in range(50)]
     l2 = 1e-3 if hidden == "relu" else 0.0
-    for batch_size, kind in ((16, "KernelStep"), (2, "SmallStep")):
+    # Batch 1 in float64 only: in float32 a single sample's loss (identity x mse) differs by
+    # up to 1.2e-6 relative, and elu with momentum drifts 1.3e-6 from the pure path, as the
+    # pure path itself drifts from float64 (measured; both paths' rounding compounds).
+    sizes = ((16, "KernelStep"), (2, "SmallStep")) + ((1, "SmallStep"),) * (dtype == "float64")
+    for batch_size, kind in sizes:
         # Labels on even steps, one-hot targets on odd ones (both input forms of the loss).
         batches = [
             b if i % 2 else (b[0], dense_targets(b[1], 5, np.dtype(dtype)))
