@@ -137,7 +137,7 @@ class SmallStep(KernelStep):
         widest, k = max(arch.sizes[1:]), arch.sizes[-1]
         self._layers = _pairs(p)
         self._grad_layers = _pairs(g)
-        self._acc = np.empty(self.batch_size * widest, np.float64)
+        self._scratch = (np.empty(widest, np.float64), np.empty(max(arch.sizes[:-1]), np.int64))
         self._finite = True
         self._whole = False  # whether the last _forward ran the whole step compiled
         self.runs_steps = type(optimizer) in kernels.FUSED_UPDATES and self.l2 == 0
@@ -145,7 +145,7 @@ class SmallStep(KernelStep):
         self._codes = (self._code, self._pair_code, mode)
         moment = self._buffers.moments[0] if self._moments else self._flat_p  # SGD, mu 0
         self._net = (self._layers, self._grad_layers, (self._flat_p, self._flat_grads, moment))
-        self._work = (tuple(self._acts), tuple(self._deltas), self._acc)
+        self._work = (tuple(self._acts), tuple(self._deltas), self._scratch)
         self._batch_work = (
             np.empty((self.batch_size, arch.sizes[0]), self.dtype),
             np.empty(self.batch_size, np.int64),
@@ -240,7 +240,7 @@ class SmallStep(KernelStep):
             self._grad_layers,
             tuple(self._acts),
             tuple(self._deltas),
-            self._acc,
+            self._scratch,
             self._code,
             self._pair_code,
             self._scalars(m),
