@@ -9,7 +9,8 @@ the same float operations per element (scalars cast to the arrays' dtype, no fas
   cross-entropy on labels; sigmoid cross-entropy, sigmoid or identity MSE on targets);
 - `derivative_bias_grad`: `delta *= f'(a)` and the bias gradient of that delta, summed row
   after row (numpy's order for a column sum of a C array: the same bits);
-- `gather`: rows of the data set picked by index into the batch buffer;
+- `gather`: rows of the data set picked by index into the batch buffer, and
+  `prefetch_rows`: the next batch's rows started towards the caches before the step;
 - `small_step`: forward and backward of the whole network for a small batch, loops instead of
   BLAS calls (batches of 1 or 2, where call overhead and numpy's slow outer product are most
   of the time).
@@ -30,6 +31,8 @@ from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.extending import intrinsic
 
 from purenet.optim import rmsprop, sgd
 
@@ -167,6 +170,41 @@ def gather(source: Any, index: Any, out: Any) -> None:
         row, picked = out[r], source[index[r]]
         for j in range(n):
             row[j] = picked[j]
+
+
+@intrinsic
+def _prefetch(typingctx: Any, array: Any, position: Any) -> Any:
+    """Ask the CPU to fetch the cache line holding `array.flat[position]` (for reading, into
+    the outer caches): `llvm.prefetch`, a hint that never faults and never waits."""
+    signature = numba.types.void(array, position)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        byte = ir.IntType(8).as_pointer()
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte)
+        i32 = ir.IntType(32)
+        hint = builder.module.declare_intrinsic(
+            "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32])
+        )
+        # read (0), locality 2 (L2 and out), data cache (1)
+        builder.call(hint, [address, i32(0), i32(2), i32(1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@_jit
+def prefetch_rows(source: Any, index: Any) -> None:
+    """Start fetching rows `index` of the C-order 2-D `source` towards the caches, one hint
+    per 128 bytes (the CPU fetches 64-byte lines in pairs), so that a `gather` of them finds
+    them there. The loop issues it for the next batch before a step's matrix products: on the
+    canonical job the gather went from 60-80 us to ~45 us, for ~11 us of hints."""
+    width = source.shape[1]
+    line = max(1, 128 // source.itemsize)
+    for r in range(index.shape[0]):
+        start = index[r] * width
+        for k in range(0, width, line):
+            _prefetch(source, start + k)
 
 
 @_jit

@@ -112,6 +112,11 @@ class _Batches:
         self.x, self.y = np.ascontiguousarray(data.x, dtype=dtype), data.y
         self.full = batch_size >= len(data)
         self.gather = gather
+        self.prefetch: Callable[..., None] | None = None
+        if gather is not None:  # kernels, so numba is installed
+            from purenet.training import kernels
+
+            self.prefetch = kernels.prefetch_rows
         if not self.full:  # one batch of everything needs no shuffle and no gather
             self.x_buffer = np.empty((batch_size, *data.x.shape[1:]), dtype=dtype)
             self.y_buffer = np.empty((batch_size, *data.y.shape[1:]), dtype=data.y.dtype)
@@ -403,6 +408,7 @@ def _run_epoch(
     schedule, scale = job.optimizer.learning_rate, state.scale
     epoch_rate = rate_at(schedule, epoch - 1) * scale
     tracker = state.tracker
+    prefetch = None if order is None else batches.prefetch
     if (
         order is not None
         and isinstance(step, FastStep)
@@ -417,6 +423,8 @@ def _run_epoch(
     for b in range(num_batches):
         index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
         x, y = batches.take(index)
+        if prefetch is not None and b + 1 < num_batches:  # arrives during this step's GEMMs
+            prefetch(batches.x, order[(b + 1) * batch_size : (b + 2) * batch_size])
         if job.augment is not None:
             x = job.augment(x, seed=(job.seed, epoch, b))
         lr = (
