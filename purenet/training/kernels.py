@@ -31,7 +31,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from llvmlite import ir
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba.extending import intrinsic
 
 from purenet.optim import rmsprop, sgd
@@ -204,7 +204,7 @@ def prefetch_rows(source: Any, index: Any) -> None:
     for r in range(index.shape[0]):
         start = index[r] * width
         for k in range(0, width, line):
-            _prefetch(source, start + k)
+            _prefetch(source, start + k)  # type: ignore[call-arg]  # (typingctx is numba's)
 
 
 @_jit

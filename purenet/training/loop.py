@@ -408,7 +408,7 @@ def _run_epoch(
     schedule, scale = job.optimizer.learning_rate, state.scale
     epoch_rate = rate_at(schedule, epoch - 1) * scale
     tracker = state.tracker
-    prefetch = None if order is None else batches.prefetch
+    prefetch = batches.prefetch
     if (
         order is not None
         and isinstance(step, FastStep)
@@ -423,7 +423,7 @@ def _run_epoch(
     for b in range(num_batches):
         index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
         x, y = batches.take(index)
-        if prefetch is not None and b + 1 < num_batches:  # arrives during this step's GEMMs
+        if prefetch is not None and order is not None and b + 1 < num_batches:  # during the step
             prefetch(batches.x, order[(b + 1) * batch_size : (b + 2) * batch_size])
         if job.augment is not None:
             x = job.augment(x, seed=(job.seed, epoch, b))
