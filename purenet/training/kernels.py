@@ -207,7 +207,7 @@ def prefetch_rows(source: Any, index: Any) -> None:
             _prefetch(source, start + k)  # type: ignore[call-arg]  # (typingctx is numba's)
 
 
-@_jit
+@numba.njit(inline="always")  # once per row: inlined into `_output_rows`
 def _softmax_ce_row(z: Any, label: int, delta: Any, m_value: Any, inv_m: Any) -> tuple[Any, bool]:
     # FastStep._softmax_cross_entropy for one row: max, shift, exp, sum, log, divide.
     k = z.shape[0]
@@ -230,7 +230,7 @@ def _softmax_ce_row(z: Any, label: int, delta: Any, m_value: Any, inv_m: Any) ->
     return log_p, best == label
 
 
-@_jit
+@numba.njit(inline="always")
 def _dense_row(z: Any, t: Any, delta: Any, pair: int, m_value: Any, one: Any) -> tuple[float, int]:
     # The losses' value and delta (purenet.nn.losses) for one row of targets; and its argmax.
     value = 0.0
