@@ -4,7 +4,9 @@
 `purenet.training.kernels` (bias + activation, output loss and delta, activation derivative
 with the bias gradient, the optimizer's one-pass update); the GEMMs stay numpy's BLAS calls
 with `out=`. `SmallStep` runs the whole forward and backward pass in one compiled call
-(`kernels.small_step`): for batches of a few samples, where a step is mostly call overhead.
+(`kernels.small_step`): for batches of a few samples, where a step is mostly call overhead;
+with SGD or RMSProp the update too, and `run_steps` runs many steps (an epoch, or a chunk of
+one) in one call, as JAX's `lax.scan` does (`kernels.small_steps`).
 
 Both keep `FastStep`'s contract (see `purenet.training.step`). Their numbers agree with the
 pure functions to ~1e-6 relative over 50 steps; the optimizer update and the bias gradients are

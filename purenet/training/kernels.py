@@ -13,7 +13,9 @@ the same float operations per element (scalars cast to the arrays' dtype, no fas
   `prefetch_rows`: the next batch's rows started towards the caches before the step;
 - `small_step`: forward and backward of the whole network for a small batch, loops instead of
   BLAS calls (batches of 1 or 2, where call overhead and numpy's slow outer product are most
-  of the time).
+  of the time); `small_steps`: many such steps with their gathers and updates in one call.
+
+The loops' products are in the arrays' dtype, their sums in float64, rounded once at the end.
 
 What cannot be bit-identical to numpy: exp, log, tanh and log1p (numba's libm against numpy's
 SIMD loops, within an ulp) and sums over a row (numpy sums pairwise, these kernels in order).
