@@ -128,7 +128,7 @@ def test_a_log_marks_what_it_synced_and_refuses_nan(tmp_path: Path) -> None:
     assert (tmp_path / "m.jsonl").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
     assert (mark.lines, mark.bytes) == (1, 13)
     refusing = AppendLog.create(tmp_path / "n.jsonl")
+    refusing.append([{"loss": float("nan")}])  # waits in memory; refused when written
     with pytest.raises(ValueError):
-        refusing.append([{"loss": float("nan")}])
-    refusing.close()
+        refusing.close()
     assert (tmp_path / "n.jsonl").read_bytes() == b""

@@ -425,8 +425,8 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     (
         "newer",
-        set_in(("format_version",), 2),
-        "$.format_version: the file has format version 2, this purenet reads up to 1; "
+        set_in(("format_version",), 3),
+        "$.format_version: the file has format version 3, this purenet reads up to 2; "
         "upgrade purenet",
     ),
     (

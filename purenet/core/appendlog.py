@@ -7,8 +7,9 @@ exactly the lines of the checkpoint's epochs; `AppendLog.resume` reads that pref
 checks it against the mark, and cuts off whatever came after it (lines of epochs the
 checkpoint does not hold, or a line torn by a kill or a full disk).
 
-Lines are buffered and flushed at most every `FLUSH_SECONDS` (and by `commit`, which also
-syncs them to the disk before a checkpoint that names them is written).
+Appended rows wait in memory and are written in bulk when the owner says (`flush`, e.g. once
+a second) and by `commit`, which also syncs them to the disk before a checkpoint that names
+them is written.
 
 Example:
     >>> import tempfile, pathlib
@@ -27,10 +28,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,9 +40,6 @@ import attrs
 from purenet.core.jsonio import parse_json, to_jsonl_text
 from purenet.core.limits import TEXT_BYTES
 from purenet.errors import ModelFormatError
-
-FLUSH_SECONDS = 1.0
-"""Appended lines reach the file at most this long after they were written."""
 
 
 @attrs.frozen
@@ -65,25 +63,44 @@ class AppendLog:
     """A JSON-lines file open for appending, which knows its size and running SHA-256.
 
     Build one with `create` (a new, empty log) or `resume` (a log cut back to a mark).
+    Appended rows wait in memory until `write`, `flush`, `commit` or `close` turns them into
+    lines with `encode` (all waiting rows at once), so appending costs no I/O and no encoding.
+    `encode(rows) -> text` gives one JSON object per row, each line ending in a newline; the
+    default takes JSON-ready mappings.
     """
 
-    def __init__(self, path: Path, handle: IO[bytes], lines: int, size: int, digest: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        handle: IO[bytes],
+        lines: int,
+        size: int,
+        digest: Any,
+        encode: Callable[[list[Any]], str] | None = None,
+    ) -> None:
         self.path = path
+        self._encode = encode or jsonl
         self._handle = handle
-        self._lines = lines
+        self._lines = lines  # lines written to the handle (and hashed)
         self._bytes = size
         self._digest = digest
-        self._flushed = time.monotonic()
+        self._waiting: list[Any] = []
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str]) -> AppendLog:
+    def create(
+        cls, path: str | os.PathLike[str], encode: Callable[[list[Any]], str] | None = None
+    ) -> AppendLog:
         """A new, empty log at `path` (an existing file there is emptied)."""
         path = Path(path)
-        return cls(path, open(path, "wb"), 0, 0, hashlib.sha256())
+        handle = open(path, "wb")
+        return cls(path, handle, 0, 0, hashlib.sha256(), encode)
 
     @classmethod
     def resume(
-        cls, path: str | os.PathLike[str], mark: LogMark
+        cls,
+        path: str | os.PathLike[str],
+        mark: LogMark,
+        encode: Callable[[list[Any]], str] | None = None,
     ) -> tuple[AppendLog, list[dict[str, Any]]]:
         """The log at `path` cut back to `mark`, open for appending, and its rows.
 
@@ -93,7 +110,7 @@ class AppendLog:
         rows, digest = _read_marked(Path(path), mark)
         os.truncate(path, mark.bytes)  # lines after the mark belong to no checkpoint
         handle = open(path, "ab")
-        return cls(Path(path), handle, mark.lines, mark.bytes, digest), rows
+        return cls(Path(path), handle, mark.lines, mark.bytes, digest, encode), rows
 
     @staticmethod
     def read(path: str | os.PathLike[str], mark: LogMark) -> list[dict[str, Any]]:
@@ -106,34 +123,62 @@ class AppendLog:
         """
         return _read_marked(Path(path), mark)[0]
 
-    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append one line per row (JSON-ready mappings); NaN or Inf raise `ValueError`."""
-        data = to_jsonl_text(rows).encode("utf-8")
-        if not data:
+    @property
+    def lines(self) -> int:
+        """Lines appended so far, written or waiting."""
+        return self._lines + len(self._waiting)
+
+    def append(self, rows: Iterable[Any]) -> None:
+        """Append one line per row (what `encode` takes: NaN or Inf raise `ValueError` when
+        they are written)."""
+        self._waiting.extend(rows)
+
+    def write(self, upto: int | None = None) -> None:
+        """Serialize the waiting rows (up to line `upto`) into the file's buffer."""
+        count = len(self._waiting) if upto is None else upto - self._lines
+        if not 0 <= count <= len(self._waiting):
+            raise ValueError(f"cannot write up to line {upto}: {self.lines} lines appended")
+        if count == 0:
             return
+        data = self._encode(self._waiting[:count]).encode("utf-8")
+        del self._waiting[:count]
         self._handle.write(data)
         self._digest.update(data)
         self._bytes += len(data)
-        self._lines += data.count(b"\n")
-        now = time.monotonic()
-        if now - self._flushed >= FLUSH_SECONDS:
-            self._handle.flush()
-            self._flushed = now
+        self._lines += count
+
+    def flush(self) -> None:
+        """Write every waiting row and hand the file's buffer to the system."""
+        self.write()
+        self._handle.flush()
 
     def mark(self) -> LogMark:
-        """The mark of everything appended so far (not yet synced: see `commit`)."""
+        """The mark of the lines written so far (not yet synced: see `commit`)."""
         return LogMark(self.path.name, self._lines, self._bytes, self._digest.hexdigest())
 
-    def commit(self) -> LogMark:
-        """Flush and sync everything appended so far to the disk; returns its mark."""
+    def commit(self, upto: int | None = None) -> LogMark:
+        """Write the rows up to line `upto` (default all), sync them to the disk, and return
+        their mark; rows after `upto` keep waiting."""
+        self.write(upto)
         self._handle.flush()
         os.fsync(self._handle.fileno())
-        self._flushed = time.monotonic()
         return self.mark()
 
     def close(self) -> None:
-        """Flush and close the file (the log cannot be appended to afterwards)."""
-        self._handle.close()
+        """Write every waiting row and close the file (no appending afterwards)."""
+        try:
+            self.write()
+        finally:
+            self._handle.close()
+
+
+def jsonl(rows: list[Mapping[str, Any]]) -> str:
+    """`to_jsonl_text(rows)`, in one `json.dumps` of the list when the rows' text allows
+    splitting it at `}, {` (about 1.5x faster for many short rows)."""
+    text = json.dumps(rows, allow_nan=False)
+    if text.count("}, {") == len(rows) - 1:
+        return text[1:-1].replace("}, {", "}\n{") + "\n"
+    return to_jsonl_text(rows)
 
 
 def _read_marked(path: Path, mark: LogMark) -> tuple[list[dict[str, Any]], Any]:

@@ -56,7 +56,6 @@ class TrainSpec:
     l2: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
     early_stopping: EarlyStopping | None = None
     checkpoint_every: int | None = attrs.field(default=None)
-    checkpoint_seconds: float = attrs.field(default=60.0, validator=satisfies(POSITIVE))
     dtype: str = attrs.field(default="float32", validator=one_of(("float32", "float64"), "dtype"))
     schedule_per: str = attrs.field(
         default="epoch", validator=one_of(("epoch", "batch"), "schedule clock")
@@ -71,6 +70,7 @@ class TrainSpec:
     keep_best: bool | str | None = attrs.field(default=None)
     test_curve: bool | None = None
     threads: int | None = attrs.field(default=None)
+    checkpoint_seconds: float = attrs.field(default=60.0, validator=satisfies(POSITIVE))
 
     @threads.validator
     @checkpoint_every.validator

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ class RunResult:
         started_over: `resume` was asked for but the folder had no checkpoint yet, so the
             run started from the beginning.
         threads: the BLAS threads the run used (`train.threads`, else `free_cores()`).
+        wall_seconds: the whole call's wall time: data, training, checkpoints, evaluation,
+            model and figures (`metrics["seconds"]` is the epochs' time alone).
     """
 
     out_dir: Path
@@ -103,6 +106,7 @@ class RunResult:
     stopped_early: bool
     started_over: bool = False
     threads: int = 1
+    wall_seconds: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +196,7 @@ def _evaluate_test(model: Model, recipe: Recipe, prepared: PreparedData) -> AnyE
     return evaluate_model(model, prepared.test_raw.x, prepared.test_raw.y, source=source)
 
 
-def _save_last(path: Path, best: Model, result: TrainResult) -> None:
+def _save_last(path: Path, best: Model, result: TrainResult, *, compact: bool) -> None:
     """The last epoch's model beside the best one (`keep_best`, early stopping)."""
     last = result.history[-1]
     metrics = {
@@ -201,7 +205,8 @@ def _save_last(path: Path, best: Model, result: TrainResult) -> None:
         "seconds": float(sum(r.seconds for r in result.history)),
     }
     meta = attrs.evolve(best.meta, metrics=metrics)
-    save_model(path, attrs.evolve(best, params=result.last_params, meta=meta))  # type: ignore[arg-type]
+    last_model = attrs.evolve(best, params=result.last_params, meta=meta)  # type: ignore[arg-type]
+    save_model(path, last_model, compact=compact)
 
 
 def _training_options(recipe: Recipe, prepared: PreparedData) -> dict[str, Any]:
@@ -303,10 +308,11 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
+    started = time.perf_counter()
     threads = recipe.train.threads if recipe.train.threads is not None else free_cores()
     with limit_threads(threads, explicit=recipe.train.threads is not None):
         result = _run(recipe, out_dir, resume, limit, data_dir, on_epoch, on_batch)
-    return attrs.evolve(result, threads=threads)
+    return attrs.evolve(result, threads=threads, wall_seconds=time.perf_counter() - started)
 
 
 def _run(
@@ -382,9 +388,9 @@ def _run(
     test = _evaluate_test(model, recipe, prepared)
     metrics = _final_metrics(result, test)
     model = attrs.evolve(model, meta=ModelMeta(recipe=recipe_data, metrics=metrics))
-    save_model(out / MODEL_FILE, model)
+    save_model(out / MODEL_FILE, model, compact=recipe.output.compact)
     if spec.keep_best_monitor() is not None or spec.early_stopping is not None:
-        _save_last(out / MODEL_LAST_FILE, model, result)
+        _save_last(out / MODEL_LAST_FILE, model, result, compact=recipe.output.compact)
     if recipe.output.plots:
         from purenet.run.plot import plot_run
 

@@ -1,15 +1,19 @@
 """A checkpointed run's append-only logs: the epochs' reports and the tracked values.
 
-With a `Checkpoint`, `train` appends each epoch's `EpochReport` (`attrs.asdict`, one JSON
-object per line) to the history log and the new tracked records to the tracked log
+With a `Checkpoint`, `train` appends each epoch's `EpochReport` (every field, one JSON object
+per line) to the history log and the new tracked records to the tracked log
 (`Tracker.lines`); a checkpoint stores the marks of both (`purenet.core.appendlog`). On resume
 the logs are read back up to those marks, so the history a resumed run returns, and the lines
-on disk, are exactly those of an uninterrupted run.
+on disk, are exactly those of an uninterrupted run. Lines reach the files at most
+`FLUSH_SECONDS` after their epoch (`RunLogs.tick`), and before every checkpoint.
 """
 
 from __future__ import annotations
 
+import json
+import operator
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,27 @@ from purenet.errors import ModelFormatError
 from purenet.training.checkpoint import Checkpoint, TrainingState
 from purenet.training.reports import EpochReport
 from purenet.training.tracking import Tracker
+
+FLUSH_SECONDS = 1.0
+"""The longest a run's lines wait in memory before they are written to their files."""
+
+_REPORT_FIELDS = tuple(field.name for field in attrs.fields(EpochReport))
+_report_values = operator.attrgetter(*_REPORT_FIELDS)
+_REPORT_LINE = "{" + ", ".join(f'"{name}": %s' for name in _REPORT_FIELDS) + "}\n"
+
+
+def report_lines(reports: list[EpochReport]) -> str:
+    """The JSON lines of `reports`, every field (`json.dumps(attrs.asdict(report))` each).
+
+    The values of all reports go through one `json.dumps` and into a line template (numbers
+    and null hold no `, ` or `], [`): about 2x faster than a `json.dumps` per report.
+
+    Raises:
+        ValueError: a NaN or Inf value.
+    """
+    text = json.dumps([_report_values(report) for report in reports], allow_nan=False)
+    rows = text[2:-2].split("], [") if reports else []
+    return "".join([_REPORT_LINE % tuple(row.split(", ")) for row in rows])
 
 
 @attrs.define
@@ -36,6 +61,7 @@ class RunLogs:
     history: AppendLog | None = None
     tracked: AppendLog | None = None
     written: int = 0
+    flushed: float = attrs.Factory(time.monotonic)
 
     @classmethod
     def start(cls, checkpoint: Checkpoint | None, tracker: Tracker | None) -> RunLogs:
@@ -43,7 +69,7 @@ class RunLogs:
         if checkpoint is None:
             return cls()
         tracked = None if tracker is None else AppendLog.create(checkpoint.tracked_path)
-        return cls(AppendLog.create(checkpoint.history_path), tracked)
+        return cls(AppendLog.create(checkpoint.history_path, report_lines), tracked)
 
     @classmethod
     def resume(
@@ -82,21 +108,31 @@ class RunLogs:
         """Append an epoch's report, and the tracker's records not yet written."""
         if self.history is None:
             return
-        self.history.append([attrs.asdict(report)])
+        self.history.append([report])
         if self.tracked is not None and tracker is not None:
             self.tracked.append(tracker.lines(self.written))
             self.written = len(tracker)
 
-    def marks(self) -> tuple[LogMark, LogMark | None]:
-        """The logs' marks now (the history log must be open)."""
-        assert self.history is not None, "marks of a run without a checkpoint"
-        return self.history.mark(), None if self.tracked is None else self.tracked.mark()
+    def lines(self) -> tuple[int, int]:
+        """Lines appended so far to the history and tracked logs (0 for a missing log)."""
+        tracked = 0 if self.tracked is None else self.tracked.lines
+        return (0 if self.history is None else self.history.lines), tracked
 
-    def commit(self) -> None:
-        """Sync every appended line to the disk (before a checkpoint naming them)."""
-        for log in (self.history, self.tracked):
-            if log is not None:
-                log.commit()
+    def tick(self) -> None:
+        """Write the waiting lines to their files when `FLUSH_SECONDS` have passed."""
+        now = time.monotonic()
+        if self.history is not None and now - self.flushed >= FLUSH_SECONDS:
+            for log in (self.history, self.tracked):
+                if log is not None:
+                    log.flush()
+            self.flushed = now
+
+    def commit(self, lines: tuple[int, int]) -> tuple[LogMark, LogMark | None]:
+        """Sync the logs' first `lines` (as `lines()` gave them) to the disk, before a
+        checkpoint that names them; returns their marks."""
+        assert self.history is not None, "a commit of a run without a checkpoint"
+        history = self.history.commit(lines[0])
+        return history, None if self.tracked is None else self.tracked.commit(lines[1])
 
     def close(self) -> None:
         for log in (self.history, self.tracked):
@@ -107,15 +143,17 @@ class RunLogs:
 def _open(
     where: Path, mark: LogMark, checkpoint: Checkpoint | None, kind: str
 ) -> tuple[AppendLog | None, list[dict[str, Any]]]:
-    """The log at `where` read up to `mark`; open for appending at the checkpoint's path."""
+    """The log at `where` read up to `mark`; open for appending at the checkpoint's path
+    (copied there when that is another file)."""
+    encode = report_lines if kind == "history" else None
     if checkpoint is None:
         return None, AppendLog.read(where, mark)
     target = checkpoint.history_path if kind == "history" else checkpoint.tracked_path
     if target.resolve() == where.resolve():
-        return AppendLog.resume(where, mark)
+        return AppendLog.resume(where, mark, encode)
     rows = AppendLog.read(where, mark)
-    log = AppendLog.create(target)
-    log.append(rows)
+    log = AppendLog.create(target, encode)
+    log.append(rows if encode is None else list(_reports(rows, str(where))))
     return log, rows
 
 

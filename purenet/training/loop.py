@@ -132,6 +132,21 @@ class _Batches:
         return x, y
 
 
+@attrs.frozen(eq=False)
+class _Done:
+    """A completed epoch, as a checkpoint written now would hold it (`TrainingState`, with
+    the lines of the logs instead of their marks)."""
+
+    run: dict[str, Any]
+    epoch: int
+    step: int
+    params: Params
+    opt_state: Any
+    best: Best | None
+    plateau: Plateau | None
+    lines: tuple[int, int]
+
+
 @attrs.define
 class _State:
     """Where a run is (internal, mutable): the one record the loop's steps update.
@@ -155,7 +170,7 @@ class _State:
     tracker: Tracker | None = None
     lr: float = 0.0
     logs: RunLogs = attrs.Factory(RunLogs)
-    done: TrainingState | None = None
+    done: _Done | None = None
     saved_epoch: int = 0
     saved_at: float = attrs.Factory(time.monotonic)
 
@@ -492,21 +507,21 @@ def _save(job: Job, state: _State, run: dict[str, Any]) -> None:
     checkpoint = job.checkpoint
     if checkpoint is None:
         return
-    history, tracked = state.logs.marks()
-    state.done = TrainingState(
-        run=run,
-        epoch=state.epoch,
-        step=state.step,
-        params=state.params,
-        opt_state=state.opt_state,
-        history=history,
-        best=state.best,
-        tracked=tracked,
-        plateau=state.plateau,
+    state.done = _Done(
+        run,
+        state.epoch,
+        state.step,
+        state.params,
+        state.opt_state,
+        state.best,
+        state.plateau,
+        state.logs.lines(),
     )
     waited = time.monotonic() - state.saved_at
     if checkpoint.due(state.epoch, waited) or state.epoch == job.epochs or state.stopped:
         _save_done(job, state)
+    else:
+        state.logs.tick()
 
 
 def _save_done(job: Job, state: _State) -> None:
@@ -514,8 +529,19 @@ def _save_done(job: Job, state: _State) -> None:
     done, checkpoint = state.done, job.checkpoint
     if checkpoint is None or done is None or done.epoch == state.saved_epoch:
         return
-    state.logs.commit()  # the lines the checkpoint marks are on the disk before it is
-    write_checkpoint(checkpoint.path, done)
+    history, tracked = state.logs.commit(done.lines)  # on the disk before the checkpoint
+    saved = TrainingState(
+        run=done.run,
+        epoch=done.epoch,
+        step=done.step,
+        params=done.params,
+        opt_state=done.opt_state,
+        history=history,
+        best=done.best,
+        tracked=tracked,
+        plateau=done.plateau,
+    )
+    write_checkpoint(checkpoint.path, saved)
     state.saved_epoch, state.saved_at = done.epoch, time.monotonic()
     state.last_checkpoint = checkpoint.path
 
