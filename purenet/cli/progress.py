@@ -45,6 +45,7 @@ class RunProgress:
         self.every = max(1, epochs // 50)
         self.last = epochs
         self.shown = {"batch": -math.inf, "epoch": -math.inf, "line": -math.inf}
+        self.batch: Any = None  # the last batch's report
 
     def _due(self, what: str, seconds: float = REFRESH_SECONDS) -> bool:
         now = time.monotonic()
@@ -54,8 +55,11 @@ class RunProgress:
         return True
 
     def on_batch(self, report: Any) -> None:
-        if not self._due("batch"):
-            return
+        self.batch = report
+        if self._due("batch"):
+            self._show_batch(report)
+
+    def _show_batch(self, report: Any) -> None:
         if report.epoch != self.epoch:
             self.epoch = report.epoch
             self.progress.reset(
@@ -66,6 +70,8 @@ class RunProgress:
         )
 
     def on_epoch(self, report: Any) -> None:
+        if report.epoch == self.last and self.batch is not None:
+            self._show_batch(self.batch)  # the bars end where the run did
         printed = report.epoch == self.last or (
             report.epoch % self.every == 0 and self._due("line", self.LINE_SECONDS)
         )
