@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
+import purenet.cli.progress as progress
 from purenet.cli.progress import RunProgress
 from purenet.training.reports import BatchReport, EpochReport
 
@@ -51,11 +53,11 @@ def test_a_fast_run_draws_a_few_times_and_ends_at_its_last_epoch() -> None:
     assert bars.progress.tasks[bars.epochs].completed == 3000
 
 
-def test_a_slow_run_prints_an_epoch_line_at_most_every_second(monkeypatch: object) -> None:
+def test_a_slow_run_prints_an_epoch_line_at_most_every_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     clock = iter(float(t) for t in range(10_000))  # each call: one second later
-    import purenet.cli.progress as progress
-
-    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))  # type: ignore[attr-defined]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
     screen = io.StringIO()
     bars = RunProgress(
         100,
