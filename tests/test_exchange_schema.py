@@ -17,7 +17,7 @@ import purenet as pn
 from purenet.cli.app import app
 from purenet.errors import RecipeError
 from purenet.exchange.schemas import attrs_json_schema, model_json_schema
-from purenet.modelfile.io import model_to_data
+from purenet.modelfile.io import model_from_data, model_to_data
 from purenet.recipe.json_schema import recipe_json_schema
 from purenet.recipe.load import read_recipe_data, recipe_from_data
 
@@ -163,6 +163,21 @@ def test_malformed_model_files_are_refused_by_the_schema_where_it_can_say_so(
 @given(models())
 def test_random_models_meet_the_model_schema(model: pn.Model) -> None:
     assert errors(MODEL, json.loads(json.dumps(model_to_data(model)))) == []
+    assert errors(MODEL, json.loads(json.dumps(model_to_data(model, compact=True)))) == []
+
+
+@pytest.mark.parametrize(
+    "base64",
+    ["AAAA!AAA", "AAAAA", "AA=A", 12],
+    ids=["character", "length", "padding", "type"],
+)
+def test_bad_base64_arrays_are_refused_by_the_schema_and_the_loader(base64: Any) -> None:
+    data = model_to_data(small_model(), compact=True)
+    assert data["format_version"] == 2 and errors(MODEL, data) == []
+    data["layers"][0]["b"]["base64"] = base64
+    assert errors(MODEL, data)
+    with pytest.raises(pn.ModelFormatError, match=r"\$\.layers\[0\]\.b\.base64: "):
+        model_from_data(data)
 
 
 def test_models_of_every_activation_output_and_step_meet_the_schema() -> None:

@@ -6,7 +6,8 @@ from a fork server (no interpreter start-up per kill) through the Typer app, exa
 `purenet` script runs it; the dangerous moments are reached by wrapping `os.replace` in the
 child only:
 
-- right after the checkpoint's rename, before that epoch's metrics line (`after-replace`);
+- right after the checkpoint's rename (`after-replace`; the metrics lines it marks were synced
+  before it);
 - inside an atomic write, after the temp file is written and flushed, before its rename
   (`before-replace`, which leaves a `.NAME.*.tmp` behind);
 - at a random time (`random`), in the first run and again in the first resume.
@@ -38,7 +39,8 @@ EXPECTED = ["checkpoint.json", "metrics.jsonl", "model.json", "recipe.toml"]
 @pytest.fixture
 def recipe(tmp_path: Path) -> Path:
     write_tiny_data(tmp_path)
-    return tiny_recipe(tmp_path, train__epochs=6)
+    # A checkpoint after every epoch (the default saves by time): six renames to kill around.
+    return tiny_recipe(tmp_path, train__epochs=6, train__checkpoint_every=1)
 
 
 def _cli(args: list[str]) -> int:

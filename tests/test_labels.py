@@ -162,6 +162,31 @@ def test_names_in_the_data_are_the_class_names(tmp_path: Path) -> None:
     assert prepare_data(load_recipe(renamed)).labels == ("N", "Y")
 
 
+def test_names_mapped_to_indices_stay_the_class_names(tmp_path: Path) -> None:
+    yes_no(tmp_path / "answers.csv")
+    src = (
+        'train = {kind = "csv", path = "answers.csv", label = "answer"}\n'
+        'test = {kind = "csv", path = "answers.csv", label = "answer"}\n'
+        "label_map = {yes = 0, no = 1}"
+    )
+    recipe = write_recipe(tmp_path, src, "sizes = [2, 2]", epochs=20)
+    prepared = prepare_data(load_recipe(recipe))
+    assert prepared.labels == ("yes", "no")  # the names, in the chosen index order
+    assert prepared.train.y[:2].tolist() == [0, 1]  # the first row says yes
+    assert runner.invoke(app, ["run", str(recipe), "--quiet"]).exit_code == 0
+    # So evaluate reads the names a CSV holds (it knew only "0" and "1" before).
+    by_csv = runner.invoke(
+        app,
+        ["evaluate", str(tmp_path / "run"), "--csv", str(tmp_path / "answers.csv"),
+         "--label-column", "answer", "--json"],
+    )  # fmt: skip
+    assert by_csv.exit_code == 0, by_csv.output
+    assert json.loads(by_csv.stdout)["accuracy"] == 1.0
+    # A map that does not name every index keeps the indices as names.
+    partial = write_recipe(tmp_path, src.replace("no = 1", "no = 1, maybe = 1"), "sizes = [2, 2]")
+    assert prepare_data(load_recipe(partial)).labels == ("0", "1")
+
+
 def test_label_map_and_classes_count_rows(tmp_path: Path) -> None:
     # Ng-style labels 1..10 (10 is the digit 0): 2 rows of each label.
     labels = np.repeat(np.arange(1, 11), 2)

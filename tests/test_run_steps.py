@@ -139,12 +139,15 @@ def _run(batch_size: int, arch: pn.Architecture = SIGMOID, **kwargs: Any) -> Any
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
-def test_train_runs_the_same_steps_many_per_call(batch_size: int) -> None:
-    reports: dict[str, list[BatchReport]] = {"many": [], "one": [], "epoch": []}
+def test_train_runs_the_same_steps_many_per_call(
+    batch_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports: dict[str, list[BatchReport]] = {"many": [], "one": []}
     one = _run(batch_size, augment=_identity, on_batch=reports["one"].append)
-    many = _run(batch_size, on_batch=reports["many"].append)
-    whole_epochs = _run(batch_size)  # no on_batch: one call per epoch
-    for result in (many, whole_epochs):
+    many = _run(batch_size, on_batch=reports["many"].append)  # one call per epoch
+    monkeypatch.setattr("purenet.training.loop.STEPS_PER_CALL", 5)
+    without = _run(batch_size)  # several calls per epoch, no on_batch
+    for result in (many, without):
         assert tree_equal(result.params, one.params)
         assert tree_equal(result.opt_state, one.opt_state)
         assert _without_seconds(result.history) == _without_seconds(one.history)

@@ -217,7 +217,7 @@ def _rows_without_seconds(path: Path) -> list[dict[str, object]]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
 
-def test_resume_rewrites_lost_or_torn_metrics_lines_and_removes_stale_temps(
+def test_resume_cuts_metrics_lines_after_the_checkpoint_and_removes_stale_temps(
     tmp_path: Path, data_files: dict[str, Path]
 ) -> None:
     recipe = load_recipe(tiny_recipe(tmp_path))
@@ -232,9 +232,12 @@ def test_resume_rewrites_lost_or_torn_metrics_lines_and_removes_stale_temps(
     with pytest.raises(RunInterrupted):
         run_recipe(recipe, out_dir=cut, on_epoch=stop_after_two)
     metrics = cut / "metrics.jsonl"
-    # What a kill can leave: line 2 lost and a torn third line, and temp files of atomic writes.
-    first = metrics.read_text().splitlines()[0]
-    metrics.write_text(first + '\n{"epoch": 3, "train_lo')
+    assert json.loads((cut / "checkpoint.json").read_text())["epoch"] == 2  # saved on Ctrl-C
+    # What a kill can leave: lines of epochs after the checkpoint (one whole, one torn by
+    # the kill or a full disk), and temp files of atomic writes.
+    third = (whole / "metrics.jsonl").read_text().splitlines()[2]
+    with metrics.open("a") as handle:
+        handle.write(third + '\n{"epoch": 4, "train_lo')
     stale = [cut / ".checkpoint.json.0123456789ab.tmp", cut / ".model.json.ba9876543210.tmp"]
     for tmp in stale:
         tmp.write_text("{")
@@ -243,6 +246,19 @@ def test_resume_rewrites_lost_or_torn_metrics_lines_and_removes_stale_temps(
     run_recipe(recipe, out_dir=cut, resume=True)
     assert _rows_without_seconds(metrics) == _rows_without_seconds(whole / "metrics.jsonl")
     assert not any(tmp.exists() for tmp in stale) and mine.exists()
+
+
+def test_resume_refuses_metrics_lines_changed_under_the_checkpoint(
+    tmp_path: Path, data_files: dict[str, Path]
+) -> None:
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    run_recipe(recipe)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    lines = metrics.read_text().splitlines(keepends=True)
+    metrics.write_text("".join([lines[0], *lines[2:]]))  # a line the checkpoint holds, lost
+    longer = load_recipe(tiny_recipe(tmp_path, train__epochs=9))
+    with pytest.raises(PurenetError, match=r"metrics.jsonl: its first 4 lines are not those"):
+        run_recipe(longer, resume=True)
 
 
 def test_resume_refuses_a_checkpoint_whose_history_does_not_match_its_epoch(
@@ -254,7 +270,7 @@ def test_resume_refuses_a_checkpoint_whose_history_does_not_match_its_epoch(
     data = json.loads(checkpoint.read_text())
     data["epoch"] = 9
     checkpoint.write_text(json.dumps(data))
-    with pytest.raises(PurenetError, match=r"checkpoint.json: \$.history: expected the reports"):
+    with pytest.raises(PurenetError, match=r"checkpoint.json: \$.history.lines: 4, expected one"):
         run_recipe(load_recipe(tiny_recipe(tmp_path, train__epochs=9)), resume=True)
     data["epoch"] = "4"
     checkpoint.write_text(json.dumps(data))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -188,10 +190,20 @@ def test_checkpoint_file_format(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.json"
     result = run(epochs=3, checkpoint=Checkpoint(path, every=2))
     data = json.loads(path.read_text())
-    assert data["format"] == "purenet.checkpoint" and data["format_version"] == 1
+    assert data["format"] == "purenet.checkpoint" and data["format_version"] == 2
     assert (data["epoch"], data["step"]) == (3, 30)  # saved at 2 and at the end
     first_w = data["params"][0]["w"]
     assert (first_w["dtype"], first_w["shape"]) == ("float32", [2, 16])
+    raw = np.frombuffer(base64.b64decode(first_w["base64"]), dtype="<f4").reshape(2, 16)
+    assert np.array_equal(raw, result.params[0].w)  # little-endian bytes, row-major
+    log = (tmp_path / "ckpt.history.jsonl").read_bytes()
+    assert data["history"] == {
+        "file": "ckpt.history.jsonl",
+        "lines": 3,
+        "bytes": len(log),
+        "sha256": hashlib.sha256(log).hexdigest(),
+    }
+    assert [json.loads(line)["epoch"] for line in log.splitlines()] == [1, 2, 3]
     assert data["run"]["optimizer"] == {
         "kind": "sgd",
         "learning_rate": 0.1,
@@ -215,9 +227,12 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
-        (lambda d: d.update(format_version=2), r"\$\.format: expected 'purenet.checkpoint'"),
+        (lambda d: d.update(format_version=3), r"\$\.format: expected 'purenet.checkpoint'"),
+        (lambda d: d.update(format_version=1), "written by an older purenet: start the run"),
         (lambda d: d.pop("history"), r"missing keys \['history'\]"),
-        (lambda d: d["params"][1]["b"]["data"].pop(), r"\$\.params\[1\]\.b: shape \[2\] needs 2"),
+        (lambda d: d["history"].update(lines=2), r"\$\.history\.lines: 2, expected one line"),
+        (lambda d: d["history"].update(file="../x"), r"\$\.history\.file: expected a file name"),
+        (lambda d: d["params"][1]["b"].update(base64="AAAA"), r"\$\.params\[1\]\.b\.base64: "),
         (lambda d: d["opt_state"].pop("velocity"), r"\$\.opt_state: expected keys"),
     ],
 )

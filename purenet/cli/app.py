@@ -32,14 +32,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
@@ -48,6 +40,7 @@ from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
 from purenet.cli.inspection import compare_command, info_command
+from purenet.cli.progress import RunProgress
 from purenet.cli.recipes import new_command, recipes_command
 from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
 from purenet.cli.render import fmt as _fmt
@@ -106,58 +99,6 @@ def main(
 # run
 
 
-class _RunProgress:
-    """Two rich progress bars (epochs, batches of the current epoch) fed by the callbacks."""
-
-    def __init__(self, epochs: int) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=errors,
-        )
-        self.epochs = self.progress.add_task("epochs", total=epochs, status="")
-        self.batches = self.progress.add_task("batches", total=None, status="")
-        self.epoch = 0
-        # About 50 epoch lines at most: a 3000-epoch full-batch run should not flood the screen.
-        self.every = max(1, epochs // 50)
-        self.last = epochs
-
-    def on_batch(self, report: Any) -> None:
-        if report.epoch != self.epoch:
-            self.epoch = report.epoch
-            self.progress.reset(
-                self.batches, total=report.batches, description=f"epoch {report.epoch}"
-            )
-        if report.batch % 8 == 0 or report.batch == report.batches - 1:
-            self.progress.update(
-                self.batches, completed=report.batch + 1, status=f"loss {report.loss:.4f}"
-            )
-
-    def on_epoch(self, report: Any) -> None:
-        # Accuracies for classifiers, RMSE and R^2 for regression: whichever were reported.
-        parts = [
-            f"{prefix}{short} {value:.4f}"
-            for split, prefix in (("train", ""), ("valid", "val "), ("test", "test "))
-            for name, short in _SHOWN
-            if (value := getattr(report, f"{split}_{name}")) is not None
-        ]
-        self.progress.update(self.epochs, completed=report.epoch, status=" ".join(parts))
-        if report.epoch % self.every and report.epoch != self.last:
-            return
-        self.progress.console.print(
-            f"epoch {report.epoch:>3}  " + "  ".join(parts) + f"  lr {report.learning_rate:.3g}"
-            f"  {report.seconds:.1f}s"
-        )
-
-
-_SHOWN = (("loss", "loss"), ("accuracy", "acc"), ("rmse", "rmse"), ("r2", "r2"))
-"""The epoch metrics a run's progress shows, and their short names."""
-
-
 def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: Any) -> str:
     """What Ctrl-C kept, and the exact command that continues the run."""
     if not stop.checkpoint:
@@ -200,6 +141,13 @@ def run(
             help="BLAS threads (same as --set train.threads=N); default: one per free core.",
         ),
     ] = None,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="Write model.json with base64 arrays (same as --set output.compact=true).",
+        ),
+    ] = False,
 ) -> None:
     """Train a model from a recipe and write a run folder (model.json, metrics.jsonl, ...)."""
     from purenet.recipe.bundled import find_recipe
@@ -208,8 +156,9 @@ def run(
 
     with _user_errors(), sigterm_as_interrupt() as terminated:
         more = [f"train.threads={threads}"] if threads is not None else []
+        more += ["output.compact=true"] if compact else []
         spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
-        bars = None if quiet else _RunProgress(spec.train.epochs)
+        bars = None if quiet else RunProgress(spec.train.epochs, errors)
         try:
             if bars is None:
                 result = run_recipe(
@@ -241,7 +190,10 @@ def run(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.metrics.items():
-        table.add_row(name, _fmt(value))
+        if name != "seconds":
+            table.add_row(name, _fmt(value))
+    table.add_row("training seconds", f"{result.metrics['seconds']:.2f}")
+    table.add_row("wall seconds", f"{result.wall_seconds:.2f}")
     console.print(table)
     console.print(
         f"model written to {escape(str(result.out_dir / 'model.json'))} "

@@ -112,6 +112,9 @@ def import_command(
         ExportFormat | None,
         typer.Option("--format", help="onnx or tutorial-json (default: by the suffix)."),
     ] = None,
+    compact: Annotated[
+        bool, typer.Option("--compact", help="Write the arrays in base64 (format version 2).")
+    ] = False,
 ) -> None:
     """Turn a plain MLP from ONNX, or the tutorials' weights1/bias1 JSON, into a model.json."""
     from purenet.exchange.onnx_import import import_onnx
@@ -135,7 +138,7 @@ def import_command(
             model = read_tutorial(
                 source, hidden=activations, output=output, loss=loss, labels=names
             )
-        save_model(out, model)
+        save_model(out, model, compact=compact)
     summary = describe_model(model)
     arch = summary["architecture"]
     steps = " -> ".join(step["text"] for step in summary["preprocess"]) or "none"

@@ -34,14 +34,14 @@ def info_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Summarize a model: layers, shapes, activations, parameters, preprocessing, metrics."""
-    from purenet.modelfile.io import describe_model, load_model
+    from purenet.modelfile.io import describe_model, read_model_file
     from purenet.modelfile.summary import summary as summary_text
     from purenet.run.layout import model_path as model_path_of
 
     with _user_errors():
         model_path = model_path_of(model_path)
-        model = load_model(model_path)
-        summary, text = describe_model(model), summary_text(model)
+        model, version = read_model_file(model_path)
+        summary, text = describe_model(model, format_version=version), summary_text(model)
     if as_json:
         _print_json(summary)
         return

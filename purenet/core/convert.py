@@ -168,7 +168,9 @@ def register_strict_hooks(
     conv.register_structure_hook_factory(_is_str_dict, dict_hook)
 
 
-def make_converter(*, type_names: Mapping[type, str] = JSON_TYPE_NAMES) -> cattrs.Converter:
+def make_converter(
+    *, type_names: Mapping[type, str] = JSON_TYPE_NAMES, compact_arrays: bool = False
+) -> cattrs.Converter:
     """A strict cattrs converter for purenet's attrs trees and JSON-ready data.
 
     Arrays use the exact encoding (`encode_array` / `decode_array`); scalars, tuples, dicts
@@ -179,6 +181,8 @@ def make_converter(*, type_names: Mapping[type, str] = JSON_TYPE_NAMES) -> cattr
 
     Args:
         type_names: words for found values in messages (see `register_strict_hooks`).
+        compact_arrays: write arrays as base64 of their bytes (`encode_array(compact=True)`);
+            either form is read.
 
     Example:
         >>> from purenet.pipeline.steps import Scale
@@ -188,7 +192,9 @@ def make_converter(*, type_names: Mapping[type, str] = JSON_TYPE_NAMES) -> cattr
     """
     conv = cattrs.Converter(forbid_extra_keys=True)
     register_strict_hooks(conv, type_names)
-    conv.register_unstructure_hook(np.ndarray, encode_array)
+    conv.register_unstructure_hook(
+        np.ndarray, lambda array: encode_array(array, compact=compact_arrays)
+    )
     conv.register_structure_hook(np.ndarray, lambda value, _: decode_array(value))
     return conv
 

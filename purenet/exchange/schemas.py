@@ -187,18 +187,39 @@ def attrs_json_schema(
     return schema
 
 
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+"""Standard base64 (RFC 4648 section 4) with padding, as `encode_array(compact=True)` writes."""
+
+
 def _array_schema(dtypes: tuple[str, ...], item: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+    dtype = {"enum": list(dtypes)}
+    shape = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+    decimal = {
         "type": "object",
         "description": "An array: dtype, shape and the values flat in row-major (C) order.",
         "properties": {
-            "dtype": {"enum": list(dtypes)},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "dtype": dtype,
+            "shape": shape,
             "data": {"type": "array", "items": dict(item)},
         },
         "required": ["dtype", "shape", "data"],
         "additionalProperties": False,
     }
+    compact = {
+        "type": "object",
+        "description": (
+            "An array in base64 (format version 2): dtype, shape and the base64 of the values' "
+            "little-endian bytes in row-major (C) order; product(shape) * itemsize bytes."
+        ),
+        "properties": {
+            "dtype": dtype,
+            "shape": shape,
+            "base64": {"type": "string", "contentEncoding": "base64", "pattern": BASE64},
+        },
+        "required": ["dtype", "shape", "base64"],
+        "additionalProperties": False,
+    }
+    return {"oneOf": [decimal, compact]}
 
 
 def _one_or_list(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,8 +291,9 @@ def model_json_schema() -> dict[str, Any]:
         "$schema": DRAFT,
         "title": "purenet model file",
         "description": (
-            f"One trained network: {FORMAT!r} format, version {FORMAT_VERSION}. Arrays are "
-            "flat row-major lists of the shortest decimals that read back to the same float."
+            f"One trained network: {FORMAT!r} format, version 1 or {FORMAT_VERSION}. Arrays "
+            "are flat row-major lists of the shortest decimals that read back to the same "
+            "float (version 1), or the base64 of their little-endian bytes (version 2)."
         ),
         "type": "object",
         "properties": {

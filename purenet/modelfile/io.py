@@ -59,14 +59,14 @@ from purenet.pipeline.steps import (
 )
 
 
-def _unstructure_model(conv: cattrs.Converter, model: Model) -> dict[str, Any]:
+def _unstructure_model(conv: cattrs.Converter, model: Model, version: int) -> dict[str, Any]:
     for i, layer in enumerate(model.params):
         for name in ("w", "b"):
             if not np.isfinite(getattr(layer, name)).all():
                 raise ValueError(f"$.layers[{i}].{name}: holds NaN or Inf")
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "architecture": conv.unstructure(model.arch),
         "layers": [conv.unstructure(layer) for layer in model.params],
         "preprocess": [conv.unstructure(step) for step in model.preprocess],
@@ -155,8 +155,13 @@ def _structure_model(conv: cattrs.Converter, data: Any) -> Model:
 FORMAT = "purenet.model"
 """The `format` value of every model file."""
 
-FORMAT_VERSION = 1
-"""The model file version this purenet writes; it reads this version and older ones."""
+FORMAT_VERSION = 2
+"""The newest model file version this purenet reads and writes. Version 2 is version 1 plus
+arrays in base64 (`{"dtype", "shape", "base64"}`, see `purenet.core.arrays`); files whose
+arrays are all decimal lists are written as version 1, so every version-1 reader reads them."""
+
+DECIMAL_VERSION = 1
+"""The version of model files written with decimal arrays (the default)."""
 
 _MODEL_PARTS: dict[str, Any] = {
     "architecture": Architecture,
@@ -218,12 +223,14 @@ def _structure_step(conv: cattrs.Converter, value: Any) -> PreprocessStep:
     return step
 
 
-def make_model_converter() -> cattrs.Converter:
-    """The strict converter (`make_converter`) plus preprocessing steps and the model file."""
-    conv = make_converter()
+def make_model_converter(*, compact: bool = False) -> cattrs.Converter:
+    """The strict converter (`make_converter`) plus preprocessing steps and the model file;
+    `compact` writes arrays in base64 (a version-2 file)."""
+    conv = make_converter(compact_arrays=compact)
+    version = FORMAT_VERSION if compact else DECIMAL_VERSION
     register_steps(conv)
     conv.register_unstructure_hook(Architecture, lambda arch: _unstructure_architecture(conv, arch))
-    conv.register_unstructure_hook(Model, lambda model: _unstructure_model(conv, model))
+    conv.register_unstructure_hook(Model, lambda model: _unstructure_model(conv, model, version))
     conv.register_structure_hook(Model, lambda value, _: _structure_model(conv, value))
     return conv
 
@@ -231,16 +238,22 @@ def make_model_converter() -> cattrs.Converter:
 converter = make_model_converter()
 """The model file's converter: attrs trees with arrays and steps <-> JSON-ready data."""
 
+compact_converter = make_model_converter(compact=True)
+"""`converter`, writing arrays in base64 (`model_to_data(model, compact=True)`)."""
 
-def model_to_data(model: Model) -> dict[str, Any]:
+
+def model_to_data(model: Model, *, compact: bool = False) -> dict[str, Any]:
     """The model file's content as JSON-ready data (dicts, lists, strings, numbers).
 
     Args:
         model: the model.
+        compact: arrays as base64 of their little-endian bytes (format version 2, about a
+            third of the size for float32) instead of decimal lists (version 1).
 
     Returns:
         `{"format", "format_version", "architecture", "layers", "preprocess", "labels",
-        "meta"}`; each array is `{"dtype", "shape", "data"}` with exact shortest decimals.
+        "meta"}`; each array is `{"dtype", "shape", "data"}` with exact shortest decimals,
+        or `{"dtype", "shape", "base64"}` with `compact`.
 
     Raises:
         ValueError: a weight or bias holds NaN or Inf (the message names its JSON path).
@@ -252,7 +265,7 @@ def model_to_data(model: Model) -> dict[str, Any]:
         >>> data["format"], data["layers"][0]["w"]["shape"], data["labels"]
         ('purenet.model', [2, 1], ['0', '1'])
     """
-    data: dict[str, Any] = converter.unstructure(model, Model)
+    data: dict[str, Any] = (compact_converter if compact else converter).unstructure(model, Model)
     return data
 
 
@@ -287,12 +300,14 @@ def model_from_data(data: Any, *, source: str = "model data") -> Model:
     return model
 
 
-def save_model(path: str | os.PathLike[str], model: Model) -> None:
+def save_model(path: str | os.PathLike[str], model: Model, *, compact: bool = False) -> None:
     """Write `model` to a JSON file atomically: the file is either the old one or the new one.
 
     Args:
         path: the file to write, conventionally `*.json`.
         model: the model.
+        compact: arrays as base64 of their bytes (exact, about a third of the size for
+            float32; format version 2) instead of decimal lists.
 
     Raises:
         ModelFormatError: a weight holds NaN or Inf (nothing is written).
@@ -304,7 +319,7 @@ def save_model(path: str | os.PathLike[str], model: Model) -> None:
         >>> save_model("model.json", Model(arch, pn.init(arch, seed=0)))  # doctest: +SKIP
     """
     try:
-        data = model_to_data(model)
+        data = model_to_data(model, compact=compact)
     except ValueError as exc:
         raise ModelFormatError(f"{os.fspath(path)}: {exc}; refusing to save") from None
     write_json_atomic(path, data)
@@ -331,6 +346,12 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         >>> model.arch.sizes, model.labels[:3]  # doctest: +SKIP
         ((784, 128, 10), ('0', '1', '2'))
     """
+    return read_model_file(path)[0]
+
+
+def read_model_file(path: str | os.PathLike[str]) -> tuple[Model, int]:
+    """`load_model`, also giving the file's `format_version` (1: decimal arrays, 2: base64
+    arrays allowed); raises as `load_model` does."""
     source = os.fspath(path)
     try:
         data = read_json(path, error=ModelFormatError)
@@ -342,14 +363,15 @@ def load_model(path: str | os.PathLike[str]) -> Model:
                 f"purenet run and give the model.json of its run folder)"
             ) from None
         raise
-    return model_from_data(data, source=source)
+    return model_from_data(data, source=source), data["format_version"]
 
 
-def describe_model(model: Model) -> dict[str, Any]:
+def describe_model(model: Model, *, format_version: int = DECIMAL_VERSION) -> dict[str, Any]:
     """Summarize a model for display (`purenet info`): JSON-ready data, nothing rendered.
 
     Args:
         model: the model.
+        format_version: the version of the file it was read from (`read_model_file`).
 
     Returns:
         A dict with `architecture` (sizes, hidden, output, loss), `dtype`, `layers` (one
@@ -384,7 +406,7 @@ def describe_model(model: Model) -> dict[str, Any]:
     task = "regression" if arch.is_regression else "classification"
     task = "multilabel" if model.multilabel else task
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version,
         "architecture": converter.unstructure(arch),
         "dtype": model.params[0].w.dtype.name,
         "layers": layers,

@@ -79,6 +79,7 @@ def recipe_json_schema() -> dict[str, Any]:
         },
         (TrainSpec, "l2"): at_least_0,
         (TrainSpec, "checkpoint_every"): at_least_1,
+        (TrainSpec, "checkpoint_seconds"): {"type": "number", "exclusiveMinimum": 0},
         (TrainSpec, "dtype"): {"enum": ["float32", "float64"]},
         (TrainSpec, "schedule_per"): {"enum": ["epoch", "batch"]},
         (TrainSpec, "track_every"): {"enum": ["epoch", "step"]},

@@ -468,10 +468,13 @@ class OutputSpec:
         dir: the run folder, relative to the working directory; `load_recipe` defaults it
             to `runs/<recipe file stem>`.
         plots: names from `PLOTS`.
+        compact: write `model.json` (and `model-last.json`) with base64 arrays (format
+            version 2: exact, about a third of the size for float32) instead of decimals.
     """
 
     dir: str | None = None
     plots: tuple[str, ...] = attrs.field(default=())
+    compact: bool = False
 
     @plots.validator
     def _check_plots(self, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:

@@ -26,7 +26,10 @@ class TrainSpec:
         l2: L2 coefficient (`l2 / 2 * sum ||w||^2` added to the loss).
         early_stopping: `purenet.training.reports.EarlyStopping` (patience, min_delta, monitor); a
             `valid_*` monitor needs `[data] valid_fraction > 0`.
-        checkpoint_every: epochs between checkpoints, >= 1.
+        checkpoint_every: save a checkpoint every this many epochs, >= 1; default: by time.
+        checkpoint_seconds: without `checkpoint_every`, save a checkpoint after the first
+            epoch that ends at least this many seconds (> 0) after the last one (default 60);
+            a run also saves after its last epoch and on Ctrl-C or SIGTERM.
         dtype: `float32` or `float64`.
         schedule_per: advance a learning-rate schedule per `epoch` or per `batch`.
         track: parameter scalars to record, e.g. `["layers[0].w[3, 2]"]` (written to
@@ -52,7 +55,7 @@ class TrainSpec:
     seed: int = 0
     l2: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
     early_stopping: EarlyStopping | None = None
-    checkpoint_every: int = attrs.field(default=1, validator=_COUNT)
+    checkpoint_every: int | None = attrs.field(default=None)
     dtype: str = attrs.field(default="float32", validator=one_of(("float32", "float64"), "dtype"))
     schedule_per: str = attrs.field(
         default="epoch", validator=one_of(("epoch", "batch"), "schedule clock")
@@ -67,9 +70,11 @@ class TrainSpec:
     keep_best: bool | str | None = attrs.field(default=None)
     test_curve: bool | None = None
     threads: int | None = attrs.field(default=None)
+    checkpoint_seconds: float = attrs.field(default=60.0, validator=satisfies(POSITIVE))
 
     @threads.validator
-    def _check_threads(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    @checkpoint_every.validator
+    def _check_count(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
         if value is not None:
             satisfies(COUNT)(self, attribute, value)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -133,6 +134,19 @@ def _coded(ds: Dataset, task: _Task, recipe: Recipe, what: str) -> Dataset:
     return Dataset(ds.x[coded.keep], coded.labels)
 
 
+def _mapped_names(label_map: Mapping[str, Any], count: int) -> tuple[str, ...] | None:
+    """The class names a `label_map` gives when it maps one name to each of the indices
+    `0..count-1` (`{yes = 1, no = 0}`: `("no", "yes")`), else None (`{10 = 0}` maps a number)."""
+    names: dict[int, str] = {}
+    for key, index in label_map.items():
+        if isinstance(index, str) or key.lstrip("-").isdigit() or index in names:
+            return None
+        names[index] = key
+    if sorted(names) != list(range(count)):
+        return None
+    return tuple(names[i] for i in range(count))
+
+
 def _names(recipe: Recipe, task: _Task, count: int) -> tuple[str, ...]:
     """Class or output names: `[data] labels`, the data's class names, the CSV's label
     columns, else "0", "1", ..."""
@@ -153,6 +167,9 @@ def _names(recipe: Recipe, task: _Task, count: int) -> tuple[str, ...]:
         return given
     if task.coding is not None and task.coding.names is not None:
         return task.coding.names
+    mapped = _mapped_names(recipe.data.label_map, count)
+    if mapped is not None:
+        return mapped
     train = recipe.data.train
     columns = train.column_names if isinstance(train, CsvSource) else None
     if task.kind != "classify" and columns is not None and len(columns) == count:

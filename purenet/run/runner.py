@@ -4,9 +4,11 @@
 the `on_epoch` / `on_batch` callbacks. The run folder holds
 
     recipe.toml       the resolved recipe (absolute data paths), written first
-    checkpoint.json   training state, rewritten atomically every `checkpoint_every` epochs
-    metrics.jsonl     one JSON object per epoch (an `EpochReport`), rewritten atomically
-    tracked.jsonl     tracked parameter scalars, when `[train] track` names some
+    checkpoint.json   training state, rewritten atomically at most once a minute of training
+                      (`checkpoint_seconds`) or every `checkpoint_every` epochs, after the
+                      last epoch and on Ctrl-C / SIGTERM
+    metrics.jsonl     one JSON object per epoch (an `EpochReport`), appended
+    tracked.jsonl     tracked parameter scalars, when `[train] track` names some, appended
     model.json        the trained model with its preprocessing, labels, recipe and metrics
 
 On Ctrl-C (`KeyboardInterrupt`) the last checkpoint stays on disk and `RunInterrupted` (a
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,6 @@ from typing import Any
 import attrs
 
 from purenet.core.atomic import remove_stale_temps, write_text_atomic
-from purenet.core.jsonio import to_jsonl_text
 from purenet.core.limits import check_parameters
 from purenet.core.threads import free_cores, limit_threads
 from purenet.errors import RecipeError
@@ -55,9 +57,9 @@ from purenet.run.layout import (
 )
 from purenet.run.prepare import PreparedData, prepare_data
 from purenet.run.sources import source_name
-from purenet.training.checkpoint import Checkpoint, read_checkpoint_history
+from purenet.training.checkpoint import Checkpoint, read_checkpoint_epoch
 from purenet.training.loop import train
-from purenet.training.reports import BatchReport, EpochReport, Track, Tracked, TrainResult
+from purenet.training.reports import BatchReport, EpochReport, Track, TrainResult
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -92,6 +94,8 @@ class RunResult:
         started_over: `resume` was asked for but the folder had no checkpoint yet, so the
             run started from the beginning.
         threads: the BLAS threads the run used (`train.threads`, else `free_cores()`).
+        wall_seconds: the whole call's wall time: data, training, checkpoints, evaluation,
+            model and figures (`metrics["seconds"]` is the epochs' time alone).
     """
 
     out_dir: Path
@@ -102,32 +106,30 @@ class RunResult:
     stopped_early: bool
     started_over: bool = False
     threads: int = 1
+    wall_seconds: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
 # The run folder
 
 
-def _report_row(report: EpochReport) -> dict[str, Any]:
-    return attrs.asdict(report)
-
-
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    """Recipe data without the keys a resume may change (epochs, threads, output)."""
+    """Recipe data without the keys a resume may change (epochs, threads, checkpoints,
+    output)."""
     copy = json.loads(json.dumps(data))
-    copy.get("train", {}).pop("epochs", None)
-    copy.get("train", {}).pop("threads", None)
+    for key in ("epochs", "threads", "checkpoint_every", "checkpoint_seconds"):
+        copy.get("train", {}).pop(key, None)
     copy.pop("output", None)
     return copy
 
 
-def _check_resumable(out: Path, recipe: Recipe) -> tuple[EpochReport, ...] | None:
-    """The history of the folder's checkpoint, once it is sure the recipe may continue it;
+def _check_resumable(out: Path, recipe: Recipe) -> int | None:
+    """The epoch of the folder's checkpoint, once it is sure the recipe may continue it;
     None when there is no checkpoint yet (the run starts from the beginning)."""
     checkpoint = out / CHECKPOINT_FILE
     if not checkpoint.exists():
         return None
-    epoch, history = read_checkpoint_history(checkpoint)
+    epoch = read_checkpoint_epoch(checkpoint)
     if epoch > recipe.train.epochs:
         # Training would stop at once and report the longer run as if it were this one.
         raise RecipeError(
@@ -150,7 +152,7 @@ def _check_resumable(out: Path, recipe: Recipe) -> tuple[EpochReport, ...] | Non
                 f"{saved_file}: the run was started with a different recipe "
                 f"({', '.join(keys)} differ); only train.epochs may change on --resume"
             )
-    return history
+    return epoch
 
 
 def _check_size(recipe: Recipe) -> None:
@@ -194,7 +196,7 @@ def _evaluate_test(model: Model, recipe: Recipe, prepared: PreparedData) -> AnyE
     return evaluate_model(model, prepared.test_raw.x, prepared.test_raw.y, source=source)
 
 
-def _save_last(path: Path, best: Model, result: TrainResult) -> None:
+def _save_last(path: Path, best: Model, result: TrainResult, *, compact: bool) -> None:
     """The last epoch's model beside the best one (`keep_best`, early stopping)."""
     last = result.history[-1]
     metrics = {
@@ -203,7 +205,8 @@ def _save_last(path: Path, best: Model, result: TrainResult) -> None:
         "seconds": float(sum(r.seconds for r in result.history)),
     }
     meta = attrs.evolve(best.meta, metrics=metrics)
-    save_model(path, attrs.evolve(best, params=result.last_params, meta=meta))  # type: ignore[arg-type]
+    last_model = attrs.evolve(best, params=result.last_params, meta=meta)  # type: ignore[arg-type]
+    save_model(path, last_model, compact=compact)
 
 
 def _training_options(recipe: Recipe, prepared: PreparedData) -> dict[str, Any]:
@@ -237,36 +240,23 @@ def _class_weights(recipe: Recipe, labels: tuple[str, ...]) -> dict[int, float] 
     return indices
 
 
-def _start_folder(
-    out: Path, recipe: Recipe, *, history: tuple[EpochReport, ...] | None
-) -> dict[str, Any]:
+def _start_folder(out: Path, recipe: Recipe, *, fresh: bool) -> dict[str, Any]:
     """Make the run folder ready to train into; returns the recipe as data.
 
     Called once the data fit the recipe, so a recipe that fails leaves the folder as it was.
-    A fresh run (`history` None) removes an earlier run's files (its figures, tracked values
-    or model must not outlive it); a resumed one rewrites the metrics lines from its
-    checkpoint's `history`, so a kill between a checkpoint and its metrics line, or a torn
-    line, costs nothing. Temp files left by a killed atomic write are removed either way.
+    A `fresh` run removes an earlier run's files (its figures, tracked values or model must
+    not outlive it); a resumed one keeps them (`train` cuts the metrics and tracked lines
+    back to those its checkpoint marks). Temp files left by a killed atomic write are
+    removed either way.
     """
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out, (RECIPE_FILE, *RUN_FILES))
-    if history is None:
+    if fresh:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
     recipe_data = dump_recipe(recipe)
     write_text_atomic(out / RECIPE_FILE, to_toml(recipe_data))
-    rows = [_report_row(report) for report in history or ()]
-    write_text_atomic(out / METRICS_FILE, to_jsonl_text(rows))
     return recipe_data
-
-
-def _write_tracked(path: Path, tracked: Tracked) -> None:
-    """One JSON line per recorded step: epoch, step and each tracked scalar by its path."""
-    rows = [
-        {"epoch": float(e), "step": int(s), **dict(zip(tracked.paths, map(float, v), strict=True))}
-        for s, e, v in zip(tracked.steps, tracked.epochs, tracked.values, strict=True)
-    ]
-    write_text_atomic(path, to_jsonl_text(rows))
 
 
 def run_recipe(
@@ -318,10 +308,11 @@ def run_recipe(
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, found {limit}")
+    started = time.perf_counter()
     threads = recipe.train.threads if recipe.train.threads is not None else free_cores()
     with limit_threads(threads, explicit=recipe.train.threads is not None):
         result = _run(recipe, out_dir, resume, limit, data_dir, on_epoch, on_batch)
-    return attrs.evolve(result, threads=threads)
+    return attrs.evolve(result, threads=threads, wall_seconds=time.perf_counter() - started)
 
 
 def _run(
@@ -336,28 +327,25 @@ def _run(
     """`run_recipe` inside its BLAS thread limit."""
     _check_size(recipe)
     out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
-    history = _check_resumable(out, recipe) if resume else None
-    started_over = resume and history is None
+    resumed_epoch = _check_resumable(out, recipe) if resume else None
+    started_over = resume and resumed_epoch is None
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
     key = "--out" if out_dir is not None else f"{recipe.where}: $.output.dir"
     check_before_training(recipe, prepared, out, key=key)
-    recipe_data = _start_folder(out, recipe, history=history)
+    recipe_data = _start_folder(out, recipe, fresh=resumed_epoch is None)
 
     spec, model_spec = recipe.train, recipe.model
     arch = model_spec.architecture()
     params = init(arch, seed=spec.seed, scheme=model_spec.init, dtype=spec.dtype)
     batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
     checkpoint_path = out / CHECKPOINT_FILE
-    metrics_path = out / METRICS_FILE
-
-    def epoch_done(report: EpochReport) -> None:
-        # One line per epoch, appended: rewriting the file would cost O(epochs^2). A kill
-        # may lose or tear this line; --resume rewrites the lines from the checkpoint.
-        with metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(to_jsonl_text([_report_row(report)]))
-        if on_epoch is not None:
-            on_epoch(report)
-
+    checkpoint = Checkpoint(
+        checkpoint_path,
+        every=spec.checkpoint_every,
+        seconds=spec.checkpoint_seconds,
+        history=out / METRICS_FILE,
+        tracked=out / TRACKED_FILE,
+    )
     track = Track(spec.track, spec.track_every) if spec.track else None  # type: ignore[arg-type]
     try:
         result = train(
@@ -372,24 +360,21 @@ def _run(
             valid=prepared.valid,
             augment=prepared.augment,
             early_stopping=spec.early_stopping,
-            checkpoint=Checkpoint(checkpoint_path, spec.checkpoint_every),
-            on_epoch=epoch_done,
+            checkpoint=checkpoint,
+            on_epoch=on_epoch,
             on_batch=on_batch,
             track=track,
             schedule_per=spec.schedule_per,  # type: ignore[arg-type]
-            resume=checkpoint_path if history is not None else None,
+            resume=checkpoint_path if resumed_epoch is not None else None,
             **_training_options(recipe, prepared),
         )
     except KeyboardInterrupt:
         kept = checkpoint_path if checkpoint_path.is_file() else None
         # The checkpoint may be newer than the last metrics line: it names the epoch.
-        epoch = read_checkpoint_history(kept)[0] if kept is not None else 0
+        epoch = read_checkpoint_epoch(kept) if kept is not None else 0
         raise RunInterrupted(out, epoch, kept) from None
     except ValueError as exc:
         raise RecipeError(f"{recipe.where}: $.train: {exc}") from None
-
-    if result.tracked is not None:
-        _write_tracked(out / TRACKED_FILE, result.tracked)
 
     # Model's fields convert with tuple(), which mypy cannot see through.
     model = Model(
@@ -403,9 +388,9 @@ def _run(
     test = _evaluate_test(model, recipe, prepared)
     metrics = _final_metrics(result, test)
     model = attrs.evolve(model, meta=ModelMeta(recipe=recipe_data, metrics=metrics))
-    save_model(out / MODEL_FILE, model)
+    save_model(out / MODEL_FILE, model, compact=recipe.output.compact)
     if spec.keep_best_monitor() is not None or spec.early_stopping is not None:
-        _save_last(out / MODEL_LAST_FILE, model, result)
+        _save_last(out / MODEL_LAST_FILE, model, result, compact=recipe.output.compact)
     if recipe.output.plots:
         from purenet.run.plot import plot_run
 

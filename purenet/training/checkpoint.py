@@ -1,16 +1,22 @@
 """Training checkpoints: one JSON file holding everything a resumed run needs, written atomically.
 
-The file (format `purenet.checkpoint`, version 1) holds the run's settings (`run`), the counters
+The file (format `purenet.checkpoint`, version 2) holds the run's settings (`run`), the counters
 (`epoch` completed, optimizer `step`s taken: the random streams derive from `(seed, epoch)` and
 `(seed, epoch, batch)`, so counters are the whole RNG position), the parameters, the optimizer
-state, the per-epoch history, the keep-best / early-stopping bookkeeping (`best`), the
-reduce-on-plateau state (`plateau`, written only when the run has that rule) and the tracked
-parameter values. Arrays use the model file's exact encoding (`purenet.modelfile.io`), so a
-resumed run continues from bit-identical numbers. Checkpoints are taken at epoch boundaries.
+state, the keep-best / early-stopping bookkeeping (`best`), the reduce-on-plateau state
+(`plateau`, written only when the run has that rule), and a `LogMark` (`purenet.core.appendlog`)
+of each append-only log: `history`, the JSON lines of the epochs' reports (a run folder's
+`metrics.jsonl`), and `tracked`, those of the tracked parameter values (`tracked.jsonl`). The
+history is not in the checkpoint, so writing one costs the same at every epoch. Arrays are
+base64 of their little-endian bytes (`purenet.core.arrays`), so a resumed run continues from
+bit-identical numbers. Checkpoints are taken at epoch boundaries: by default at most once a
+minute of training (`Checkpoint.seconds`), or every `every` epochs, and always after the last
+epoch, on an early stop, on Ctrl-C (`KeyboardInterrupt`) and on divergence (the last good
+epoch's state).
 
 Example:
     >>> import purenet as pn  # doctest: +SKIP
-    >>> result = pn.train(..., checkpoint=pn.Checkpoint("run/ckpt.json", every=1))  # doctest: +SKIP
+    >>> result = pn.train(..., checkpoint=pn.Checkpoint("run/ckpt.json"))  # doctest: +SKIP
     >>> result = pn.train(..., resume="run/ckpt.json")  # doctest: +SKIP
 """
 
@@ -26,17 +32,19 @@ import attrs
 import cattrs
 import numpy as np
 
+from purenet.core.appendlog import LogMark
 from purenet.core.arrays import decode_array
-from purenet.core.checks import COUNT, SEED, Interval
-from purenet.core.convert import converter
+from purenet.core.checks import COUNT, POSITIVE, SEED, Interval
+from purenet.core.convert import converter, make_converter
 from purenet.core.jsonio import read_json, write_json_atomic
 from purenet.errors import ModelFormatError
-from purenet.training.reports import Best, EpochReport
+from purenet.training.reports import Best
 from purenet.training.rules import Plateau
 
 FORMAT = "purenet.checkpoint"
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 keeps the history in an append-only log (version 1 held it whole)."""
 
 _KEYS = {
     "format",
@@ -54,6 +62,17 @@ _KEYS = {
 _OPTIONAL_KEYS = {"plateau"}
 """Keys written only when the run uses them (files without them read as before)."""
 
+_compact = make_converter(compact_arrays=True)
+"""Trees with base64 arrays: checkpoints are for programs, not for reading."""
+
+
+def _optional_count(value: int | None) -> int | None:
+    return None if value is None else COUNT.check("every", value)
+
+
+def _optional_seconds(value: float | None) -> float | None:
+    return None if value is None else POSITIVE.check("seconds", value)
+
 
 @attrs.frozen
 class Checkpoint:
@@ -61,11 +80,37 @@ class Checkpoint:
 
     Args:
         path: the JSON file; rewritten atomically (temp file, then rename) each time.
-        every: save after every `every`-th epoch (and always after the last one), >= 1.
+        every: save after every `every`-th epoch (>= 1), or None to save by time.
+        seconds: without `every`, save after the first epoch that ends at least this long
+            (> 0) after the last save, or the start. Default 60.
+        history: the append-only log of the epochs' reports (JSON lines); default
+            `<path's stem>.history.jsonl` beside `path`.
+        tracked: the log of tracked parameter values, when the run tracks some; default
+            `<path's stem>.tracked.jsonl` beside `path`.
+
+    A checkpoint is also written after the last epoch, on an early stop, on Ctrl-C and on
+    divergence, whatever `every` and `seconds` say.
     """
 
     path: Path = attrs.field(converter=Path)
-    every: int = attrs.field(default=1, validator=COUNT.validator())
+    every: int | None = attrs.field(default=None, converter=_optional_count)
+    seconds: float | None = attrs.field(default=60.0, converter=_optional_seconds)
+    history: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    tracked: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+
+    @property
+    def history_path(self) -> Path:
+        return self.history or self.path.with_name(f"{self.path.stem}.history.jsonl")
+
+    @property
+    def tracked_path(self) -> Path:
+        return self.tracked or self.path.with_name(f"{self.path.stem}.tracked.jsonl")
+
+    def due(self, epoch: int, seconds_since_save: float) -> bool:
+        """Whether epoch `epoch` (1-based) is one the rule saves after."""
+        if self.every is not None:
+            return epoch % self.every == 0
+        return self.seconds is not None and seconds_since_save >= self.seconds
 
 
 @attrs.frozen(eq=False)
@@ -79,10 +124,9 @@ class TrainingState:
         step: optimizer steps taken.
         params: the parameters after `epoch` epochs.
         opt_state: the optimizer state after `epoch` epochs.
-        history: one `EpochReport` per completed epoch.
+        history: the mark of the history log holding one report per completed epoch.
         best: the early-stopping state, or None.
-        tracked: `{"steps": (n,) int64, "epochs": (n,) float64, "values": (n, k) float64}`
-            or None.
+        tracked: the mark of the tracked-values log, or None.
         plateau: the reduce-on-plateau state, or None.
     """
 
@@ -91,14 +135,17 @@ class TrainingState:
     step: int
     params: Any
     opt_state: Any
-    history: tuple[EpochReport, ...]
+    history: LogMark
     best: Best | None
-    tracked: dict[str, np.ndarray] | None
+    tracked: LogMark | None
     plateau: Plateau | None = None
 
 
 def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None:
     """Write `state` to `path` as checkpoint JSON, atomically.
+
+    The logs `state` marks must hold their marked lines on the disk already
+    (`AppendLog.commit`).
 
     Raises:
         ValueError: a NaN or Inf anywhere (the loop never checkpoints a diverged state).
@@ -111,8 +158,8 @@ def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None
             "epoch": state.best.epoch,
             "value": state.best.value,
             "wait": state.best.wait,
-            "params": converter.unstructure(state.best.params) if earlier else None,
-            "opt_state": converter.unstructure(state.best.opt_state) if earlier else None,
+            "params": _compact.unstructure(state.best.params) if earlier else None,
+            "opt_state": _compact.unstructure(state.best.opt_state) if earlier else None,
         }
     data = {
         "format": FORMAT,
@@ -120,11 +167,11 @@ def write_checkpoint(path: str | os.PathLike[str], state: TrainingState) -> None
         "run": state.run,
         "epoch": state.epoch,
         "step": state.step,
-        "params": converter.unstructure(state.params),
-        "opt_state": converter.unstructure(state.opt_state),
-        "history": [converter.unstructure(report) for report in state.history],
+        "params": _compact.unstructure(state.params),
+        "opt_state": _compact.unstructure(state.opt_state),
+        "history": attrs.asdict(state.history),
         "best": best,
-        "tracked": None if state.tracked is None else converter.unstructure(state.tracked),
+        "tracked": None if state.tracked is None else attrs.asdict(state.tracked),
     }
     if state.plateau is not None:
         data["plateau"] = converter.unstructure(state.plateau)
@@ -181,24 +228,24 @@ def _restore_best(best: Any, params: Any, opt_state: Any) -> Best | None:
     return Best(best["epoch"], best["value"], best["wait"], params, opt_state)
 
 
-def _restore_history(history: Any) -> tuple[EpochReport, ...]:
-    if not isinstance(history, list):
-        raise ModelFormatError("$.history: expected a list")
-    reports = []
-    for i, data in enumerate(history):
-        try:
-            reports.append(converter.structure(data, EpochReport))
-        except Exception as error:  # cattrs raises several types; all mean a malformed report
-            raise ModelFormatError(f"$.history[{i}]: malformed epoch report ({error})") from None
-    return tuple(reports)
+_HEX = "0123456789abcdef"
 
 
-def _restore_tracked(tracked: Any) -> dict[str, np.ndarray] | None:
-    if tracked is None:
-        return None
-    if not isinstance(tracked, dict) or set(tracked) != {"steps", "epochs", "values"}:
-        raise ModelFormatError("$.tracked: expected keys ['epochs', 'steps', 'values'] or null")
-    return {key: decode_array(value, f"$.tracked.{key}") for key, value in tracked.items()}
+def _restore_mark(mark: Any, where: str) -> LogMark:
+    """A log mark as written by `write_checkpoint`, every field checked."""
+    keys = {"file", "lines", "bytes", "sha256"}
+    if not isinstance(mark, dict) or set(mark) != keys:
+        raise ModelFormatError(f"{where}: expected an object with keys {sorted(keys)}")
+    for key in ("lines", "bytes"):
+        if not SEED.contains(mark[key]):
+            raise ModelFormatError(f"{where}.{key}: expected an integer >= 0, found {mark[key]!r}")
+    digest = mark["sha256"]
+    if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= set(_HEX)):
+        raise ModelFormatError(f"{where}.sha256: expected 64 hex digits")
+    name = mark["file"]
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ModelFormatError(f"{where}.file: expected a file name (no folder), found {name!r}")
+    return LogMark(mark["file"], mark["lines"], mark["bytes"], digest)
 
 
 def _restore_plateau(plateau: Any) -> Plateau | None:
@@ -226,6 +273,18 @@ def _check_same_run(saved: Any, current: dict[str, Any]) -> None:
         raise ModelFormatError("written by a different run: " + "; ".join(differences))
 
 
+def _check_format(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ModelFormatError("$: expected a checkpoint object")
+    if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
+        older = data.get("format") == FORMAT and data.get("format_version") == 1
+        raise ModelFormatError(
+            f"$.format: expected {FORMAT!r} version {FORMAT_VERSION}, found "
+            f"{data.get('format')!r} version {data.get('format_version')!r}"
+            + ("; written by an older purenet: start the run afresh" if older else "")
+        )
+
+
 def read_checkpoint(
     path: str | os.PathLike[str],
     *,
@@ -251,13 +310,7 @@ def read_checkpoint(
     """
     data = read_json(path)
     try:
-        if not isinstance(data, dict):
-            raise ModelFormatError("$: expected a checkpoint object")
-        if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
-            raise ModelFormatError(
-                f"$.format: expected {FORMAT!r} version {FORMAT_VERSION}, found "
-                f"{data.get('format')!r} version {data.get('format_version')!r}"
-            )
+        _check_format(data)
         if not _KEYS <= set(data) <= _KEYS | _OPTIONAL_KEYS:
             missing, extra = sorted(_KEYS - set(data)), sorted(set(data) - _KEYS - _OPTIONAL_KEYS)
             raise ModelFormatError(f"$: missing keys {missing}, unknown keys {extra}")
@@ -268,6 +321,11 @@ def read_checkpoint(
                 raise ModelFormatError(f"$.{key}: expected an integer >= 0, found {data[key]!r}")
         if not isinstance(data["run"], dict):
             raise ModelFormatError("$.run: expected an object")
+        history = _restore_mark(data["history"], "$.history")
+        if history.lines != data["epoch"]:
+            raise ModelFormatError(
+                f"$.history.lines: {history.lines}, expected one line per epoch ({data['epoch']})"
+            )
         restored_params = _restore_like(params, data["params"], "$.params")
         restored_state = _restore_like(opt_state, data["opt_state"], "$.opt_state")
         return TrainingState(
@@ -276,9 +334,11 @@ def read_checkpoint(
             step=data["step"],
             params=restored_params,
             opt_state=restored_state,
-            history=_restore_history(data["history"]),
+            history=history,
             best=_restore_best(data["best"], restored_params, restored_state),
-            tracked=_restore_tracked(data["tracked"]),
+            tracked=(
+                None if data["tracked"] is None else _restore_mark(data["tracked"], "$.tracked")
+            ),
             plateau=_restore_plateau(data.get("plateau")),
         )
     except ModelFormatError as error:
@@ -287,29 +347,19 @@ def read_checkpoint(
         raise ModelFormatError(f"{path}: malformed checkpoint: {error}") from None
 
 
-def read_checkpoint_history(path: str | os.PathLike[str]) -> tuple[int, tuple[EpochReport, ...]]:
-    """The epoch and the per-epoch history a checkpoint holds, without its trees' templates.
-
-    A resumed run rebuilds its metrics lines from this history, so whatever a kill did to
-    them after the checkpoint was written, the lines match the checkpoint.
+def read_checkpoint_epoch(path: str | os.PathLike[str]) -> int:
+    """The epochs a checkpoint holds, read without its trees' templates.
 
     Raises:
-        ModelFormatError: not a checkpoint, an `epoch` that is no integer >= 0, a malformed
-            report, or a history whose length is not `epoch`; the message names the file.
+        ModelFormatError: not a checkpoint of this format version, or an `epoch` that is no
+            integer >= 0; the message names the file.
     """
     data = read_json(path)
     try:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ModelFormatError(f"$.format: expected {FORMAT!r}")
+        _check_format(data)
         epoch = data.get("epoch")
         if not SEED.contains(epoch):
             raise ModelFormatError(f"$.epoch: expected an integer >= 0, found {epoch!r}")
-        history = _restore_history(data.get("history"))
-        if len(history) != epoch or any(r.epoch != i for i, r in enumerate(history, start=1)):
-            raise ModelFormatError(
-                f"$.history: expected the reports of epochs 1 to {epoch}, found "
-                f"{[r.epoch for r in history][:10]}"
-            )
     except ModelFormatError as error:
         raise ModelFormatError(f"{path}: {error}") from None
-    return epoch, history
+    return int(epoch)

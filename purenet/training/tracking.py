@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,21 +34,52 @@ class Tracker:
         self.epochs.append(epoch)
         self.rows.append(tuple(read(i, f, j) for i, f, j in self.where))
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "steps": np.array(self.steps, dtype=np.int64),
-            "epochs": np.array(self.epochs, dtype=np.float64),
-            "values": np.array(self.rows, dtype=np.float64).reshape(-1, len(self.where)),
-        }
+    def __len__(self) -> int:
+        return len(self.steps)
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        values = arrays["values"]
-        if values.ndim != 2 or values.shape[1] != len(self.where):
-            raise ModelFormatError(f"$.tracked.values: shape {values.shape} does not fit track")
-        self.steps = arrays["steps"].tolist()
-        self.epochs = arrays["epochs"].tolist()
-        self.rows = [tuple(row) for row in values.tolist()]
+    def lines(self, start: int = 0) -> list[dict[str, float | int]]:
+        """Records `start`, `start + 1`, ... as JSON-ready rows: `{"epoch", "step", path: value
+        for each tracked path}` (the lines of a run folder's `tracked.jsonl`)."""
+        paths = self.spec.paths
+        return [
+            {"epoch": epoch, "step": step, **dict(zip(paths, row, strict=True))}
+            for step, epoch, row in zip(
+                self.steps[start:], self.epochs[start:], self.rows[start:], strict=True
+            )
+        ]
+
+    def restore(self, lines: list[dict[str, Any]], source: str) -> None:
+        """Take the records of `lines` (as `lines()` wrote them) instead of the current ones.
+
+        Raises:
+            ModelFormatError: a line without an integer step, a numeric epoch or a number
+                for every tracked path; the message names `source` and the line.
+        """
+        keys = {"step", "epoch", *self.spec.paths}
+        steps, epochs, rows = [], [], []
+        for number, line in enumerate(lines, start=1):
+            values = [line.get(key) for key in self.spec.paths]
+            step, epoch = line.get("step"), line.get("epoch")
+            numbers = [epoch, *values]
+            if (
+                set(line) != keys
+                or not isinstance(step, int)
+                or isinstance(step, bool)
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+            ):
+                raise ModelFormatError(
+                    f"{source}: line {number}: expected an integer step, a number epoch and a "
+                    f"number for each of {', '.join(self.spec.paths)}"
+                )
+            steps.append(step)
+            epochs.append(float(epoch))  # type: ignore[arg-type]
+            rows.append(tuple(float(v) for v in values))  # type: ignore[arg-type]
+        self.steps, self.epochs, self.rows = steps, epochs, rows
 
     def result(self) -> Tracked:
-        arrays = self.arrays()
-        return Tracked(self.spec.paths, arrays["steps"], arrays["epochs"], arrays["values"])
+        return Tracked(
+            self.spec.paths,
+            np.array(self.steps, dtype=np.int64),
+            np.array(self.epochs, dtype=np.float64),
+            np.array(self.rows, dtype=np.float64).reshape(-1, len(self.where)),
+        )

@@ -12,9 +12,11 @@
 //   toMnist(gray, h, w)         -> Uint8Array(784): purenet.data.images.to_mnist, the
 //                                  MNIST-style centring `purenet predict` gives pictures
 // Arrays are flat and row-major: sample i, feature j of an (n, d) array is at [i * d + j].
+// In the file an array is {dtype, shape, data: [decimals]} or, in format version 2 (written
+// with --compact), {dtype, shape, base64}: the values' little-endian bytes in base64.
 
 export const FORMAT = "purenet.model";
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2; // 2: arrays may be base64 of their little-endian bytes
 export const LEAKY_SLOPE = 0.01;
 
 const FLOAT_ARRAYS = { float32: Float32Array, float64: Float64Array };
@@ -41,16 +43,42 @@ function product(shape) {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function base64Bytes(text, path) {
+  if (typeof text !== "string" || !BASE64.test(text)) fail(`${path}.base64`, "not base64 (RFC 4648, padded)");
+  const binary = atob(text); // atob: browsers and Node.js >= 16
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
 function decodeArray(value, path) {
-  checkKeys(value, ["dtype", "shape", "data"], path);
+  const compact = isObject(value) && "base64" in value;
+  checkKeys(value, ["dtype", "shape", compact ? "base64" : "data"], path);
   const Type = FLOAT_ARRAYS[value.dtype];
   if (!Type) fail(`${path}.dtype`, `expected float32 or float64, found ${JSON.stringify(value.dtype)}`);
   const { shape, data } = value;
   if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0)) {
     fail(`${path}.shape`, "expected a list of non-negative integers");
   }
-  if (!Array.isArray(data) || data.length !== product(shape)) {
-    fail(path, `shape [${shape}] needs ${product(shape)} values, got ${Array.isArray(data) ? data.length : "no list"}`);
+  const count = product(shape);
+  if (compact) {
+    const bytes = base64Bytes(value.base64, path);
+    if (bytes.length !== count * Type.BYTES_PER_ELEMENT) {
+      fail(`${path}.base64`, `shape [${shape}] of ${value.dtype} needs ${count * Type.BYTES_PER_ELEMENT} bytes, found ${bytes.length}`);
+    }
+    const view = new DataView(bytes.buffer);
+    const out = new Type(count);
+    for (let i = 0; i < count; i++) {
+      const x = Type === Float32Array ? view.getFloat32(4 * i, true) : view.getFloat64(8 * i, true);
+      if (!Number.isFinite(x)) fail(`${path}.base64`, `value ${i} is NaN or Inf; expected finite numbers`);
+      out[i] = x;
+    }
+    return { dtype: value.dtype, shape: shape.slice(), data: out };
+  }
+  if (!Array.isArray(data) || data.length !== count) {
+    fail(path, `shape [${shape}] needs ${count} values, got ${Array.isArray(data) ? data.length : "no list"}`);
   }
   // Each number is the shortest decimal of the stored float: parsing it as a double and
   // rounding to the dtype (what Float32Array does) gives the exact stored value.

@@ -1,0 +1,111 @@
+"""The progress `purenet run` shows: bars for epochs and batches, and epoch lines."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RunProgress:
+    """Two rich progress bars (epochs, batches of the current epoch) fed by the callbacks.
+
+    The callbacks only keep the latest reports; the bars are redrawn from them at most every
+    `DRAW_SECONDS`, in the training thread (no refresh thread: a redraw costs ~3 ms of CPU,
+    which a refresh thread would take from training ten times a second), and epoch lines are
+    printed at most every `LINE_SECONDS` (about 50 in all, and always the last). So a run of
+    thousands of tiny epochs does not spend its time drawing.
+    """
+
+    DRAW_SECONDS = 0.25
+    LINE_SECONDS = 1.0
+
+    def __init__(self, epochs: int, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            auto_refresh=False,
+        )
+        self.epochs = self.progress.add_task("epochs", total=epochs, status="")
+        self.batches = self.progress.add_task("batches", total=None, status="")
+        # About 50 epoch lines at most: a 3000-epoch full-batch run should not flood the screen.
+        self.every = max(1, epochs // 50)
+        self.last = epochs
+        # The first drawing and the first epoch line wait a little: a run that ends sooner
+        # shows only its end.
+        self.drawn_at = self.printed_at = time.monotonic()
+        self.shown_epoch = 0  # the epoch the batch bar counts
+        self.batch: Any = None  # the latest reports
+        self.report: Any = None
+
+    def on_batch(self, report: Any) -> None:
+        self.batch = report
+        if time.monotonic() - self.drawn_at >= self.DRAW_SECONDS:
+            self._draw()
+
+    def on_epoch(self, report: Any) -> None:
+        self.report = report
+        now = time.monotonic()
+        last = report.epoch == self.last
+        if last or (report.epoch % self.every == 0 and now - self.printed_at >= self.LINE_SECONDS):
+            self.printed_at = now
+            line = "  ".join([f"epoch {report.epoch:>3}", *_scores(report)])
+            self.progress.console.print(
+                f"{line}  lr {report.learning_rate:.3g}  {report.seconds:.1f}s"
+            )
+        if last or now - self.drawn_at >= self.DRAW_SECONDS:
+            self._draw()  # the last epoch: the bars end where the run did
+
+    def _draw(self) -> None:
+        """Bring both bars up to the latest reports and redraw them, once."""
+        self.drawn_at = time.monotonic()
+        batch, report = self.batch, self.report
+        if report is not None:
+            status = " ".join(_scores(report))
+            self.progress.update(self.epochs, completed=report.epoch, status=status)
+        if batch is None:
+            self.progress.refresh()
+            return
+        done, status = batch.batch + 1, f"loss {batch.loss:.4f}"
+        if batch.epoch == self.shown_epoch:
+            self.progress.update(self.batches, completed=done, status=status)
+            self.progress.refresh()
+            return
+        # A new epoch restarts the batch bar's clock; reset() redraws.
+        self.shown_epoch = batch.epoch
+        description = f"epoch {batch.epoch}"
+        self.progress.reset(
+            self.batches,
+            total=batch.batches,
+            completed=done,
+            description=description,
+            status=status,
+        )
+
+
+def _scores(report: Any) -> list[str]:
+    """Accuracies for classifiers, RMSE and R^2 for regression: whichever were reported."""
+    return [
+        f"{prefix}{short} {value:.4f}"
+        for split, prefix in (("train", ""), ("valid", "val "), ("test", "test "))
+        for name, short in SHOWN
+        if (value := getattr(report, f"{split}_{name}")) is not None
+    ]
+
+
+SHOWN = (("loss", "loss"), ("accuracy", "acc"), ("rmse", "rmse"), ("r2", "r2"))
+"""The epoch metrics a run's progress shows, and their short names."""

@@ -1,0 +1,175 @@
+"""A checkpointed run's append-only logs: the epochs' reports and the tracked values.
+
+With a `Checkpoint`, `train` appends each epoch's `EpochReport` (every field, one JSON object
+per line) to the history log and the new tracked records to the tracked log
+(`Tracker.lines`); a checkpoint stores the marks of both (`purenet.core.appendlog`). On resume
+the logs are read back up to those marks, so the history a resumed run returns, and the lines
+on disk, are exactly those of an uninterrupted run. Lines reach the files at most
+`FLUSH_SECONDS` after their epoch (`RunLogs.tick`), and before every checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from purenet.core.appendlog import AppendLog, LogMark
+from purenet.core.convert import converter
+from purenet.errors import ModelFormatError
+from purenet.training.checkpoint import Checkpoint, TrainingState
+from purenet.training.reports import EpochReport
+from purenet.training.tracking import Tracker
+
+FLUSH_SECONDS = 1.0
+"""The longest a run's lines wait in memory before they are written to their files."""
+
+_REPORT_FIELDS = tuple(field.name for field in attrs.fields(EpochReport))
+_report_values = operator.attrgetter(*_REPORT_FIELDS)
+_REPORT_LINE = "{" + ", ".join(f'"{name}": %s' for name in _REPORT_FIELDS) + "}\n"
+
+
+def report_lines(reports: list[EpochReport]) -> str:
+    """The JSON lines of `reports`, every field (`json.dumps(attrs.asdict(report))` each).
+
+    The values of all reports go through one `json.dumps` and into a line template (numbers
+    and null hold no `, ` or `], [`): about 2x faster than a `json.dumps` per report.
+
+    Raises:
+        ValueError: a NaN or Inf value.
+    """
+    text = json.dumps([_report_values(report) for report in reports], allow_nan=False)
+    rows = text[2:-2].split("], [") if reports else []
+    return "".join([_REPORT_LINE % tuple(row.split(", ")) for row in rows])
+
+
+@attrs.define
+class RunLogs:
+    """The open logs of a run that checkpoints (both None when it does not).
+
+    Attributes:
+        history: the history log, or None without a checkpoint.
+        tracked: the tracked-values log, or None without a checkpoint or tracking.
+        written: tracker records already in the tracked log.
+    """
+
+    history: AppendLog | None = None
+    tracked: AppendLog | None = None
+    written: int = 0
+    flushed: float = attrs.Factory(time.monotonic)
+
+    @classmethod
+    def start(cls, checkpoint: Checkpoint | None, tracker: Tracker | None) -> RunLogs:
+        """New, empty logs at the checkpoint's paths (none without a checkpoint)."""
+        if checkpoint is None:
+            return cls()
+        tracked = None if tracker is None else AppendLog.create(checkpoint.tracked_path)
+        return cls(AppendLog.create(checkpoint.history_path, report_lines), tracked)
+
+    @classmethod
+    def resume(
+        cls,
+        resume: str | os.PathLike[str],
+        saved: TrainingState,
+        checkpoint: Checkpoint | None,
+        tracker: Tracker | None,
+    ) -> tuple[RunLogs, tuple[EpochReport, ...]]:
+        """The logs a checkpoint marks, cut back to its marks, and its history.
+
+        The logs are found beside `resume` under the names the marks give. When `checkpoint`
+        names other files (a run continued into another folder) their lines are copied there;
+        without a checkpoint they are only read. `tracker` takes the tracked records.
+
+        Raises:
+            ModelFormatError: a log that is missing or does not match its mark, a report that
+                is malformed or out of order, tracked records that do not fit `tracker`.
+        """
+        folder = Path(resume).parent
+        where = folder / saved.history.file
+        history_log, rows = _open(where, saved.history, checkpoint, "history")
+        source = str(folder / saved.history.file)
+        history = _reports(rows, source)
+        tracked_log = None
+        if tracker is not None:
+            if saved.tracked is None:
+                raise ModelFormatError(f"{resume}: $.tracked: missing (the run tracks values)")
+            tracked_log, lines = _open(
+                folder / saved.tracked.file, saved.tracked, checkpoint, "tracked"
+            )
+            tracker.restore(lines, str(folder / saved.tracked.file))
+        return cls(history_log, tracked_log, len(tracker) if tracker is not None else 0), history
+
+    def append(self, report: EpochReport, tracker: Tracker | None) -> None:
+        """Append an epoch's report, and the tracker's records not yet written."""
+        if self.history is None:
+            return
+        self.history.append([report])
+        if self.tracked is not None and tracker is not None:
+            self.tracked.append(tracker.lines(self.written))
+            self.written = len(tracker)
+
+    def lines(self) -> tuple[int, int]:
+        """Lines appended so far to the history and tracked logs (0 for a missing log)."""
+        tracked = 0 if self.tracked is None else self.tracked.lines
+        return (0 if self.history is None else self.history.lines), tracked
+
+    def tick(self) -> None:
+        """Write the waiting lines to their files when `FLUSH_SECONDS` have passed."""
+        now = time.monotonic()
+        if self.history is not None and now - self.flushed >= FLUSH_SECONDS:
+            for log in (self.history, self.tracked):
+                if log is not None:
+                    log.flush()
+            self.flushed = now
+
+    def commit(self, lines: tuple[int, int]) -> tuple[LogMark, LogMark | None]:
+        """Sync the logs' first `lines` (as `lines()` gave them) to the disk, before a
+        checkpoint that names them; returns their marks."""
+        assert self.history is not None, "a commit of a run without a checkpoint"
+        history = self.history.commit(lines[0])
+        return history, None if self.tracked is None else self.tracked.commit(lines[1])
+
+    def close(self) -> None:
+        for log in (self.history, self.tracked):
+            if log is not None:
+                log.close()
+
+
+def _open(
+    where: Path, mark: LogMark, checkpoint: Checkpoint | None, kind: str
+) -> tuple[AppendLog | None, list[dict[str, Any]]]:
+    """The log at `where` read up to `mark`; open for appending at the checkpoint's path
+    (copied there when that is another file)."""
+    encode = report_lines if kind == "history" else None
+    if checkpoint is None:
+        return None, AppendLog.read(where, mark)
+    target = checkpoint.history_path if kind == "history" else checkpoint.tracked_path
+    if target.resolve() == where.resolve():
+        return AppendLog.resume(where, mark, encode)
+    rows = AppendLog.read(where, mark)
+    log = AppendLog.create(target, encode)
+    log.append(rows if encode is None else list(_reports(rows, str(where))))
+    return log, rows
+
+
+def _reports(rows: list[dict[str, Any]], source: str) -> tuple[EpochReport, ...]:
+    """The epochs' reports from their log lines, which must be epochs 1, 2, ... in order."""
+    reports = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            report = converter.structure(row, EpochReport)
+        except Exception as error:  # cattrs raises several types; all mean a malformed line
+            raise ModelFormatError(
+                f"{source}: line {number}: malformed epoch report ({error})"
+            ) from None
+        if report.epoch != number:
+            raise ModelFormatError(
+                f"{source}: line {number}: epoch {report.epoch}, expected {number}"
+            )
+        reports.append(report)
+    return tuple(reports)
