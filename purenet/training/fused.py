@@ -4,9 +4,9 @@
 `purenet.training.kernels` (bias + activation, output loss and delta, activation derivative
 with the bias gradient, the optimizer's one-pass update); the GEMMs stay numpy's BLAS calls
 with `out=`. `SmallStep` runs the whole forward and backward pass in one compiled call
-(`kernels.small_step`): for batches of a few samples, where a step is mostly call overhead;
+(`kernels_small.small_step`): for batches of a few samples, where a step is mostly call overhead;
 with SGD or RMSProp the update too, and `run_steps` runs many steps (an epoch, or a chunk of
-one) in one call, as JAX's `lax.scan` does (`kernels.small_steps`).
+one) in one call, as JAX's `lax.scan` does (`kernels_small.small_steps`).
 
 Both keep `FastStep`'s contract (see `purenet.training.step`). Their numbers agree with the
 pure functions to ~1e-6 relative over 50 steps; the optimizer update and the bias gradients are
@@ -24,7 +24,7 @@ from purenet.core.checks import NON_NEGATIVE
 from purenet.nn.activations import LEAKY_SLOPE
 from purenet.nn.model import Architecture
 from purenet.optim.optimizers import RULES
-from purenet.training import kernels
+from purenet.training import kernels, kernels_small
 from purenet.training.step import Array, FastStep, NonFinite, _labels, supports
 
 SMALL_BATCH = 2
@@ -128,7 +128,7 @@ class SmallStep(KernelStep):
     """The whole step in one compiled call, for batches of up to ~`SMALL_BATCH` samples.
 
     With SGD or RMSProp and no l2 (`runs_steps`), the call includes the optimizer's update
-    (`kernels.small_steps`), and `run_steps` runs many steps, gathering each batch, in one
+    (`kernels_small.small_steps`), and `run_steps` runs many steps, gathering each batch, in one
     call: a step and `run_steps` compute the same bits.
     Otherwise (Adam, l2) the compiled forward and backward is followed by the usual update.
     """
@@ -142,8 +142,8 @@ class SmallStep(KernelStep):
         self._scratch = (np.empty(widest, np.float64), np.empty(max(arch.sizes[:-1]), np.int64))
         self._finite = True
         self._whole = False  # whether the last _forward ran the whole step compiled
-        self.runs_steps = type(optimizer) in kernels.FUSED_UPDATES and self.l2 == 0
-        mode = kernels.update_mode(optimizer) if self.runs_steps else -1
+        self.runs_steps = type(optimizer) in kernels_small.FUSED_UPDATES and self.l2 == 0
+        mode = kernels_small.update_mode(optimizer) if self.runs_steps else -1
         self._codes = (self._code, self._pair_code, mode)
         moment = self._buffers.moments[0] if self._moments else self._flat_p  # SGD, mu 0
         self._net = (self._layers, self._grad_layers, (self._flat_p, self._flat_grads, moment))
@@ -206,7 +206,7 @@ class SmallStep(KernelStep):
         return self._run(data, order, first, self.batch_size, rate, losses, correct)
 
     def _data(self, x: Array, y: Array) -> tuple[Array, Array, Array] | None:
-        """`(x, labels, targets)` for `kernels.small_steps`, or None where it cannot."""
+        """`(x, labels, targets)` for `kernels_small.small_steps`, or None where it cannot."""
         if not self.accepts(y):
             return None
         k = self.arch.sizes[-1]
@@ -220,10 +220,10 @@ class SmallStep(KernelStep):
         self, data: tuple[Array, Array, Array], order: Array, first: int, batch: int,
         rate: float, losses: Array, correct: Array,
     ) -> tuple[int, str | None]:  # fmt: skip
-        done, fault = kernels.small_steps(
+        done, fault = kernels_small.small_steps(
             data, order, first, batch, losses, correct, self._net, self._work,
             self._batch_work, self._codes, self._scalars(batch),
-            kernels.update_scalars(self.optimizer, rate, self.dtype),
+            kernels_small.update_scalars(self.optimizer, rate, self.dtype),
         )  # fmt: skip
         self._count += done
         if fault == 0:
@@ -235,7 +235,7 @@ class SmallStep(KernelStep):
         self._whole = inputs is not None
         if inputs is None:
             return super()._forward(x, y, m)
-        value, correct, self._finite = kernels.small_step(
+        value, correct, self._finite = kernels_small.small_step(
             np.ascontiguousarray(x),
             *inputs,
             self._layers,

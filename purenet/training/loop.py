@@ -113,23 +113,19 @@ class _Batches:
         self.x, self.y = np.ascontiguousarray(data.x, dtype=dtype), data.y
         self.full = batch_size >= len(data)
         self.gather = gather
-        self.prefetch: Callable[..., None] | None = None
-        if gather is not None:  # kernels, so numba is installed
-            from purenet.training import kernels
-
-            self.prefetch = kernels.prefetch_rows
         if not self.full:  # one batch of everything needs no shuffle and no gather
             self.x_buffer = np.empty((batch_size, *data.x.shape[1:]), dtype=dtype)
             self.y_buffer = np.empty((batch_size, *data.y.shape[1:]), dtype=data.y.dtype)
 
-    def take(self, index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, index: np.ndarray | None, ahead: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows `index` (None: all); the kernel gather prefetches rows `ahead` (the next)."""
         if index is None:
             return self.x, self.y
         m = len(index)
         x, y = self.x_buffer[:m], self.y_buffer[:m]
         if self.gather is not None:  # the kernel's row copies: the same bytes, one call
-            self.gather(self.x, index, x)
-            self.gather(self.y.reshape(len(self.y), -1), index, y.reshape(m, -1))
+            self.gather(self.x, index, x, ahead)
+            self.gather(self.y.reshape(len(self.y), -1), index, y.reshape(m, -1), index[:0])
             return x, y
         # mode="clip" skips numpy's bounds-checked buffering (3x slower); indices are valid.
         np.take(self.x, index, axis=0, out=x, mode="clip")
@@ -138,9 +134,8 @@ class _Batches:
 
 
 STEPS_PER_CALL = 512
-"""Steps `_run_steps` runs per compiled call. `on_batch` is called after each call, once per
-step, in order; a Ctrl-C (KeyboardInterrupt) is seen between calls (compiled code does not
-look for it): at batch 1 on 784-200-10, every ~25 ms."""
+"""Steps per `run_steps` call; after it `on_batch` is called for each, in order. Ctrl-C is
+seen between calls (compiled code does not look): at batch 1 on 784-200-10, every ~25 ms."""
 
 
 def _run_steps(
@@ -149,21 +144,18 @@ def _run_steps(
     """`_run_epoch` for a step that runs many steps per call (`SmallStep.run_steps`): the same
     steps, totals and reports (`on_batch` gets each step's, after the call that ran it)."""
     n, batch_size, num_batches = len(job.train_set), job.batch_size, job.num_batches
-    chunk = min(num_batches, STEPS_PER_CALL)
-    losses, corrects = np.empty(chunk), np.empty(chunk, np.int64)
+    losses, corrects = np.empty(STEPS_PER_CALL), np.empty(STEPS_PER_CALL, np.int64)
     total_loss, correct, state.lr = 0.0, 0, rate
-    for first in range(0, num_batches, chunk):
-        count = min(chunk, num_batches - first)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    for first in range(0, num_batches, STEPS_PER_CALL):
+        count = min(STEPS_PER_CALL, num_batches - first)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as _run_epoch
             done, fault = step.run_steps(
                 batches.x, batches.y, order, first, rate, losses[:count], corrects[:count]
             )
-        for s in range(done):  # as _run_epoch, step by step (the same float sums)
-            b = first + s
-            loss = float(losses[s])
+        correct, state.step = correct + int(corrects[:done].sum()), state.step + done
+        for b, loss in zip(range(first, first + done), losses[:done].tolist(), strict=True):
+            # as _run_epoch: the same float sums, one step after the other
             total_loss += (loss - step.penalty) * (min(n, (b + 1) * batch_size) - b * batch_size)
-            correct += int(corrects[s])
-            state.step += 1
             if job.on_batch is not None:
                 job.on_batch(BatchReport(state.epoch, b, num_batches, loss, rate))
         if fault is not None:
@@ -439,23 +431,15 @@ def _run_epoch(
     schedule, scale = job.optimizer.learning_rate, state.scale
     epoch_rate = rate_at(schedule, epoch - 1) * scale
     tracker = state.tracker
-    prefetch = batches.prefetch
-    if (
-        order is not None
-        and isinstance(step, FastStep)
-        and step.runs_steps
-        and job.augment is None
-        and job.schedule_per == "epoch"
-        and (tracker is None or not tracker.every_step)
-        and cast(Any, step).accepts(batches.y)
-    ):
-        return _run_steps(job, state, cast(Any, step), batches, order, epoch_rate)
+    plain = job.augment is None and job.schedule_per == "epoch"
+    if plain and order is not None and not (tracker is not None and tracker.every_step):
+        if isinstance(step, FastStep) and step.runs_steps and cast(Any, step).accepts(batches.y):
+            return _run_steps(job, state, cast(Any, step), batches, order, epoch_rate)
     total_loss, total_penalty, correct = 0.0, 0.0, 0
     for b in range(num_batches):
         index = None if order is None else order[b * batch_size : (b + 1) * batch_size]
-        x, y = batches.take(index)
-        if prefetch is not None and order is not None and b + 1 < num_batches:  # during the step
-            prefetch(batches.x, order[(b + 1) * batch_size : (b + 2) * batch_size])
+        ahead = None if order is None else order[(b + 1) * batch_size :][:batch_size]
+        x, y = batches.take(index, ahead)
         if job.augment is not None:
             x = job.augment(x, seed=(job.seed, epoch, b))
         lr = (
