@@ -5,7 +5,7 @@ scaled to [0.01, 1.0] and targets 0.01 / 0.99 (`recipes/tutorial-query-class.tom
 first samples of the bench's training set. Contenders, interleaved, after a warm-up each:
 
 - `purenet`: `train(..., batch_size=b)`, the real loop (with the `fast` extra: `SmallStep` at
-  batch 1, `KernelStep` at 10);
+  batch 1, 512 steps per compiled call, `KernelStep` at 10);
 - `purenet-numpy`: the same with `kernels=False`, the numpy step (purenet without the extra);
 - `numpy-step`: the plain numpy step a user writes (batch 1: vectors and `np.outer`; batch 10:
   matrices), float32, with a numpy gather;

@@ -28,8 +28,9 @@ from purenet.training import kernels, kernels_small
 from purenet.training.step import Array, FastStep, NonFinite, _labels, supports
 
 SMALL_BATCH = 2
-"""Largest batch for which `make_step` prefers `SmallStep`: beyond it, the numpy GEMMs of
-`KernelStep` beat the compiled loops (measured on 784-200-10; see the README)."""
+"""Largest batch for which `make_step` prefers `SmallStep`. Measured on 784-200-10 (train, SGD,
+us per step): MNIST in [0, 1] (80% zeros, which the loops skip) 70 against `KernelStep`'s 86 at
+batch 2, 96 against 98 at 4; dense inputs (the tutorials' [0.01, 1]) 101 against 80 at 2."""
 
 
 def supports_kernels(arch: Architecture, optimizer: Any) -> bool:
