@@ -25,11 +25,12 @@ from purenet.training.step import NonFinite
 
 pytestmark = pytest.mark.skipif(not HAS_NUMBA, reason="numba (the fast extra) is not installed")
 
-FUSED = [
+SPECS = [
     optim.SGD(0.05),
     optim.SGD(0.05, momentum=0.9),
     optim.SGD(0.05, momentum=0.9, nesterov=True),
     optim.RMSProp(0.01),
+    optim.Adam(0.01),  # compiled forward and backward, the update step by step
 ]
 
 
@@ -50,7 +51,7 @@ def _without_seconds(history: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("spec", FUSED, ids=repr)
+@pytest.mark.parametrize("spec", SPECS, ids=repr)
 @pytest.mark.parametrize(
     ("hidden", "output", "loss", "targets"),
     [
@@ -59,7 +60,7 @@ def _without_seconds(history: Any) -> list[dict[str, Any]]:
         ("tanh", "sigmoid", "cross_entropy", True),
     ],
 )
-@pytest.mark.parametrize("batch_size", [1, 2])
+@pytest.mark.parametrize("batch_size", [1, 2, 5])  # SmallStep, SmallStep, KernelStep
 def test_run_steps_is_one_step_per_call_bit_for_bit(
     spec: Any, hidden: str, output: str, loss: str, targets: bool, dtype: str, batch_size: int
 ) -> None:
@@ -71,7 +72,7 @@ def test_run_steps_is_one_step_per_call_bit_for_bit(
     one, many = (make_step(arch, spec, batch_size=batch_size, dtype=dtype) for _ in range(2))
     for step in (one, many):
         step.start(params, optim.init(spec, params))
-    assert type(many).__name__ == "SmallStep" and many.runs_steps
+    assert many.runs_steps and type(many).__name__ == ("KernelStep", "SmallStep")[batch_size < 5]
     singles = [
         one(data.x[rows], data.y[rows], 0.05)
         for rows in (order[b * batch_size : (b + 1) * batch_size] for b in range(steps))
@@ -112,19 +113,23 @@ def test_run_steps_stops_before_a_non_finite_step(bad: float) -> None:
     assert tree_equal(step.params(), again.params()) and int(step.state().count) == 4
 
 
-def test_run_steps_refuses_what_it_does_not_compute() -> None:
+def test_run_steps_of_what_the_compiled_step_does_not_take() -> None:
+    # Soft targets for softmax: the numpy output layer, one step per batch, the same bits.
     arch = pn.Architecture((3, 4, 2))
-    step = make_step(arch, optim.SGD(0.1), batch_size=1)
     params = pn.init(arch, seed=0)
-    step.start(params, optim.init(optim.SGD(0.1), params))
-    soft = np.full((5, 2), 0.5, np.float32)
-    assert not step.accepts(soft)
-    with pytest.raises(ValueError, match=r"labels or \(5, 2\) targets for softmax"):
-        step.run_steps(np.zeros((5, 3), np.float32), soft, np.arange(5), 0, 0.1,
-                       np.empty(5), np.empty(5, np.int64))  # fmt: skip
-    for other in (optim.Adam(0.01), optim.SGD(0.1)):
-        l2 = 0.0 if isinstance(other, optim.Adam) else 1e-3
-        assert not make_step(arch, other, batch_size=1, l2=l2).runs_steps
+    x = _data(5, 3, 2, "float32", targets=False).x
+    soft = np.random.default_rng(1).dirichlet([1, 1], 5).astype(np.float32)
+    one, many = (make_step(arch, optim.SGD(0.1), batch_size=1) for _ in range(2))
+    for step in (one, many):
+        step.start(params, optim.init(optim.SGD(0.1), params))
+    singles = [one(x[i : i + 1], soft[i : i + 1], 0.1)[0] for i in range(5)]
+    losses, correct = np.empty(5), np.empty(5, np.int64)
+    assert many.run_steps(x, soft, np.arange(5), 0, 0.1, losses, correct) == (5, None)
+    assert losses.tolist() == singles and tree_equal(many.params(), one.params())
+    # An l2 penalty changes every step: the loop takes the steps one by one.
+    assert not make_step(arch, optim.SGD(0.1), batch_size=1, l2=1e-3).runs_steps
+    with pytest.raises(ValueError, match=r"x has shape \(1, 4\)"):
+        many.run_steps(np.zeros((5, 4), np.float32), soft, np.arange(5), 0, 0.1, losses, correct)
 
 
 SIGMOID = pn.Architecture((9, 7, 4), hidden="sigmoid", output="sigmoid", loss="mse")
@@ -138,7 +143,7 @@ def _run(batch_size: int, arch: pn.Architecture = SIGMOID, **kwargs: Any) -> Any
     return train(arch, pn.init(arch, seed=1), optimizer, data, **settings)
 
 
-@pytest.mark.parametrize("batch_size", [1, 2])
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
 def test_train_runs_the_same_steps_many_per_call(
     batch_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

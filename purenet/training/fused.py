@@ -70,6 +70,62 @@ class KernelStep(FastStep):
         self._targets = np.zeros((self.batch_size, k), self.dtype)
         self._no_labels = np.zeros(self.batch_size, np.int64)
         self._scalar_cache: dict[int, Array] = {}
+        self.runs_steps = self.l2 == 0  # the loop's totals take the penalty as 0
+        self._batch_buffers_by: dict[Any, tuple[Array, Array, Array]] = {}
+
+    def accepts(self, y: Array) -> bool:
+        """Whether `run_steps` takes these targets: labels, or targets of the output's width."""
+        return y.ndim == 1 or y.shape[1:] == (self.arch.sizes[-1],)
+
+    def run_steps(
+        self, x: Array, y: Array, order: Array, first: int, lr: float, losses: Array,
+        correct: Array,
+    ) -> tuple[int, str | None]:  # fmt: skip
+        """Run `len(losses)` steps, batch `first + s` for step s: the same bits as `__call__`
+        on the same batches, its checks made once, each batch gathered by `kernels.gather`
+        (which prefetches the next) into buffers of the step.
+
+        Args:
+            x: (n, sizes[0]) inputs of the step's dtype, C order; y: (n,) labels or (n, k)
+                targets (`accepts(y)`).
+            order: (n,) int64, the epoch's sample order: batch b is
+                `order[b * batch_size :][:batch_size]`, the last one shorter.
+            first: the first batch's number; lr: the rate of every step, >= 0.
+            losses, correct: (steps,) float64 and int64, written per step (the loss before
+                the step, the samples right).
+
+        Returns:
+            `(done, fault)`: the steps taken, and None, or for the step after them what was not
+            finite (`NonFinite.what`); nothing of that step applied.
+
+        Raises:
+            ValueError: x, y or lr that `__call__` refuses.
+        """
+        if len(losses):  # the checks of a call, on the first row of each
+            self._checked(x[:1], y[:1], lr)
+        rate = NON_NEGATIVE.check("learning_rate", lr)
+        size = self.batch_size
+        buffers = self._batch_buffers(y)
+        for s in range(len(losses)):
+            start = (first + s) * size
+            rows = order[start : start + size]
+            m = len(rows)
+            kernels.gather(x, rows, buffers[0][:m], order[start + size : start + 2 * size])
+            kernels.gather(y.reshape(len(y), -1), rows, buffers[1][:m], None)
+            try:
+                losses[s], correct[s] = self._step(buffers[0][:m], buffers[2][:m], rate)
+            except NonFinite as fault:
+                return s, fault.what
+        return len(losses), None
+
+    def _batch_buffers(self, y: Array) -> tuple[Array, Array, Array]:
+        """`(x, y as 2-D, y)` batch buffers for `run_steps`, kept per kind of `y`."""
+        key = (y.dtype, y.shape[1:])
+        if key not in self._batch_buffers_by:
+            y_batch = np.empty((self.batch_size, *y.shape[1:]), y.dtype)
+            x_batch = np.empty((self.batch_size, self.arch.sizes[0]), self.dtype)
+            self._batch_buffers_by[key] = (x_batch, y_batch.reshape(len(y_batch), -1), y_batch)
+        return self._batch_buffers_by[key]
 
     def _scalars(self, m: int) -> Array:
         """`(1, m, 1 / m, leaky slope)` in the step's dtype, for the kernels (kept per m)."""
@@ -128,10 +184,10 @@ class KernelStep(FastStep):
 class SmallStep(KernelStep):
     """The whole step in one compiled call, for batches of up to ~`SMALL_BATCH` samples.
 
-    With SGD or RMSProp and no l2 (`runs_steps`), the call includes the optimizer's update
+    With SGD or RMSProp and no l2, the call includes the optimizer's update
     (`kernels_small.small_steps`), and `run_steps` runs many steps, gathering each batch, in one
-    call: a step and `run_steps` compute the same bits.
-    Otherwise (Adam, l2) the compiled forward and backward is followed by the usual update.
+    call: a step and `run_steps` compute the same bits. Otherwise (Adam, l2) the compiled
+    forward and backward is followed by the usual update, and `run_steps` is `KernelStep`'s.
     """
 
     def __init__(self, arch: Architecture, optimizer: Any, **kwargs: Any) -> None:
@@ -143,8 +199,8 @@ class SmallStep(KernelStep):
         self._scratch = (np.empty(widest, np.float64), np.empty(max(arch.sizes[:-1]), np.int64))
         self._finite = True
         self._whole = False  # whether the last _forward ran the whole step compiled
-        self.runs_steps = type(optimizer) in kernels_small.FUSED_UPDATES and self.l2 == 0
-        mode = kernels_small.update_mode(optimizer) if self.runs_steps else -1
+        self._fuses = type(optimizer) in kernels_small.FUSED_UPDATES and self.l2 == 0
+        mode = kernels_small.update_mode(optimizer) if self._fuses else -1
         self._codes = (self._code, self._pair_code, mode)
         moment = self._buffers.moments[0] if self._moments else self._flat_p  # SGD, mu 0
         self._net = (self._layers, self._grad_layers, (self._flat_p, self._flat_grads, moment))
@@ -159,7 +215,7 @@ class SmallStep(KernelStep):
         self._one_loss = (np.zeros(1), np.zeros(1, np.int64))
 
     def __call__(self, x: Array, y: Array, lr: float) -> tuple[float, int]:
-        if not self.runs_steps:
+        if not self._fuses:
             return super().__call__(x, y, lr)
         x, y, rate = self._checked(x, y, lr)
         data = self._data(x, y)
@@ -172,43 +228,23 @@ class SmallStep(KernelStep):
             raise NonFinite(fault)
         return float(losses[0]), int(correct[0])
 
-    def accepts(self, y: Array) -> bool:
-        """Whether `run_steps` takes these targets (labels, or targets of the output's width
-        for outputs other than softmax x cross-entropy)."""
-        return y.ndim == 1 or (self._pair_code != 0 and y.shape[1:] == (self.arch.sizes[-1],))
-
     def run_steps(
         self, x: Array, y: Array, order: Array, first: int, lr: float, losses: Array,
         correct: Array,
     ) -> tuple[int, str | None]:  # fmt: skip
-        """Run `len(losses)` steps in one compiled call, batch `first + s` for step s.
-
-        Args:
-            x: (n, sizes[0]) inputs of the step's dtype, C order; y: (n,) labels or (n, k)
-                targets (`accepts(y)`).
-            order: (n,) int64, the epoch's sample order: batch b is
-                `order[b * batch_size :][:batch_size]`, the last one shorter.
-            first: the first batch's number; lr: the rate of every step, >= 0.
-            losses, correct: (steps,) float64 and int64, written per step (the loss before
-                the step, the samples right).
-
-        Returns:
-            `(done, fault)`: the steps taken, and None, or for the step after them what was not
-            finite (`NonFinite.what`); its loss is in `losses[done]`, nothing of it applied.
-        """
-        self._check_started()
-        data = self._data(x, y)
+        """`KernelStep.run_steps` in one compiled call (with SGD or RMSProp, no l2, labels or
+        targets the compiled output takes; else `KernelStep`'s)."""
+        data = self._data(x, y) if self._fuses else None
         if data is None:
-            raise ValueError(
-                f"run_steps takes labels or ({len(y)}, {self.arch.sizes[-1]}) "
-                f"targets for {self.arch.output} x {self.arch.loss}, not {y.shape}"
-            )
+            return super().run_steps(x, y, order, first, lr, losses, correct)
+        if len(losses):
+            self._checked(x[:1], y[:1], lr)
         rate = NON_NEGATIVE.check("learning_rate", lr)
         return self._run(data, order, first, self.batch_size, rate, losses, correct)
 
     def _data(self, x: Array, y: Array) -> tuple[Array, Array, Array] | None:
         """`(x, labels, targets)` for `kernels_small.small_steps`, or None where it cannot."""
-        if not self.accepts(y):
+        if not (y.ndim == 1 or (self._pair_code != 0 and self.accepts(y))):
             return None
         k = self.arch.sizes[-1]
         if y.ndim == 1:

@@ -310,6 +310,10 @@ class FastStep:
             RuntimeError: `start` was not called.
         """
         x, y, rate = self._checked(x, y, lr)
+        return self._step(x, y, rate)
+
+    def _step(self, x: Array, y: Array, rate: float) -> tuple[float, int]:
+        """`__call__` on arguments `_checked` has passed."""
         m = x.shape[0]
         value, n_correct, delta = self._forward(x, y, m)
         if self.l2:
