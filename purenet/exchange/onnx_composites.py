@@ -90,7 +90,7 @@ def match(
         if value.dtype.kind != "f" or value.size != 1 or value.ndim > 2:
             raise Mismatch(depth, f"{name!r} is {value.dtype} {list(value.shape)}, not {pattern:g}")
         if value.item() != value.dtype.type(pattern):
-            raise Mismatch(depth, f"{name!r} is {value.item():.17g}, not {pattern:g}")
+            raise Mismatch(depth, f"{name!r} is {value.item()!r}, not {pattern:g}")
         return z
     op, *inputs = pattern
     node = producers.get(name)
