@@ -110,14 +110,14 @@ def test_every_exported_model_imports_back_as_the_same_model(
     assert gap <= (1e-5 if dtype == "float32" else 1e-12)
 
 
-def exported(
-    hidden: str | tuple[str, ...], dtype: str = "float64", **options: object
-) -> onnx.ModelProto:
-    """A purenet export of a 4-4-3 softmax model (4-4-5-3 for two activations), no steps; the
-    hidden layer is as wide as the input, so a near miss may take the input for `z`."""
+def small_model(
+    hidden: str | tuple[str, ...], dtype: str = "float64", bias: bool | tuple[bool, ...] = True
+) -> pn.Model:
+    """A 4-4-3 softmax model (4-4-5-3 for two activations) without steps; the hidden layer is
+    as wide as the input, so a near miss may take the input for `z`."""
     sizes = (4, 4, 3) if isinstance(hidden, str) else (4, 4, 5, 3)
-    arch = pn.Architecture(sizes, hidden, **options)  # type: ignore[arg-type]
-    return model_to_onnx(pn.Model(arch, pn.init(arch, seed=0, dtype=dtype), ()))
+    arch = pn.Architecture(sizes, hidden, bias=bias)
+    return pn.Model(arch, pn.init(arch, seed=0, dtype=dtype), ())
 
 
 @pytest.mark.parametrize("hidden", ["silu", "swish", "leaky_relu", "softplus", "elu"])
@@ -125,13 +125,13 @@ def exported(
 def test_the_graph_alone_gives_the_composed_activations_swish_as_silu(
     hidden: str, dtype: str
 ) -> None:
-    proto = exported(hidden, dtype)
+    model = small_model(hidden, dtype)
+    proto = model_to_onnx(model)
     del proto.metadata_props[:]  # as if another tool had written the same nodes
     back = model_from_onnx(proto)
     # x * sigmoid(x) is silu and swish alike; only purenet's metadata keeps the name swish.
     assert back.arch.activations == ("silu" if hidden == "swish" else hidden,)
-    original = model_from_onnx(exported(hidden, dtype))
-    assert pn.tree_equal(back.params, original.params)
+    assert pn.tree_equal(back.params, model.params)
     found = run_onnx(proto, X)["probabilities"]
     gap = np.abs(found - pn.forward(back.arch, back.params, X)).max()
     assert gap <= (1e-6 if dtype == "float32" else 1e-12)
@@ -141,10 +141,9 @@ def test_composed_activations_in_turn_and_a_layer_without_bias_come_back() -> No
     from purenet.modelfile.io import model_to_data
 
     for hidden in [("swish", "elu"), ("softplus", "leaky_relu"), ("elu", "silu")]:
-        proto = exported(hidden, bias=(True, False, True))
-        arch = pn.Architecture((4, 4, 5, 3), hidden, bias=(True, False, True))
-        model = pn.Model(arch, pn.init(arch, seed=0, dtype="float64"), ())
-        assert model_to_data(model_from_onnx(proto)) == model_to_data(model)
+        model = small_model(hidden, bias=(True, False, True))
+        back = model_from_onnx(model_to_onnx(model))
+        assert model_to_data(back) == model_to_data(model)
 
 
 def set_constant(proto: onnx.ModelProto, name: str, value: np.ndarray) -> None:
@@ -237,7 +236,7 @@ NEAR_MISSES = {
 @pytest.mark.parametrize("name", sorted(NEAR_MISSES))
 def test_near_miss_compositions_are_refused_naming_the_node(name: str) -> None:
     hidden, change, message = NEAR_MISSES[name]
-    proto = exported(hidden)
+    proto = model_to_onnx(small_model(hidden))
     change(proto)
     onnx.checker.check_model(proto, full_check=True)  # still a valid graph, just not purenet's
     with pytest.raises(ModelFormatError, match=r"^model\.onnx: node 'layers0_a' ") as info:
