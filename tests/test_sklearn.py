@@ -539,3 +539,15 @@ def test_per_layer_activations_bias_flags_and_dropout() -> None:
     assert theirs.intercepts_[0].shape == (6,) and not theirs.intercepts_[0].any()
     outputs = pn.forward(arch, model.params, x)
     np.testing.assert_allclose(theirs.predict_proba(x), outputs, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["fit", "partial_fit"])
+def test_fit_methods_take_scikit_learns_arguments_in_its_order(name: str) -> None:
+    import inspect
+
+    from sklearn import neural_network
+
+    for ours, theirs in ((MLPClassifier, neural_network.MLPClassifier),
+                         (MLPRegressor, neural_network.MLPRegressor)):  # fmt: skip
+        mine = list(inspect.signature(getattr(ours, name)).parameters)
+        assert mine == list(inspect.signature(getattr(theirs, name)).parameters), ours

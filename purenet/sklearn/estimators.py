@@ -109,15 +109,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> Self:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> Self:
         """One iteration over `(X, y)`, continuing the weights and optimizer state.
 
         Args:
             X: (n, features) inputs.
             y: (n,) labels, all in `classes`.
-            classes: every class label; required on the first call.
-            sample_weight: (n,) weights >= 0 as in `fit`, or None. scikit-learn (>= 1.7) takes
-                `sample_weight` before `classes`: pass both by name to stay portable.
+            sample_weight: (n,) weights >= 0 as in `fit`, or None.
+            classes: every class label; required on the first call. The order of these two is
+                scikit-learn's `MLPClassifier.partial_fit` (>= 1.7): pass `classes` by name.
 
         Returns:
             self.
