@@ -78,12 +78,195 @@ def test_every_activation_output_and_dtype_exports_exactly(
     assert np.abs(found[key] - expected).max() <= (1e-5 if dtype == "float32" else 1e-12)
     if output != "identity":
         assert np.array_equal(found["label"], pn.labels_of(expected))
-    # x * sigmoid(x) is two nodes, not an MLP activation; so are the float64 compositions.
-    composed = dtype == "float64" and hidden in ("leaky_relu", "softplus", "elu")
-    if hidden not in ("silu", "swish") and not composed:
+
+
+# --- export, then import: every model comes back ----------------------------------------------
+
+
+@pytest.mark.parametrize("hidden", sorted(pn.ACTIVATIONS))
+@pytest.mark.parametrize(("output", "loss"), sorted(pn.LOSSES))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_exported_model_imports_back_as_the_same_model(
+    hidden: str, output: str, loss: str, dtype: str, tmp_path: Path
+) -> None:
+    from purenet.modelfile.io import model_to_data
+
+    images = np.random.default_rng(0).integers(0, 256, (30, 3, 4), dtype=np.uint8)
+    steps = pn.fit_preprocess([pn.Scale(0.01, 1.0), pn.Flatten(), pn.Standardize()], images)
+    width = {"softmax": 4, "sigmoid": 1 if loss == "cross_entropy" else 3, "identity": 2}[output]
+    options = {"huber_delta": 0.5} if loss == "huber" else {}
+    # Two hidden layers: a composed activation feeds the next layer, not only the output.
+    arch = pn.Architecture((12, 5, 4, width), hidden, output, loss, **options)
+    model = pn.Model(arch, pn.init(arch, seed=1, dtype=dtype), steps)
+    onnx.save(model_to_onnx(model), str(tmp_path / "model.onnx"))
+    back = import_onnx(tmp_path / "model.onnx")
+    assert back.arch == model.arch  # swish stays swish: the name travels in the metadata
+    assert pn.tree_equal(back.params, model.params)  # bit-identical, same dtype
+    assert back.params[0].w.dtype == np.dtype(dtype)
+    assert model_to_data(back) == model_to_data(model)  # the same model file
+    key = "outputs" if output == "identity" else "probabilities"
+    found = run_onnx(onnx.load(str(tmp_path / "model.onnx")), images)[key]
+    gap = np.abs(found - purenet_outputs(back, images)).max()
+    assert gap <= (1e-5 if dtype == "float32" else 1e-12)
+
+
+def small_model(
+    hidden: str | tuple[str, ...], dtype: str = "float64", bias: bool | tuple[bool, ...] = True
+) -> pn.Model:
+    """A 4-4-3 softmax model (4-4-5-3 for two activations) without steps; the hidden layer is
+    as wide as the input, so a near miss may take the input for `z`."""
+    sizes = (4, 4, 3) if isinstance(hidden, str) else (4, 4, 5, 3)
+    arch = pn.Architecture(sizes, hidden, bias=bias)
+    return pn.Model(arch, pn.init(arch, seed=0, dtype=dtype), ())
+
+
+@pytest.mark.parametrize("hidden", ["silu", "swish", "leaky_relu", "softplus", "elu"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_graph_alone_gives_the_composed_activations_swish_as_silu(
+    hidden: str, dtype: str
+) -> None:
+    model = small_model(hidden, dtype)
+    proto = model_to_onnx(model)
+    del proto.metadata_props[:]  # as if another tool had written the same nodes
+    back = model_from_onnx(proto)
+    # x * sigmoid(x) is silu and swish alike; only purenet's metadata keeps the name swish.
+    assert back.arch.activations == ("silu" if hidden == "swish" else hidden,)
+    assert pn.tree_equal(back.params, model.params)
+    found = run_onnx(proto, X)["probabilities"]
+    gap = np.abs(found - pn.forward(back.arch, back.params, X)).max()
+    assert gap <= (1e-6 if dtype == "float32" else 1e-12)
+
+
+def test_composed_activations_in_turn_and_a_layer_without_bias_come_back() -> None:
+    from purenet.modelfile.io import model_to_data
+
+    for hidden in [("swish", "elu"), ("softplus", "leaky_relu"), ("elu", "silu")]:
+        model = small_model(hidden, bias=(True, False, True))
         back = model_from_onnx(model_to_onnx(model))
-        assert back.arch == model.arch and back.preprocess == model.preprocess
-        assert pn.tree_equal(back.params, model.params) and back.labels == model.labels
+        assert model_to_data(back) == model_to_data(model)
+
+
+def set_constant(proto: onnx.ModelProto, name: str, value: np.ndarray) -> None:
+    index = next(i for i, init in enumerate(proto.graph.initializer) if init.name == name)
+    proto.graph.initializer[index].CopyFrom(numpy_helper.from_array(value, name))
+
+
+def rewire(proto: onnx.ModelProto, node: str, index: int, value: str) -> None:
+    next(n for n in proto.graph.node if n.name == node).input[index] = value
+
+
+def retype(proto: onnx.ModelProto, node: str, op: str) -> None:
+    next(n for n in proto.graph.node if n.name == node).op_type = op
+
+
+# The float64 exports' nodes and constants (see onnx_export): leaky_relu is
+# Max(z, Mul(z, slope)); softplus Add(Max(z, zero), Log(Add(one, Exp(Neg(Abs(z)))))); elu
+# Where(Greater(z, zero), z, Sub(Exp(Min(z, zero)), one)); silu Mul(z, Sigmoid(z)) ("gate").
+NEAR_MISSES = {
+    "leaky slope 0.02": (
+        "leaky_relu",
+        lambda p: set_constant(p, "layers0_a_slope", np.array(0.02)),
+        "(Max) is not supported: it combines 2 computed values and is not purenet's leaky_relu "
+        "Max(z, Mul(z, 0.01)) ('layers0_a_slope' is 0.02, not 0.01)",
+    ),
+    "leaky slope per unit": (
+        "leaky_relu",
+        lambda p: set_constant(p, "layers0_a_slope", np.full(4, 0.01)),
+        "('layers0_a_slope' is float64 [4], not 0.01)",
+    ),
+    "leaky slope of another value": (
+        "leaky_relu",
+        lambda p: rewire(p, "layers0_a_mul", 0, "input"),
+        "('input' is not the layer's value 'layers0_z')",
+    ),
+    "leaky as Min": (
+        "leaky_relu",
+        lambda p: retype(p, "layers0_a", "Min"),
+        "(Min) is not supported: it combines 2 computed values; a plain MLP",
+    ),
+    "elu alpha 2": (
+        "elu",
+        lambda p: set_constant(p, "layers0_a_one", np.array(2.0)),
+        "(Where) is not supported: it combines 3 computed values and is not purenet's elu "
+        "Where(Greater(z, 0), z, Sub(Exp(Min(z, 0)), 1)) ('layers0_a_one' is 2.0, not 1)",
+    ),
+    "elu threshold": (
+        "elu",
+        lambda p: set_constant(p, "layers0_a_zero", np.array(1e-300)),
+        "('layers0_a_zero' is 1e-300, not 0)",
+    ),
+    "elu branches swapped": (
+        "elu",
+        lambda p: (
+            rewire(p, "layers0_a", 1, "layers0_a_below"),
+            rewire(p, "layers0_a", 2, "layers0_z"),
+        ),
+        "('layers0_a_below' is not the layer's value 'layers0_z')",
+    ),
+    "elu on Less": (
+        "elu",
+        lambda p: retype(p, "layers0_a_above", "Less"),
+        "('layers0_a_above' is Less of 2 inputs, not Greater of 2)",
+    ),
+    "softplus one 2": (
+        "softplus",
+        lambda p: set_constant(p, "layers0_a_one", np.array(2.0)),
+        "and is not purenet's softplus Add(Max(z, 0), Log(Add(1, Exp(Neg(Abs(z)))))) "
+        "('layers0_a_one' is 2.0, not 1)",
+    ),
+    "softplus without Abs": (
+        "softplus",
+        lambda p: rewire(p, "layers0_a_neg", 0, "layers0_z"),
+        "('layers0_z' is Gemm of 3 inputs, not Abs of 1)",
+    ),
+    "silu gated by another value": (
+        "silu",
+        lambda p: rewire(p, "layers0_a_gate", 0, "input"),
+        "(Mul) is not supported: it combines 2 computed values and is not purenet's silu "
+        "Mul(z, Sigmoid(z)) ('input' is not the layer's value 'layers0_z')",
+    ),
+    "silu gated by tanh": (
+        "silu",
+        lambda p: retype(p, "layers0_a_gate", "Tanh"),
+        "('layers0_a_gate' is Tanh of 1 inputs, not Sigmoid of 1)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_MISSES))
+def test_near_miss_compositions_are_refused_naming_the_node(name: str) -> None:
+    hidden, change, message = NEAR_MISSES[name]
+    proto = model_to_onnx(small_model(hidden))
+    change(proto)
+    onnx.checker.check_model(proto, full_check=True)  # still a valid graph, just not purenet's
+    with pytest.raises(ModelFormatError, match=r"^model\.onnx: node 'layers0_a' ") as info:
+        model_from_onnx(proto, source="model.onnx")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_composition_that_does_not_follow_a_dense_layer_is_refused() -> None:
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "B1"], ["z1"]),
+        helper.make_node("Relu", ["z1"], ["r1"]),
+        helper.make_node("Sigmoid", ["r1"], ["g1"]),
+        helper.make_node("Mul", ["r1", "g1"], ["a1"], name="silu"),
+        helper.make_node("Gemm", ["a1", "W2", "B2"], ["y"]),
+    ]
+    with pytest.raises(
+        ModelFormatError, match="node 'silu' \\(Mul\\) is not supported: an activation"
+    ):
+        model_from_onnx(graph(nodes))
+    # In either order of Mul's inputs, after a layer, it is silu.
+    nodes = [
+        nodes[0],
+        helper.make_node("Sigmoid", ["z1"], ["g1"]),
+        helper.make_node("Mul", ["g1", "z1"], ["a1"]),
+        nodes[4],
+    ]
+    model = model_from_onnx(graph(nodes))
+    assert model.arch.activations == ("silu",)
+    expected = numpy_mlp(lambda z: z * sigmoid(z), lambda z: z)
+    assert np.abs(pn.forward(model.arch, model.params, X) - expected).max() <= 1e-5
 
 
 # --- import: graphs built with the onnx helper ------------------------------------------------
@@ -94,24 +277,29 @@ W2, B2 = RNG.normal(size=(6, 3)).astype(np.float32), RNG.normal(size=3).astype(n
 X = RNG.normal(size=(50, 4)).astype(np.float32)
 
 
-def graph(nodes: list, *, output_width: int = 3, extra: tuple = ()) -> onnx.ModelProto:
-    initializers = [
-        numpy_helper.from_array(W1, "W1"),
-        numpy_helper.from_array(B1, "B1"),
-        numpy_helper.from_array(W1.T.copy(), "W1T"),
-        numpy_helper.from_array(W2, "W2"),
-        numpy_helper.from_array(B2, "B2"),
-        *extra,
-    ]
+def initializers(dtype: type = np.float32) -> list[onnx.TensorProto]:
+    arrays = {"W1": W1, "B1": B1, "W1T": W1.T.copy(), "W2": W2, "B2": B2}
+    return [numpy_helper.from_array(value.astype(dtype), name) for name, value in arrays.items()]
+
+
+def graph(
+    nodes: list,
+    *,
+    output_width: int = 3,
+    extra: tuple = (),
+    dtype: type = np.float32,
+    opset: int = 17,
+) -> onnx.ModelProto:
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     proto = helper.make_model(
         helper.make_graph(
             nodes,
             "mlp",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", output_width])],
-            initializers,
+            [helper.make_tensor_value_info("x", elem, ["N", 4])],
+            [helper.make_tensor_value_info("y", elem, ["N", output_width])],
+            [*initializers(dtype), *extra],
         ),
-        opset_imports=[helper.make_opsetid("", 17)],
+        opset_imports=[helper.make_opsetid("", opset)],
     )
     onnx.checker.check_model(proto)
     return proto
@@ -242,6 +430,74 @@ def test_anything_else_is_refused_naming_the_first_unsupported_node(name: str) -
     with pytest.raises(ModelFormatError, match=r"^mlp\.onnx: ") as info:
         model_from_onnx(graph(nodes), source="mlp.onnx")
     assert message in str(info.value)
+
+
+SINGLE_OPERATORS = {
+    "Elu": ({"alpha": 1.0}, 17, "elu", lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))),
+    "LeakyRelu": ({"alpha": 0.01}, 17, "leaky_relu", lambda z: np.maximum(z, 0.01 * z)),
+    "Softplus": ({}, 17, "softplus", lambda z: np.logaddexp(z, 0)),
+    "Swish": ({"alpha": 1.0}, 24, "silu", lambda z: z * sigmoid(z)),
+}
+
+
+@pytest.mark.parametrize("op", sorted(SINGLE_OPERATORS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_one_operator_activations_other_tools_write_import_in_both_dtypes(
+    op: str, dtype: type
+) -> None:
+    attributes, opset, name, function = SINGLE_OPERATORS[op]
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "B1"], ["z1"]),
+        helper.make_node(op, ["z1"], ["a1"], **attributes),
+        helper.make_node("Gemm", ["a1", "W2", "B2"], ["y"]),
+    ]
+    model = model_from_onnx(graph(nodes, dtype=dtype, opset=opset))
+    assert model.arch.activations == (name,) and model.params[0].w.dtype == dtype
+    expected = numpy_mlp(function, lambda z: z)  # float64, from float32 weights
+    gap = np.abs(pn.forward(model.arch, model.params, X) - expected).max()
+    assert gap <= (1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("op", "alpha", "opset", "message"),
+    [
+        ("LeakyRelu", 0.0100001, 17, "alpha 0.0100001; purenet's is 0.01"),
+        ("Elu", 0.5, 17, "alpha 0.5; purenet's is 1"),
+        ("Swish", 2.0, 24, "alpha 2; purenet's is 1"),
+    ],
+)
+def test_one_operator_activations_with_another_alpha_are_refused(
+    op: str, alpha: float, opset: int, message: str
+) -> None:
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "B1"], ["z1"]),
+        helper.make_node(op, ["z1"], ["a1"], alpha=alpha, name="act"),
+        helper.make_node("Gemm", ["a1", "W2", "B2"], ["y"]),
+    ]
+    with pytest.raises(
+        ModelFormatError, match=f"node 'act' \\({op}\\) is not supported: {message}"
+    ):
+        model_from_onnx(graph(nodes, opset=opset))
+
+
+def test_a_graph_with_a_cycle_is_refused_not_walked_forever() -> None:
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "B1"], ["z1"]),
+        helper.make_node("Relu", ["b1"], ["a1"]),
+        helper.make_node("Relu", ["a1"], ["b1"]),
+        helper.make_node("Gemm", ["a1", "W2", "B2"], ["y"]),
+    ]
+    proto = helper.make_model(
+        helper.make_graph(
+            nodes,
+            "mlp",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+            initializers(),
+        )
+    )
+    with pytest.raises(ModelFormatError, match="value 'a1' depends on itself"):
+        model_from_onnx(proto)
 
 
 def test_a_file_that_is_not_onnx_is_refused(tmp_path: Path) -> None:
@@ -416,3 +672,23 @@ def test_standardized_targets_and_multilabel_models_export_their_meaning(tmp_pat
     probabilities = pn.forward(tagging, labelled.params, x_raw)
     np.testing.assert_array_equal(found["label"], (probabilities > 0.5).astype(np.int64))
     assert found["label"].shape == (40, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_standardized_targets_and_multilabel_models_import_back(dtype: str, tmp_path: Path) -> None:
+    from purenet.modelfile.io import model_to_data
+    from purenet.pipeline.targets import fit_target_scaling
+
+    rng = np.random.default_rng(5)
+    regression = pn.Architecture((3, 5, 2), hidden="silu", output="identity", loss="huber")
+    scaling = fit_target_scaling(rng.normal(50.0, 7.0, size=(40, 2)))  # float32, as runs fit it
+    tagging = pn.Architecture((3, 4, 3), hidden="elu", output="sigmoid", loss="cross_entropy")
+    models = [
+        pn.Model(regression, pn.init(regression, seed=0, dtype=dtype), (), targets=scaling),
+        pn.Model(tagging, pn.init(tagging, seed=1, dtype=dtype), (), multilabel=True),
+    ]
+    for model in models:
+        onnx.save(model_to_onnx(model), str(tmp_path / "model.onnx"))
+        back = import_onnx(tmp_path / "model.onnx")
+        assert back.targets == model.targets and back.multilabel == model.multilabel
+        assert model_to_data(back) == model_to_data(model)

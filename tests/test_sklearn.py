@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("sklearn", reason="the sklearn extra is not installed")
 
 from sklearn import neural_network as sk
+from sklearn.base import clone
 from sklearn.datasets import load_iris, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -29,15 +30,27 @@ from purenet.sklearn import MLPClassifier, MLPRegressor, from_sklearn, to_sklear
 QUICK = {"hidden_layer_sizes": (16,), "learning_rate_init": 0.01, "max_iter": 100}
 
 
+# Settings for one check, as scikit-learn gives its own MLPs (PER_ESTIMATOR_CHECK_PARAMS in
+# sklearn/utils/_test_common/instance_generator.py: solver="lbfgs" for MLPClassifier,
+# solver="sgd" with tol=1e-2 for MLPRegressor). The check fits 15 rows weighted by integers 0-4
+# and the same rows repeated, and wants the same probabilities to rtol 1e-7: in float32 the
+# weighted and the repeated sums round differently (4e-5 apart after 100 iterations), in
+# float64 they agree. Both fits are full-batch (batch "auto" is min(200, n)); with mini-batches
+# the equivalence cannot hold (different batches), for scikit-learn's MLP neither.
+CHECK_PARAMS = {"check_sample_weight_equivalence_on_dense_data": {"dtype": "float64"}}
+
+
 # Why some checks may not run (all are about this environment, none is marked xfail):
 # pytest reports them as skipped with scikit-learn's own reason: pandas is not installed
-# (check_*_data_not_an_array with DataFrames), SCIPY_ARRAY_API is not set
-# (check_array_api_input), and the classifiers have no decision_function (like scikit-learn's).
-# ConvergenceWarning is ignored: the checks fit with max_iter=100 and some stop there by design.
+# (check_*_data_not_an_array and check_sample_weights_pandas_series), SCIPY_ARRAY_API is not
+# set (check_array_api_input), and the classifiers have no decision_function (like
+# scikit-learn's). ConvergenceWarning is ignored: the checks fit with max_iter=100 and some stop
+# there by design.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([MLPClassifier(**QUICK), MLPRegressor(**QUICK)])
 def test_scikit_learn_estimator_checks(estimator, check) -> None:  # type: ignore[no-untyped-def]
-    check(estimator)
+    params = CHECK_PARAMS.get(check.func.__name__, {})
+    check(clone(estimator).set_params(**params) if params else estimator)
 
 
 def iris() -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +58,10 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
     return StandardScaler().fit_transform(x), y
 
 
-def fit_quietly(estimator, x, y):  # type: ignore[no-untyped-def]
+def fit_quietly(estimator, x, y, **fit_params):  # type: ignore[no-untyped-def]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return estimator.fit(x, y)
+        return estimator.fit(x, y, **fit_params)
 
 
 # --- the same step as scikit-learn, from the same weights (scikit-learn is the oracle) --------
@@ -180,8 +193,140 @@ def test_refusals_and_partial_fit_rules() -> None:
         clf.partial_fit(x, y, classes=[0, 1, 2, 3])
     with pytest.raises(ValueError, match="does not support early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
-    with pytest.raises(TypeError, match="unexpected keyword argument 'sample_weight'"):
-        MLPClassifier().fit(x, y, sample_weight=np.ones(len(y)))  # type: ignore[call-arg]
+
+
+# --- sample weights (oracles: repeated or dropped rows, scikit-learn's steps) -----------------
+
+# Full-batch gradient descent (batch "auto" = min(200, n) covers both the weighted rows and
+# the repeated ones; the loop does not shuffle a full batch), float64, a fixed iteration count.
+FULL_BATCH = {
+    "dtype": "float64",
+    "alpha": 0.3,
+    "learning_rate_init": 0.02,
+    "max_iter": 15,
+    "n_iter_no_change": 1000,
+    "random_state": 4,
+}
+
+
+def weighted_data(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """60 iris rows: labels for "classifier", a smooth function of the inputs for "regressor"."""
+    x, y = iris()
+    rows = np.random.default_rng(0).permutation(150)[:60]
+    x = x[rows]
+    return (x, y[rows]) if kind == "classifier" else (x[:, 1:], np.tanh(x[:, 0] + x[:, 3]))
+
+
+def estimator(kind: str, **params):  # type: ignore[no-untyped-def]
+    cls = MLPClassifier if kind == "classifier" else MLPRegressor
+    return cls((7,), activation="tanh", **{**FULL_BATCH, **params})
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("weights", ["integers", "zeros_and_ones"])
+def test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows(
+    kind: str, solver: str, weights: str
+) -> None:
+    x, y = weighted_data(kind)
+    rng = np.random.default_rng(1)
+    w = rng.integers(0, 4, 60) if weights == "integers" else (rng.random(60) < 0.7).astype(int)
+    assert 0 in w and w.sum() <= 200  # dropped rows, and one full batch on both sides
+    weighted = fit_quietly(estimator(kind, solver=solver), x, y, sample_weight=w)
+    # Repeating row i w[i] times (0: dropped): the same batch, its mean and alpha / n.
+    repeated = fit_quietly(estimator(kind, solver=solver), np.repeat(x, w, 0), np.repeat(y, w))
+    assert pn.tree_allclose(weighted.params_, repeated.params_, rtol=1e-10, atol=1e-12)
+    # the stopping rule's loss: the weighted mean loss with its penalty, the repeated rows' loss
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)
+    assert weighted.t_ == 15 * 60 and repeated.t_ == 15 * w.sum()  # t_ counts rows seen
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_scaled_weights_change_nothing_without_alpha_and_divide_alpha_with_it(kind: str) -> None:
+    x, y = weighted_data(kind)
+    w = np.random.default_rng(2).random(60) * (np.arange(60) % 5 > 0)
+    plain = fit_quietly(estimator(kind, alpha=0.0), x, y, sample_weight=w)
+    scaled = fit_quietly(estimator(kind, alpha=0.0), x, y, sample_weight=w * 7.5)
+    assert pn.tree_allclose(plain.params_, scaled.params_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(plain.loss_curve_, scaled.loss_curve_, rtol=1e-12)
+    # scikit-learn's penalty is alpha / sum(w) (scaling w by c repeats the data c times), so
+    # weights times c with alpha are weights with alpha / c.
+    scaled = fit_quietly(estimator(kind, alpha=0.6), x, y, sample_weight=w * 4)
+    alpha_over_c = fit_quietly(estimator(kind, alpha=0.15), x, y, sample_weight=w)
+    assert pn.tree_allclose(scaled.params_, alpha_over_c.params_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_weighted_steps_match_scikit_learn(kind: str, solver: str) -> None:
+    x, y = weighted_data(kind)
+    w = np.random.default_rng(3).random(60) * 3 * (np.arange(60) % 4 > 0)
+    start = estimator(kind, max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        start.fit(x, y)
+    if kind == "classifier":
+        y = y.astype(str)  # the model's labels, as both estimators' classes
+    settings = {"solver": solver, "alpha": 0.5, "learning_rate_init": 0.05, "epsilon": 1e-30}
+    model = start.to_model()
+    ours = (MLPClassifier if kind == "classifier" else MLPRegressor).from_model(model)
+    ours.set_params(**settings)
+    theirs = to_sklearn(model).set_params(**settings, shuffle=False)
+    theirs._no_improvement_count, theirs.best_loss_ = 0, np.inf
+    for _ in range(3):
+        theirs.partial_fit(x, y, sample_weight=w)
+        ours.partial_fit(x, y, sample_weight=w)
+    for a, b in zip(
+        ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_[-3:], rtol=1e-12)
+
+
+def test_early_stopping_scores_the_held_out_rows_with_their_weights() -> None:
+    x, y = iris()
+    # virginica weighs 0: trained on setosa and versicolor only, the network never predicts it,
+    # so an accuracy of 1 is only reached by leaving the held-out virginica rows out of the
+    # score (unweighted, they would cap it at 2/3).
+    w = (y < 2).astype(float)
+    clf = MLPClassifier(
+        (8,), learning_rate_init=0.01, early_stopping=True, validation_fraction=0.3, random_state=0
+    )
+    clf.fit(x, y, sample_weight=w)
+    assert (clf.predict(x) != 2).all() and clf.best_validation_score_ == 1.0
+    # The stratified split holds out 15 rows of each class: 30 weigh 1, so every score is k/30.
+    scores = np.array(clf.validation_scores_) * 30
+    np.testing.assert_allclose(scores, np.round(scores), atol=1e-9)
+    one = np.zeros(150)
+    one[0] = 1.0
+    with pytest.raises(ValueError, match=r"sample weights for the (training|validation) set"):
+        MLPClassifier(early_stopping=True, random_state=0).fit(x, y, sample_weight=one)
+
+
+def test_sample_weight_forms_checks_and_no_modification() -> None:
+    x, y = weighted_data("classifier")
+    w = np.random.default_rng(5).random(60)
+    kept = w.copy()
+    by_array = fit_quietly(estimator("classifier", max_iter=3), x, y, sample_weight=w)
+    by_list = fit_quietly(estimator("classifier", max_iter=3), x, y, sample_weight=list(w))
+    assert pn.tree_equal(by_array.params_, by_list.params_)
+    scalar = fit_quietly(estimator("classifier", max_iter=3), x, y, sample_weight=2.5)
+    filled = fit_quietly(estimator("classifier", max_iter=3), x, y, sample_weight=np.full(60, 2.5))
+    assert pn.tree_equal(scalar.params_, filled.params_)
+    clf = MLPClassifier((4,), early_stopping=True, max_iter=3, random_state=0)
+    fit_quietly(clf, x, y, sample_weight=w)
+    MLPRegressor((4,), random_state=0).partial_fit(x, y, sample_weight=w)
+    np.testing.assert_array_equal(w, kept)  # never modified
+    for bad, message in [
+        (np.ones(59), r"sample_weight.shape == \(59,\), expected \(60,\)"),
+        (np.ones((60, 1)), "Sample weights must be 1D array or scalar"),
+        (np.where(np.arange(60) == 3, -1.0, 1.0), "Negative values in data passed to `sample"),
+        (np.zeros(60), "Sample weights must contain at least one non-zero number"),
+        (np.where(np.arange(60) == 3, np.nan, 1.0), "Input sample_weight contains NaN"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            MLPClassifier().fit(x, y, sample_weight=bad)
+        with pytest.raises(ValueError, match=message):
+            MLPClassifier().partial_fit(x, y, classes=[0, 1, 2], sample_weight=bad)
 
 
 def test_string_labels_multilabel_and_float64() -> None:
@@ -394,3 +539,15 @@ def test_per_layer_activations_bias_flags_and_dropout() -> None:
     assert theirs.intercepts_[0].shape == (6,) and not theirs.intercepts_[0].any()
     outputs = pn.forward(arch, model.params, x)
     np.testing.assert_allclose(theirs.predict_proba(x), outputs, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["fit", "partial_fit"])
+def test_fit_methods_take_scikit_learns_arguments_in_its_order(name: str) -> None:
+    import inspect
+
+    from sklearn import neural_network
+
+    for ours, theirs in ((MLPClassifier, neural_network.MLPClassifier),
+                         (MLPRegressor, neural_network.MLPRegressor)):  # fmt: skip
+        mine = list(inspect.signature(getattr(ours, name)).parameters)
+        assert mine == list(inspect.signature(getattr(theirs, name)).parameters), ours

@@ -35,7 +35,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from purenet.cli.bench import bench_command
-from purenet.cli.common import errors, printable, sigterm_as_interrupt
+from purenet.cli.common import DataDir, RecipeFiles, errors, printable, sigterm_as_interrupt
 from purenet.cli.common import fail as _fail
 from purenet.cli.common import user_errors as _user_errors
 from purenet.cli.exchange import export_command, import_command, schema_command, serve_command
@@ -45,6 +45,7 @@ from purenet.cli.recipes import new_command, recipes_command
 from purenet.cli.render import confusion_table, evaluation_table, per_output_table, print_columns
 from purenet.cli.render import fmt as _fmt
 from purenet.cli.render import print_json as _print_json
+from purenet.cli.run_bench import run_bench_command
 from purenet.cli.sklearn_bench import sklearn_bench_command
 from purenet.cli.sweep import sweep_command
 from purenet.errors import PurenetError
@@ -61,14 +62,6 @@ app = typer.Typer(
 # No emoji codes: a message such as "microchips:train:" must print as written.
 console = Console(highlight=False, emoji=False)
 
-DataDir = Annotated[Path | None, typer.Option(help="Folder to look for named data sets in first.")]
-RecipeFiles = Annotated[
-    bool,
-    typer.Option(
-        "--recipe-files",
-        help="Read the data files the model's recipe names (only for a model you trust).",
-    ),
-]
 """Options several commands share, declared once."""
 
 # Paths are not checked with typer's exists=True: a missing file is a user error like any
@@ -512,6 +505,7 @@ def fetch(
 
 app.command("bench")(bench_command)
 app.command("bench-sklearn")(sklearn_bench_command)
+app.command("bench-run")(run_bench_command)
 app.command("info")(info_command)
 app.command("compare")(compare_command)
 app.command("recipes")(recipes_command)

@@ -11,8 +11,9 @@ import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +22,18 @@ from rich.markup import escape
 from purenet.errors import PurenetError
 
 errors = Console(stderr=True, highlight=False, emoji=False)
+
+DataDir = Annotated[Path | None, typer.Option(help="Folder to look for named data sets in first.")]
+"""The `--data-dir` option of every command that loads named data sets."""
+
+RecipeFiles = Annotated[
+    bool,
+    typer.Option(
+        "--recipe-files",
+        help="Read the data files the model's recipe names (only for a model you trust).",
+    ),
+]
+"""The `--recipe-files` option of the commands that read a model's stored recipe."""
 """The stderr console: errors and progress (stdout stays clean for `--json`)."""
 
 

@@ -5,17 +5,23 @@ output) is traced back to the single graph input. Every node on that path must b
 plain MLP: a dense layer is `Gemm` (alpha = beta = 1, no transposed input) or `MatMul` by a
 constant followed by `Add` of a constant bias (a layer without them has no bias); after a
 layer may come `Relu`, `Sigmoid`, `Tanh`, `LeakyRelu` (alpha 0.01, purenet's slope), `Softplus`,
-`Elu` (alpha 1) or, last, `Softmax`, each layer its own; `Identity` and a leading `Cast`,
-`Flatten` or `Reshape` are passed over. The first node that is
-anything else is refused by name. This is what `torch.onnx.export` of an `nn.Sequential` of
-Linear layers and `skl2onnx` of an `MLPClassifier` produce (its two-class graph ends in
-`Concat(1 - p, p)` after one sigmoid unit, read as purenet's single sigmoid unit); nodes that
-only compute other outputs from the probabilities (skl2onnx's label) are not part of the model.
+`Elu` (alpha 1), `Swish` (alpha 1, read as silu) or, last, `Softmax`, each layer its own;
+`Identity` and a leading `Cast`, `Flatten` or `Reshape` are passed over. An activation may
+also be one of the compositions of basic operators purenet's export writes
+(`purenet.exchange.onnx_composites`: silu as `Mul(z, Sigmoid(z))`, and in float64 graphs
+leaky_relu, softplus and elu), matched node by node and constant by constant. The first node
+that is anything else is refused by name. This is what `torch.onnx.export` of an
+`nn.Sequential` of Linear layers and `skl2onnx` of an `MLPClassifier` produce (its two-class
+graph ends in `Concat(1 - p, p)` after one sigmoid unit, read as purenet's single sigmoid
+unit); nodes that only compute other outputs from the probabilities (skl2onnx's label) are not
+part of the model.
 
 A graph exported by purenet carries its preprocessing, labels, architecture and meta as JSON in
 its metadata; with it, the leading `Mul`, `Add`, `Sub` and `Div` of the preprocessing are read
-from the metadata, and the architecture's training options (loss, dropout) are taken from it
-where it agrees with the graph, so export then import gives the same model file.
+from the metadata, a trailing `Mul`, `Add` as the regression targets' standardization, a
+`(N, k)` `label` output as a multi-label model, and the architecture's training options (loss,
+dropout) and activation names (swish, which computes silu) are taken from it where it agrees
+with the graph, so export then import gives the same model file.
 
 Example:
     >>> from purenet.exchange.onnx_import import import_onnx
@@ -33,11 +39,12 @@ import attrs
 import numpy as np
 
 from purenet.errors import ModelFormatError, require_extra
+from purenet.exchange.onnx_composites import COMPOSITES, Mismatch, formula, match
 from purenet.modelfile.io import converter
 from purenet.modelfile.model import Model, ModelMeta
-from purenet.nn.activations import LEAKY_SLOPE
+from purenet.nn.activations import ACTIVATIONS, LEAKY_SLOPE
 from purenet.nn.model import Architecture, Dense
-from purenet.pipeline.steps import Flatten, PreprocessStep
+from purenet.pipeline.steps import Flatten, PreprocessStep, Standardize
 
 _ACTIVATIONS = {
     "Relu": "relu",
@@ -46,6 +53,7 @@ _ACTIVATIONS = {
     "LeakyRelu": "leaky_relu",
     "Softplus": "softplus",
     "Elu": "elu",
+    "Swish": "silu",
     "Softmax": "softmax",
 }
 """ONNX operators read as a layer's activation, and their purenet names."""
@@ -55,7 +63,8 @@ _PURENET_PREPROCESS = frozenset({"Mul", "Add", "Sub", "Div"})
 
 SUPPORTED = (
     "a plain MLP graph has Gemm or MatMul + Add layers, each followed by Relu, Sigmoid, Tanh, "
-    "LeakyRelu (alpha 0.01), Softplus, Elu (alpha 1) or, last, Softmax"
+    "LeakyRelu (alpha 0.01), Softplus, Elu (alpha 1), Swish (alpha 1), one of purenet's "
+    "compositions (silu, leaky_relu, softplus, elu) or, last, Softmax"
 )
 
 
@@ -76,6 +85,8 @@ class _Reader:
     attributes: dict[str, dict[str, Any]]
     layers: list[_Layer] = attrs.field(factory=list)
     leading: list[str] = attrs.field(factory=list)
+    composed: dict[str, str] = attrs.field(factory=dict)
+    """The activation of each composite's last node, by its output."""
 
     def refuse(self, node: Any, why: str) -> ModelFormatError:
         name = node.name or node.output[0]
@@ -86,6 +97,13 @@ class _Reader:
     def constant(self, node: Any, name: str) -> np.ndarray:
         if name not in self.constants:
             raise self.refuse(node, f"its input {name!r} is not a constant")
+        return self.constants[name]
+
+    def constant_input(self, node: Any) -> np.ndarray:
+        """The constant input of a node that has one computed input and one constant."""
+        name = next((i for i in node.input if i in self.constants), None)
+        if name is None:
+            raise self.refuse(node, "none of its inputs is a constant")
         return self.constants[name]
 
 
@@ -140,6 +158,28 @@ def _is_binary_concat(node: Any, producers: dict[str, Any], reader: _Reader) -> 
     return p if one is not None and np.all(one == 1) else None
 
 
+def _composite(reader: _Reader, producers: dict[str, Any], node: Any, computed: int) -> str | None:
+    """The layer's value `z` of the composite activation `node` ends (recorded in
+    `reader.composed`), or None if no composite ends in its operator.
+
+    Raises:
+        ModelFormatError: a node that ends no composite but looks like the end of one.
+    """
+    for activation, pattern in COMPOSITES.items():
+        if pattern[0] == node.op_type:
+            try:
+                z = match(pattern, node.output[0], producers, reader.constants)
+            except Mismatch as mismatch:
+                raise reader.refuse(
+                    node,
+                    f"it combines {computed} computed values and is not purenet's {activation} "
+                    f"{formula(pattern)} ({mismatch})",
+                ) from None
+            reader.composed[node.output[0]] = activation
+            return z
+    return None
+
+
 def _trace(graph: Any, reader: _Reader) -> tuple[list[Any], bool]:
     """The nodes from the graph input to the chosen output, input side first; and whether the
     graph ends in a two-class `Concat(1 - p, p)`."""
@@ -153,11 +193,20 @@ def _trace(graph: Any, reader: _Reader) -> tuple[list[Any], bool]:
     chain: list[Any] = []
     binary = False
     name = _pick_output(graph, reader.source)
+    seen: set[str] = set()
     while name != inputs[0]:
         node = producers.get(name)
         if node is None:
             raise ModelFormatError(f"{reader.source}: value {name!r} has no producer")
+        if name in seen:
+            raise ModelFormatError(f"{reader.source}: value {name!r} depends on itself (a cycle)")
+        seen.add(name)
         dynamic = [i for i in node.input if i and i not in reader.constants]
+        z = _composite(reader, producers, node, len(dynamic)) if len(dynamic) > 1 else None
+        if z is not None:
+            chain.append(node)
+            name = z
+            continue
         if len(dynamic) != 1:
             p = _is_binary_concat(node, producers, reader) if not chain else None
             if p is None:
@@ -186,22 +235,32 @@ def _dense(reader: _Reader, node: Any) -> _Layer:
     return _Layer(w, b, node=node.name)
 
 
+def _activation(reader: _Reader, node: Any) -> str:
+    """The purenet name of a one-node activation, its attributes checked."""
+    op = node.op_type
+    attributes = reader.attributes[node.output[0]]
+    # ONNX stores alpha as float32: LeakyRelu's alpha is float32(0.01) at best.
+    if op == "LeakyRelu" and np.float32(attributes.get("alpha", 0.01)) != np.float32(LEAKY_SLOPE):
+        raise reader.refuse(node, f"alpha {attributes['alpha']:g}; purenet's is {LEAKY_SLOPE}")
+    if op in ("Elu", "Swish") and attributes.get("alpha", 1.0) != 1.0:
+        raise reader.refuse(node, f"alpha {attributes['alpha']:g}; purenet's is 1")
+    if op == "Softmax" and attributes.get("axis", -1) not in (-1, 1):
+        raise reader.refuse(node, "softmax over an axis other than the last")
+    return _ACTIVATIONS[op]
+
+
 def _read_node(reader: _Reader, node: Any, has_metadata: bool) -> None:
     op = node.op_type
     last = reader.layers[-1] if reader.layers else None
+    composed = reader.composed.get(node.output[0])
     if op in ("Gemm", "MatMul"):
         reader.layers.append(_dense(reader, node))
+    elif composed is not None or op in _ACTIVATIONS:
+        if last is None or last.activation != "identity":
+            raise reader.refuse(node, "an activation that does not follow a dense layer")
+        last.activation = composed or _activation(reader, node)
     elif op == "Add" and last is not None and last.b is None and last.activation == "identity":
-        last.b = reader.constant(node, next(i for i in node.input if i in reader.constants))
-    elif op in _ACTIVATIONS and last is not None and last.activation == "identity":
-        attributes = reader.attributes[node.output[0]]
-        if op == "LeakyRelu" and not np.isclose(attributes.get("alpha", 0.01), LEAKY_SLOPE):
-            raise reader.refuse(node, f"alpha {attributes['alpha']:g}; purenet's is {LEAKY_SLOPE}")
-        if op == "Elu" and attributes.get("alpha", 1.0) != 1.0:
-            raise reader.refuse(node, f"alpha {attributes['alpha']:g}; purenet's is 1")
-        if op == "Softmax" and attributes.get("axis", -1) not in (-1, 1):
-            raise reader.refuse(node, "softmax over an axis other than the last")
-        last.activation = _ACTIVATIONS[op]
+        last.b = reader.constant_input(node)
     elif op == "Identity":
         return
     elif last is None and (op in _LEADING or (has_metadata and op in _PURENET_PREPROCESS)):
@@ -276,6 +335,31 @@ def _preprocess(proto: Any, reader: _Reader, metadata: dict[str, str]) -> tuple[
     return (Flatten(),)
 
 
+def _layers(arch: Architecture) -> tuple[Any, ...]:
+    """What a graph shows of an architecture: sizes, activations, biases. swish is silu under
+    another name (the registry gives both one function), so the graph cannot tell them apart."""
+    hidden = tuple(ACTIVATIONS[name].function for name in arch.activations)
+    return arch.sizes, hidden, arch.output, arch.has_bias
+
+
+def _target_scaling(reader: _Reader, chain: list[Any]) -> Standardize | None:
+    """The standardization of a regression model's targets a purenet export undoes at the end
+    of its graph (`Mul` by std, then `Add` of mean), else None.
+
+    purenet fits target statistics in float32; a float64 graph holds them widened, and they are
+    read back as float32 where that is exact.
+    """
+    if len(chain) < 3 or [node.op_type for node in chain[-2:]] != ["Mul", "Add"]:
+        return None
+    std, mean = (reader.constant_input(node) for node in chain[-2:])
+    narrow = all(np.array_equal(value.astype(np.float32), value) for value in (std, mean))
+    dtype = np.float32 if narrow else std.dtype
+    try:
+        return Standardize(mean=mean.astype(dtype), std=std.astype(dtype))
+    except ValueError as exc:
+        raise reader.refuse(chain[-1], f"not a target standardization ({exc})") from None
+
+
 def model_from_onnx(
     proto: Any, *, source: str = "model.onnx", labels: Sequence[str] | None = None
 ) -> Model:
@@ -304,16 +388,14 @@ def model_from_onnx(
     )
     metadata = {prop.key: prop.value for prop in proto.metadata_props}
     chain, binary = _trace(graph, reader)
-    for node in chain:
-        _read_node(reader, node, "purenet.preprocess" in metadata)
+    purenet_made = "purenet.preprocess" in metadata
+    targets = _target_scaling(reader, chain) if purenet_made else None
+    for node in chain[: len(chain) - 2 * (targets is not None)]:
+        _read_node(reader, node, purenet_made)
     arch, params = _architecture(reader, binary)
     if "purenet.architecture" in metadata:
         stored = converter.structure(json.loads(metadata["purenet.architecture"]), Architecture)
-        if (stored.sizes, stored.layer_activations, stored.has_bias) == (
-            arch.sizes,
-            arch.layer_activations,
-            arch.has_bias,
-        ):
+        if _layers(stored) == _layers(arch):
             arch = stored
     if labels is None and "purenet.labels" in metadata:
         labels = json.loads(metadata["purenet.labels"])
@@ -321,8 +403,19 @@ def model_from_onnx(
     parts: dict[str, Any] = {} if names is None else {"labels": names}
     if "purenet.meta" in metadata:
         parts["meta"] = converter.structure(json.loads(metadata["purenet.meta"]), ModelMeta)
+    multilabel = purenet_made and any(
+        output.name == "label" and len(output.type.tensor_type.shape.dim) == 2
+        for output in graph.output
+    )
     try:
-        return Model(arch, params, _preprocess(proto, reader, metadata), **parts)  # type: ignore[arg-type]
+        return Model(
+            arch,
+            params,  # type: ignore[arg-type]
+            _preprocess(proto, reader, metadata),
+            targets=targets,
+            multilabel=multilabel,
+            **parts,
+        )
     except ValueError as exc:
         raise ModelFormatError(f"{source}: {exc}") from None
 

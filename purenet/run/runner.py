@@ -41,7 +41,7 @@ from purenet.errors import RecipeError
 from purenet.modelfile.evaluation import AnyEvaluation, evaluate_model
 from purenet.modelfile.io import save_model
 from purenet.modelfile.model import Model, ModelMeta
-from purenet.nn.model import init
+from purenet.nn.model import Architecture, Params, init
 from purenet.recipe.load import dump_recipe, read_recipe_data, recipe_from_data
 from purenet.recipe.schema import Recipe
 from purenet.recipe.toml import to_toml
@@ -209,16 +209,46 @@ def _save_last(path: Path, best: Model, result: TrainResult, *, compact: bool) -
     save_model(path, last_model, compact=compact)
 
 
-def _training_options(recipe: Recipe, prepared: PreparedData) -> dict[str, Any]:
-    """`train`'s keyword arguments for the recipe's training options and per-epoch test set."""
-    spec = recipe.train
-    return {
+def training_call(
+    recipe: Recipe, prepared: PreparedData
+) -> tuple[Architecture, Params, dict[str, Any]]:
+    """What `run_recipe` gives `train` for a recipe, but its checkpoint, callbacks and resume:
+    the architecture, the initial parameters and the keyword arguments. `train(arch, params,
+    recipe.optimizer, prepared.train, **options)` trains the run's model (`purenet bench-run`
+    times it so)."""
+    spec, model_spec = recipe.train, recipe.model
+    arch = model_spec.architecture()
+    params = init(arch, seed=spec.seed, scheme=model_spec.init, dtype=spec.dtype)
+    track = Track(spec.track, spec.track_every) if spec.track else None  # type: ignore[arg-type]
+    options = {
+        "epochs": spec.epochs,
+        "batch_size": len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size),
+        "seed": spec.seed,
+        "l2": spec.l2,
+        "valid": prepared.valid,
+        "augment": prepared.augment,
+        "early_stopping": spec.early_stopping,
+        "track": track,
+        "schedule_per": spec.schedule_per,
         "keep_best": spec.keep_best_monitor(),
         "reduce_on_plateau": spec.reduce_on_plateau,
         "clip_norm": spec.clip_norm,
         "class_weights": _class_weights(recipe, prepared.labels),
         "test": prepared.test if spec.test_curve else None,
     }
+    return arch, params, options
+
+
+def run_checkpoint(recipe: Recipe, out: Path) -> Checkpoint:
+    """The checkpoint of a run folder: `checkpoint.json` by the recipe's rule, its history in
+    `metrics.jsonl` and its tracked values in `tracked.jsonl`."""
+    return Checkpoint(
+        out / CHECKPOINT_FILE,
+        every=recipe.train.checkpoint_every,
+        seconds=recipe.train.checkpoint_seconds,
+        history=out / METRICS_FILE,
+        tracked=out / TRACKED_FILE,
+    )
 
 
 def _class_weights(recipe: Recipe, labels: tuple[str, ...]) -> dict[int, float] | None:
@@ -334,39 +364,20 @@ def _run(
     check_before_training(recipe, prepared, out, key=key)
     recipe_data = _start_folder(out, recipe, fresh=resumed_epoch is None)
 
-    spec, model_spec = recipe.train, recipe.model
-    arch = model_spec.architecture()
-    params = init(arch, seed=spec.seed, scheme=model_spec.init, dtype=spec.dtype)
-    batch_size = len(prepared.train) if spec.batch_size == "full" else int(spec.batch_size)
+    spec = recipe.train
+    arch, params, options = training_call(recipe, prepared)
     checkpoint_path = out / CHECKPOINT_FILE
-    checkpoint = Checkpoint(
-        checkpoint_path,
-        every=spec.checkpoint_every,
-        seconds=spec.checkpoint_seconds,
-        history=out / METRICS_FILE,
-        tracked=out / TRACKED_FILE,
-    )
-    track = Track(spec.track, spec.track_every) if spec.track else None  # type: ignore[arg-type]
     try:
         result = train(
             arch,
             params,
             recipe.optimizer,
             prepared.train,
-            epochs=spec.epochs,
-            batch_size=batch_size,
-            seed=spec.seed,
-            l2=spec.l2,
-            valid=prepared.valid,
-            augment=prepared.augment,
-            early_stopping=spec.early_stopping,
-            checkpoint=checkpoint,
+            checkpoint=run_checkpoint(recipe, out),
             on_epoch=on_epoch,
             on_batch=on_batch,
-            track=track,
-            schedule_per=spec.schedule_per,  # type: ignore[arg-type]
             resume=checkpoint_path if resumed_epoch is not None else None,
-            **_training_options(recipe, prepared),
+            **options,
         )
     except KeyboardInterrupt:
         kept = checkpoint_path if checkpoint_path.is_file() else None

@@ -15,7 +15,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from purenet import optim
 from purenet.data.dataset import Dataset
@@ -34,6 +39,8 @@ from purenet.sklearn.names import (
 from purenet.training.loop import train
 
 Array = np.ndarray
+Validation = tuple[Array, Array, Array | None]
+"""Early stopping's held-out part: inputs (n, features), targets as given, weights (n,) or None."""
 
 _LBFGS = (
     "solver='lbfgs' is not supported: purenet trains with mini-batch optimizers; use "
@@ -144,13 +151,22 @@ class BaseMLP(BaseEstimator):
         """The (output activation, loss) of a network with k output units."""
         raise NotImplementedError
 
-    def _score_outputs(self, outputs: Array, y: Array) -> float:
-        """The validation score (higher is better) of network outputs against targets."""
+    def _score_outputs(self, outputs: Array, y: Array, weights: Array | None) -> float:
+        """The validation score (higher is better) of network outputs against targets, each
+        sample weighted by `weights` (n,) (None: all 1)."""
         raise NotImplementedError
 
     # -- fitting ------------------------------------------------------------------------------
 
-    def _fit(self, x: Any, y: Any, *, incremental: bool, classes: Any = None) -> Self:
+    def _fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        incremental: bool,
+        classes: Any = None,
+        sample_weight: Any = None,
+    ) -> Self:
         if self.solver == "lbfgs":
             raise InvalidParameterError(_LBFGS)
         self._validate_params()
@@ -168,6 +184,9 @@ class BaseMLP(BaseEstimator):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if sample_weight is not None:
+            # scikit-learn's checks: length, 1-D, finite, not all 0; purenet's loop needs >= 0.
+            sample_weight = _check_sample_weight(sample_weight, x, ensure_non_negative=True)
         targets, k = self._targets(y, first=first, classes=classes)
         rng = _generator(self.random_state)
         if first:
@@ -176,28 +195,32 @@ class BaseMLP(BaseEstimator):
             raise ValueError(
                 f"y gives {k} outputs; the network was fitted with {self.arch_.sizes[-1]}"
             )
-        x_train, t_train, x_val, y_val = self._split(x, targets, y, rng)
-        n = x_train.shape[0]
-        if self.batch_size == "auto":
-            batch = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is going to be "
-                    "clipped",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            batch = min(int(self.batch_size), n)
-        self._run(Dataset(x_train, t_train), batch, x_val, y_val, rng, incremental=incremental)
+        train_set, weights, valid = self._split(x, targets, y, sample_weight, rng)
+        batch = self._batch(len(train_set))
+        self._run(train_set, weights, batch, valid, rng, incremental=incremental)
         return self
+
+    def _batch(self, n: int) -> int:
+        """scikit-learn's batch size for `n` training samples: `auto` is `min(200, n)`; a
+        larger number is clipped to `n`, with scikit-learn's warning."""
+        if self.batch_size == "auto":
+            return min(200, n)
+        size = int(self.batch_size)
+        if size > n:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                "clipped",
+                UserWarning,
+                stacklevel=4,
+            )
+        return min(size, n)
 
     def _run(
         self,
         data: Dataset,
+        weights: Array | None,
         batch: int,
-        x_val: Array | None,
-        y_val: Array | None,
+        valid: Validation | None,
         rng: np.random.Generator,
         *,
         incremental: bool,
@@ -208,13 +231,18 @@ class BaseMLP(BaseEstimator):
         cannot trigger the stopping rule (the no-improvement count must pass
         `n_iter_no_change`), and the rule is then applied to each iteration's loss in order;
         otherwise `train` runs one iteration at a time.
+
+        `weights` (n,) weigh `data`'s samples (None: all 1). scikit-learn divides `alpha` by a
+        batch's weight sum; purenet's `l2` is one number, so it is `alpha` over a batch's
+        expected weight sum, `batch * mean(weights)`: the same for a full batch.
         """
+        mass = batch if weights is None else batch * float(weights.mean())
         state = self._opt_state if incremental else None
         self.n_iter_ = 0
         limit = 1 if incremental else self.max_iter
         while self.n_iter_ < limit:
             chunk = 1
-            if x_val is None and self.schedule is None:
+            if valid is None and self.schedule is None:
                 quiet = self.n_iter_no_change + 1 - self._no_improvement_count
                 chunk = int(min(limit - self.n_iter_, max(quiet, 1)))
             spec = self._optimizer()
@@ -228,7 +256,8 @@ class BaseMLP(BaseEstimator):
                     epochs=chunk,
                     batch_size=batch,
                     seed=int(rng.integers(2**63)),
-                    l2=self.alpha / batch,
+                    l2=self.alpha / mass,
+                    sample_weight=weights,
                     opt_state=state,
                 )
             except DivergenceError as error:
@@ -249,7 +278,7 @@ class BaseMLP(BaseEstimator):
                 # scikit-learn's loss includes the penalty; purenet reports it apart.
                 self.loss_ = report.train_loss + report.l2_penalty
                 self.loss_curve_.append(self.loss_)
-                self._count_no_improvement(x_val, y_val)
+                self._count_no_improvement(valid)
             if self._no_improvement_count > self.n_iter_no_change or incremental:
                 break
             if self.n_iter_ == self.max_iter:
@@ -259,7 +288,7 @@ class BaseMLP(BaseEstimator):
                     ConvergenceWarning,
                     stacklevel=4,
                 )
-        if x_val is not None:
+        if valid is not None:
             self.params_ = self._best_params
 
     def _initialize(self, n_features: int, k: int, rng: np.random.Generator) -> None:
@@ -297,25 +326,48 @@ class BaseMLP(BaseEstimator):
             self.best_loss_ = np.inf
 
     def _split(
-        self, x: Array, targets: Array, y: Array, rng: np.random.Generator
-    ) -> tuple[Array, Array, Array | None, Array | None]:
+        self,
+        x: Array,
+        targets: Array,
+        y: Array,
+        weights: Array | None,
+        rng: np.random.Generator,
+    ) -> tuple[Dataset, Array | None, Validation | None]:
+        """The training set and its weights, and early stopping's held-out part (or None).
+
+        With `early_stopping`, a `validation_fraction` of the rows is held out (stratified for
+        single-output classifiers), each row keeping its weight.
+
+        Raises:
+            ValueError: a validation set under 2 rows, or either part's weights all 0.
+        """
         if not self.early_stopping:
-            return x, targets, None, None
+            return Dataset(x, targets), weights, None
         stratify = targets if isinstance(self, ClassifierMixin) and targets.ndim == 1 else None
-        x_train, x_val, t_train, _, _, y_val = train_test_split(
-            x,
-            targets,
-            y,
+        train, held = train_test_split(
+            np.arange(len(x)),
             random_state=int(rng.integers(2**32)),
             test_size=self.validation_fraction,
             stratify=stratify,
         )
-        if x_val.shape[0] < 2:
+        if len(held) < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of "
                 "your dataset."
             )
-        return x_train, t_train, x_val, y_val
+        if weights is None:
+            return Dataset(x[train], targets[train]), None, (x[held], y[held], None)
+        for part, rows in (("training", train), ("validation", held)):
+            if not weights[rows].any():
+                raise ValueError(
+                    f"The sample weights for the {part} set are all zero, consider using a "
+                    "different random_state or validation_fraction."
+                )
+        return (
+            Dataset(x[train], targets[train]),
+            weights[train],
+            (x[held], y[held], weights[held]),
+        )
 
     def _optimizer(self) -> optim.Optimizer:
         rate = (
@@ -331,11 +383,13 @@ class BaseMLP(BaseEstimator):
             )
         return optim.Adam(rate, b1=self.beta_1, b2=self.beta_2, eps=self.epsilon)
 
-    def _count_no_improvement(self, x_val: Array | None, y_val: Array | None) -> None:
-        """scikit-learn's rule: count iterations that did not beat the best by `tol`."""
-        if x_val is not None and y_val is not None:
+    def _count_no_improvement(self, valid: Validation | None) -> None:
+        """scikit-learn's rule: count iterations that did not beat the best by `tol` (the
+        validation score, weighted as the held-out rows are, or else the training loss)."""
+        if valid is not None:
             assert self.validation_scores_ is not None and self.best_validation_score_ is not None
-            score = self._score_outputs(forward(self.arch_, self.params_, x_val), y_val)
+            x_val, y_val, w_val = valid
+            score = self._score_outputs(forward(self.arch_, self.params_, x_val), y_val, w_val)
             self.validation_scores_.append(score)
             worse = score < self.best_validation_score_ + self.tol
             self._no_improvement_count = self._no_improvement_count + 1 if worse else 0

@@ -13,7 +13,8 @@ How the shared names map onto purenet (scikit-learn >= 1.6):
 - `alpha`: scikit-learn adds `alpha / (2 * m) * sum ||W||^2` to the mean loss of a batch of `m`
   samples; purenet's `l2` adds `l2 / 2 * sum ||W||^2`, so `l2 = alpha / batch_size`. Exact for
   every full batch; the one shorter batch at the end of an epoch (when `batch_size` does not
-  divide the training set) gets `alpha / batch_size`, where scikit-learn uses `alpha / m`.
+  divide the training set) gets `alpha / batch_size`, where scikit-learn uses `alpha / m`
+  (with sample weights, see `sample_weight` below).
 - `solver`: `sgd` is `optim.SGD(learning_rate_init, momentum, nesterov=nesterovs_momentum)`, the
   same updates as scikit-learn's for a constant rate; `adam` is `optim.Adam(learning_rate_init,
   beta_1, beta_2, epsilon)`, whose `epsilon` is added to the bias-corrected root (scikit-learn
@@ -27,9 +28,22 @@ How the shared names map onto purenet (scikit-learn >= 1.6):
 - `loss_curve_` holds purenet's epoch `train_loss`: the mean batch loss with its penalty. For
   a regressor with k > 1 outputs it is the squared error summed over the outputs (scikit-learn
   reports the mean over outputs, with the same gradients).
-- not accepted: `sample_weight` (purenet's loop has no sample weights), sparse inputs,
-  `learning_rate`/`power_t` (pass a purenet `schedule` instead), `warm_start`, `shuffle`,
-  `verbose` (the library never prints).
+- `sample_weight` (in `fit` and `partial_fit`): (n,) weights >= 0, or one number for every
+  sample, not all 0 (checked by scikit-learn's `_check_sample_weight`; never modified; negative
+  weights are refused, which scikit-learn's MLP lets through). As in scikit-learn, each batch's
+  loss is the weighted mean of its samples' losses; `alpha` is divided by the batch's expected
+  weight sum, `batch_size * mean(sample_weight)`, where scikit-learn divides by its actual sum:
+  the same for a full batch (`batch_size >= n`), where integer weights train exactly as
+  repeated rows and a zero weight as a dropped row (with mini-batches the two see different
+  batches, so they agree only in expectation, in scikit-learn too). So, as in
+  scikit-learn, scaling all weights by c is like repeating the data c times: no change with
+  `alpha=0`, a penalty weighing 1/c as much otherwise. `loss_curve_` is the weighted mean over
+  the epoch's samples (scikit-learn weighs each batch's mean by its size; the same for a full
+  batch). With `early_stopping`, the held-out rows keep their weights and the validation score
+  is weighted (`accuracy_score` / `r2_score` with `sample_weight`, as scikit-learn's);
+  all-zero weights in either part raise ValueError.
+- not accepted: sparse inputs, `learning_rate`/`power_t` (pass a purenet `schedule` instead),
+  `warm_start`, `shuffle`, `verbose` (the library never prints).
 
 purenet's own parameters: `schedule` (a schedule spec of `purenet.optim`, read at the iteration
 count; replaces `learning_rate_init`), `init` (a weight scheme name or spec; default Glorot
@@ -77,25 +91,33 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             show the same arrays as lists.
     """
 
-    def fit(self, X: Any, y: Any) -> Self:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Train a new network on `X` (n, features) and labels `y` (n,) or indicators (n, k).
+
+        Args:
+            X: (n, features) inputs.
+            y: (n,) labels or (n, k) 0/1 indicators.
+            sample_weight: (n,) weights >= 0, not all 0, or one number for every sample;
+                None weighs each sample 1 (see the module docstring).
 
         Returns:
             self, fitted.
 
         Raises:
-            ValueError: invalid data or parameters (scikit-learn's messages).
+            ValueError: invalid data, weights or parameters (scikit-learn's messages).
             DivergenceError: the loss or a gradient became non-finite.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Self:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> Self:
         """One iteration over `(X, y)`, continuing the weights and optimizer state.
 
         Args:
             X: (n, features) inputs.
             y: (n,) labels, all in `classes`.
-            classes: every class label; required on the first call.
+            sample_weight: (n,) weights >= 0 as in `fit`, or None.
+            classes: every class label; required on the first call. The order of these two is
+                scikit-learn's `MLPClassifier.partial_fit` (>= 1.7): pass `classes` by name.
 
         Returns:
             self.
@@ -112,7 +134,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
                     f"{self.classes_!r}"
                 )
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def _targets(self, y: Array, *, first: bool, classes: Any) -> tuple[Array, int]:
         check_classification_targets(y)
@@ -151,8 +173,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return self.classes_[(outputs[:, 0] > 0.5).astype(np.intp)]
         return self.classes_[outputs.argmax(axis=1)]
 
-    def _score_outputs(self, outputs: Array, y: Array) -> float:
-        return float(accuracy_score(y, self._decode(outputs)))
+    def _score_outputs(self, outputs: Array, y: Array, weights: Array | None) -> float:
+        return float(accuracy_score(y, self._decode(outputs), sample_weight=weights))
 
     def predict(self, X: Any) -> Array:
         """The predicted classes, (n,) (or (n, k) 0/1 indicators for multilabel targets)."""
@@ -213,21 +235,28 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     docstring for every parameter. Attributes as `MLPClassifier`'s, without `classes_`.
     """
 
-    def fit(self, X: Any, y: Any) -> Self:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Train a new network on `X` (n, features) and targets `y` (n,) or (n, k).
+
+        Args:
+            X: (n, features) inputs.
+            y: (n,) or (n, k) targets.
+            sample_weight: (n,) weights >= 0, not all 0, or one number for every sample;
+                None weighs each sample 1 (see the module docstring).
 
         Returns:
             self, fitted.
 
         Raises:
-            ValueError: invalid data or parameters (scikit-learn's messages).
+            ValueError: invalid data, weights or parameters (scikit-learn's messages).
             DivergenceError: the loss or a gradient became non-finite.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any) -> Self:
-        """One iteration over `(X, y)`, continuing the weights and optimizer state."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+        """One iteration over `(X, y)` (weighted by `sample_weight` as in `fit`), continuing
+        the weights and optimizer state."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _targets(self, y: Array, *, first: bool, classes: Any) -> tuple[Array, int]:
         targets = y.reshape(len(y), -1).astype(self.dtype, copy=False)
@@ -236,8 +265,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _output(self, k: int) -> tuple[str, str]:
         return "identity", "mse"
 
-    def _score_outputs(self, outputs: Array, y: Array) -> float:
-        return float(r2_score(y, outputs.reshape(y.shape)))
+    def _score_outputs(self, outputs: Array, y: Array, weights: Array | None) -> float:
+        return float(r2_score(y, outputs.reshape(y.shape), sample_weight=weights))
 
     def predict(self, X: Any) -> Array:
         """The predicted values: (n,) for one output unit, else (n, k)."""
