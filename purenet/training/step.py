@@ -179,7 +179,8 @@ class FastStep:
 
     uses_kernels = False
     runs_steps = False
-    """Whether `run_steps` runs many steps in one call (`purenet.training.fused.SmallStep`)."""
+    """Whether the step has `run_steps(x, y, order, first, lr, losses, correct)`: many steps
+    per call, the loop's way through plain epochs (`purenet.training.fused.KernelStep`)."""
 
     def __init__(
         self,
