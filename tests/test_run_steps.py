@@ -128,8 +128,15 @@ def test_run_steps_of_what_the_compiled_step_does_not_take() -> None:
     assert losses.tolist() == singles and tree_equal(many.params(), one.params())
     # An l2 penalty changes every step: the loop takes the steps one by one.
     assert not make_step(arch, optim.SGD(0.1), batch_size=1, l2=1e-3).runs_steps
-    with pytest.raises(ValueError, match=r"x has shape \(1, 4\)"):
-        many.run_steps(np.zeros((5, 4), np.float32), soft, np.arange(5), 0, 0.1, losses, correct)
+    kernel_step = make_step(arch, optim.SGD(0.1), batch_size=5)
+    kernel_step.start(params, optim.init(optim.SGD(0.1), params))
+    for step in (many, kernel_step):
+        with pytest.raises(ValueError, match=r"x has shape \(1, 4\)"):
+            step.run_steps(np.zeros((5, 4), np.float32), soft, np.arange(5), 0, 0.1, losses,
+                           correct)  # fmt: skip
+        with pytest.raises(ValueError, match=r"x has shape \(1, 3, 1\)"):
+            step.run_steps(np.zeros((5, 3, 1), np.float32), soft.argmax(1), np.arange(5), 0,
+                           0.1, losses, correct)  # fmt: skip
 
 
 SIGMOID = pn.Architecture((9, 7, 4), hidden="sigmoid", output="sigmoid", loss="mse")

@@ -234,11 +234,11 @@ class SmallStep(KernelStep):
     ) -> tuple[int, str | None]:  # fmt: skip
         """`KernelStep.run_steps` in one compiled call (with SGD or RMSProp, no l2, labels or
         targets the compiled output takes; else `KernelStep`'s)."""
+        if len(losses):  # the checks of a call, on the first row of each
+            self._checked(x[:1], y[:1], lr)
         data = self._data(x, y) if self._fuses else None
         if data is None:
             return super().run_steps(x, y, order, first, lr, losses, correct)
-        if len(losses):
-            self._checked(x[:1], y[:1], lr)
         rate = NON_NEGATIVE.check("learning_rate", lr)
         return self._run(data, order, first, self.batch_size, rate, losses, correct)
 
