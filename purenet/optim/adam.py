@@ -115,9 +115,11 @@ def _update_flat(spec: Adam, flat: Flat, lr: float, count: int) -> None:
     p += tmp
 
 
-def _loop(
+def update_loop(
     p: Any, g: Any, first: Any, second: Any, is_weight: Any, scalars: Any, decay: bool
 ) -> None:
+    """The flat update per element, plain Python: compiled here (`_LOOP`) and into
+    larger kernels (`purenet.training.kernels_small`)."""
     # `_update_flat`'s operations per element, in its order (scalars in the buffers' dtype):
     # b1, 1 - b1, b2, 1 - b2, -step, root_correction, eps, lr * weight_decay.
     b1, c1, b2, c2, neg_step, root, eps, wd = scalars
@@ -134,7 +136,7 @@ def _loop(
         p[i] = p[i] + u
 
 
-_LOOP = compile_kernel(_loop)
+_LOOP = compile_kernel(update_loop)
 
 
 def _update_kernel(spec: Adam, flat: Flat, lr: float, count: int) -> None:

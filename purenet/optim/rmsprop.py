@@ -68,7 +68,9 @@ def _update_flat(spec: RMSProp, flat: Flat, lr: float, count: int) -> None:
     p += tmp
 
 
-def _loop(p: Any, g: Any, nu: Any, rho: Any, c: Any, neg_lr: Any, eps: Any) -> None:
+def update_loop(p: Any, g: Any, nu: Any, rho: Any, c: Any, neg_lr: Any, eps: Any) -> None:
+    """The flat update per element, plain Python: compiled here (`_LOOP`) and into
+    larger kernels (`purenet.training.kernels_small`)."""
     # `_update_flat`'s operations per element, in its order (scalars in the buffers' dtype).
     for i in range(p.size):
         gi = g[i]
@@ -77,7 +79,7 @@ def _loop(p: Any, g: Any, nu: Any, rho: Any, c: Any, neg_lr: Any, eps: Any) -> N
         p[i] = p[i] + (gi * neg_lr) / (np.sqrt(v) + eps)
 
 
-_LOOP = compile_kernel(_loop)
+_LOOP = compile_kernel(update_loop)
 
 
 def _update_kernel(spec: RMSProp, flat: Flat, lr: float, count: int) -> None:

@@ -79,7 +79,11 @@ def _update_flat(spec: SGD, flat: Flat, lr: float, count: int) -> None:
     p += tmp
 
 
-def _loop(p: Any, g: Any, v: Any, neg_lr: Any, mu: Any, momentum: bool, nesterov: bool) -> None:
+def update_loop(
+    p: Any, g: Any, v: Any, neg_lr: Any, mu: Any, momentum: bool, nesterov: bool
+) -> None:
+    """The flat update per element, plain Python: compiled here (`_LOOP`) and into
+    larger kernels (`purenet.training.kernels_small`)."""
     # `_update_flat`'s operations per element, in its order (scalars in the buffers' dtype);
     # one loop per case, so each vectorizes.
     if not momentum:
@@ -97,7 +101,7 @@ def _loop(p: Any, g: Any, v: Any, neg_lr: Any, mu: Any, momentum: bool, nesterov
             p[i] = p[i] + velocity * neg_lr
 
 
-_LOOP = compile_kernel(_loop)
+_LOOP = compile_kernel(update_loop)
 
 
 def _update_kernel(spec: SGD, flat: Flat, lr: float, count: int) -> None:

@@ -220,8 +220,8 @@ def _all_finite(grads: Any) -> bool:
 
 # The optimizers' own per-element loops (purenet.optim), compiled for calls from the kernels
 # below: the same operations as their `update_kernel`, over the same flat buffers.
-_SGD_LOOP = _jit(sgd._loop)
-_RMSPROP_LOOP = _jit(rmsprop._loop)
+_SGD_LOOP = _jit(sgd.update_loop)
+_RMSPROP_LOOP = _jit(rmsprop.update_loop)
 
 FUSED_UPDATES = (sgd.SGD, rmsprop.RMSProp)
 """Optimizers whose update `small_steps` applies (`update_scalars` gives their arguments);
