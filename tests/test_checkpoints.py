@@ -132,3 +132,28 @@ def test_a_log_marks_what_it_synced_and_refuses_nan(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         refusing.close()
     assert (tmp_path / "n.jsonl").read_bytes() == b""
+
+
+def test_a_second_ctrl_c_while_the_checkpoint_is_written_does_not_lose_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import purenet.training.logs as logs
+
+    real_write, calls = logs.write_checkpoint, []
+
+    def interrupted_once(path: Any, state: Any) -> None:
+        calls.append(state.epoch)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the user presses Ctrl-C again during the write
+        real_write(path, state)
+
+    monkeypatch.setattr(logs, "write_checkpoint", interrupted_once)
+
+    def stop_in_epoch_three(report: BatchReport) -> None:
+        if report.epoch == 3:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "c.json"
+    with pytest.raises(KeyboardInterrupt):
+        run(epochs=4, checkpoint=Checkpoint(path), on_batch=stop_in_epoch_three)
+    assert calls == [2, 2] and json.loads(path.read_text())["epoch"] == 2

@@ -285,18 +285,22 @@ def test_show_draws_a_digit_and_refuses_an_index_out_of_range(tmp_path: Path) ->
     assert "index 3 is out of range for 3 images" in error_line(bad)
 
 
-def test_the_interrupt_hint_repeats_the_overrides_or_says_there_is_nothing() -> None:
-    from purenet.cli.app import _interrupt_hint
+def test_the_interrupt_hint_repeats_every_option_that_shapes_the_run() -> None:
+    from purenet.cli.app import _interrupt_hint, _run_options
     from purenet.run.runner import RunInterrupted
 
     kept = RunInterrupted(Path("runs/x"), 3, Path("runs/x/checkpoint.json"))
-    hint = _interrupt_hint(Path("r.toml"), Path("runs/x"), ["train.epochs=10", "a.b=[1, 2]"], kept)
+    options = _run_options(
+        Path("runs/x"), ["train.epochs=10", "a.b=[1, 2]"], 3000, Path("data"), 2, True
+    )
+    hint = _interrupt_hint(Path("r.toml"), options, kept)
     assert hint.endswith(
         "continue with: purenet run r.toml --resume --out runs/x "
-        "--set train.epochs=10 --set 'a.b=[1, 2]'"
+        "--set train.epochs=10 --set 'a.b=[1, 2]' --limit 3000 --data-dir data --threads 2 "
+        "--compact"
     )
     none = RunInterrupted(Path("runs/x"), 0, None)
-    assert "nothing to resume" in _interrupt_hint(Path("r.toml"), None, [], none)
+    assert "nothing to resume" in _interrupt_hint(Path("r.toml"), [], none)
 
 
 def test_error_text_is_printed_as_written(trained: Path, tmp_path: Path) -> None:

@@ -92,15 +92,32 @@ def main(
 # run
 
 
-def _interrupt_hint(recipe: Path, out: Path | None, overrides: list[str], stop: Any) -> str:
-    """What Ctrl-C kept, and the exact command that continues the run."""
+def _interrupt_hint(recipe: Path, options: list[str], stop: Any) -> str:
+    """What Ctrl-C kept, and the exact command that continues the run: the run's own
+    `options` (every one that shapes the run: --out, --set, --limit, --data-dir, --threads,
+    --compact) after `--resume`."""
     if not stop.checkpoint:
         return "interrupted before the first checkpoint: nothing to resume; run again to start"
-    words = ["purenet", "run", str(recipe), "--resume"]
-    words += ["--out", str(out)] if out else []
+    words = ["purenet", "run", str(recipe), "--resume", *options]
+    return f"interrupted: checkpoint of epoch {stop.epoch} kept; continue with: {shlex.join(words)}"
+
+
+def _run_options(
+    out: Path | None,
+    overrides: list[str],
+    limit: int | None,
+    data_dir: Path | None,
+    threads: int | None,
+    compact: bool,
+) -> list[str]:
+    """`purenet run`'s options as words, as the user gave them (for the resume command)."""
+    words = ["--out", str(out)] if out else []
     for override in overrides:
         words += ["--set", override]
-    return f"interrupted: checkpoint of epoch {stop.epoch} kept; continue with: {shlex.join(words)}"
+    words += ["--limit", str(limit)] if limit is not None else []
+    words += ["--data-dir", str(data_dir)] if data_dir is not None else []
+    words += ["--threads", str(threads)] if threads is not None else []
+    return words + (["--compact"] if compact else [])
 
 
 @app.command()
@@ -147,6 +164,7 @@ def run(
     from purenet.recipe.load import load_recipe
     from purenet.run.runner import RunInterrupted, run_recipe
 
+    options = _run_options(out, overrides or [], limit, data_dir, threads, compact)
     with _user_errors(), sigterm_as_interrupt() as terminated:
         more = [f"train.threads={threads}"] if threads is not None else []
         more += ["output.compact=true"] if compact else []
@@ -170,7 +188,7 @@ def run(
                     )
         except RunInterrupted as stop:
             errors.print(
-                f"[yellow]{escape(_interrupt_hint(recipe, out, overrides or [], stop))}[/]",
+                f"[yellow]{escape(_interrupt_hint(recipe, options, stop))}[/]",
                 soft_wrap=True,
             )
             raise typer.Exit(143 if terminated.seen else 130) from None

@@ -22,8 +22,9 @@ import attrs
 from purenet.core.appendlog import AppendLog, LogMark
 from purenet.core.convert import converter
 from purenet.errors import ModelFormatError
-from purenet.training.checkpoint import Checkpoint, TrainingState
-from purenet.training.reports import EpochReport
+from purenet.training.checkpoint import Checkpoint, TrainingState, write_checkpoint
+from purenet.training.reports import Best, EpochReport
+from purenet.training.rules import Plateau
 from purenet.training.tracking import Tracker
 
 FLUSH_SECONDS = 1.0
@@ -48,20 +49,46 @@ def report_lines(reports: list[EpochReport]) -> str:
     return "".join([_REPORT_LINE % tuple(row.split(", ")) for row in rows])
 
 
+@attrs.frozen(eq=False)
+class Done:
+    """A completed epoch, as a checkpoint written now would hold it (`TrainingState`, with
+    the lines of the logs instead of their marks)."""
+
+    run: dict[str, Any]
+    epoch: int
+    step: int
+    params: Any
+    opt_state: Any
+    best: Best | None
+    plateau: Plateau | None
+    lines: tuple[int, int]
+
+
 @attrs.define
 class RunLogs:
-    """The open logs of a run that checkpoints (both None when it does not).
+    """A checkpointed run's logs and checkpoint writes (all None when it does not checkpoint).
 
     Attributes:
+        checkpoint: where and how often to save, or None.
         history: the history log, or None without a checkpoint.
         tracked: the tracked-values log, or None without a checkpoint or tracking.
         written: tracker records already in the tracked log.
+        flushed: when the logs were last written to their files (`time.monotonic`).
+        done: the last completed epoch (what a checkpoint written now would hold), or None.
+        saved_epoch: the epoch of the last checkpoint written (or resumed from).
+        saved_at: when it was written (`time.monotonic`; the run's start before any).
+        last_saved: the checkpoint file once one holds this run, else None.
     """
 
+    checkpoint: Checkpoint | None = None
     history: AppendLog | None = None
     tracked: AppendLog | None = None
     written: int = 0
     flushed: float = attrs.Factory(time.monotonic)
+    done: Done | None = None
+    saved_epoch: int = 0
+    saved_at: float = attrs.Factory(time.monotonic)
+    last_saved: Path | None = None
 
     @classmethod
     def start(cls, checkpoint: Checkpoint | None, tracker: Tracker | None) -> RunLogs:
@@ -69,7 +96,7 @@ class RunLogs:
         if checkpoint is None:
             return cls()
         tracked = None if tracker is None else AppendLog.create(checkpoint.tracked_path)
-        return cls(AppendLog.create(checkpoint.history_path, report_lines), tracked)
+        return cls(checkpoint, AppendLog.create(checkpoint.history_path, report_lines), tracked)
 
     @classmethod
     def resume(
@@ -102,7 +129,15 @@ class RunLogs:
                 folder / saved.tracked.file, saved.tracked, checkpoint, "tracked"
             )
             tracker.restore(lines, str(folder / saved.tracked.file))
-        return cls(history_log, tracked_log, len(tracker) if tracker is not None else 0), history
+        logs = cls(
+            checkpoint,
+            history_log,
+            tracked_log,
+            written=len(tracker) if tracker is not None else 0,
+            saved_epoch=saved.epoch,
+            last_saved=Path(resume),
+        )
+        return logs, history
 
     def append(self, report: EpochReport, tracker: Tracker | None) -> None:
         """Append an epoch's report, and the tracker's records not yet written."""
@@ -126,6 +161,61 @@ class RunLogs:
                 if log is not None:
                     log.flush()
             self.flushed = now
+
+    def record(
+        self,
+        run: dict[str, Any],
+        epoch: int,
+        step: int,
+        params: Any,
+        opt_state: Any,
+        best: Best | None,
+        plateau: Plateau | None,
+        *,
+        final: bool,
+    ) -> None:
+        """Record epoch `epoch` as done, and write its checkpoint when it is due
+        (`Checkpoint.due`, or `final`: the last epoch or an early stop)."""
+        if self.checkpoint is None:
+            return
+        self.done = Done(run, epoch, step, params, opt_state, best, plateau, self.lines())
+        if final or self.checkpoint.due(epoch, time.monotonic() - self.saved_at):
+            self.save()
+        else:
+            self.tick()
+
+    def save(self) -> None:
+        """Write the checkpoint of the last completed epoch unless one holds it already."""
+        done, checkpoint = self.done, self.checkpoint
+        if checkpoint is None or done is None or done.epoch == self.saved_epoch:
+            return
+        history, tracked = self.commit(done.lines)  # on the disk before the checkpoint
+        state = TrainingState(
+            run=done.run,
+            epoch=done.epoch,
+            step=done.step,
+            params=done.params,
+            opt_state=done.opt_state,
+            history=history,
+            best=done.best,
+            tracked=tracked,
+            plateau=done.plateau,
+        )
+        write_checkpoint(checkpoint.path, state)
+        self.saved_epoch, self.saved_at, self.last_saved = (
+            done.epoch,
+            time.monotonic(),
+            checkpoint.path,
+        )
+
+    def save_on_interrupt(self) -> None:
+        """`save` after Ctrl-C; another Ctrl-C meanwhile restarts the write (of one
+        checkpoint) instead of losing it."""
+        while True:
+            try:
+                return self.save()
+            except KeyboardInterrupt:
+                continue
 
     def commit(self, lines: tuple[int, int]) -> tuple[LogMark, LogMark | None]:
         """Sync the logs' first `lines` (as `lines()` gave them) to the disk, before a

@@ -38,7 +38,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Literal, cast
 
 import attrs
@@ -58,7 +57,7 @@ from purenet.data.dataset import Dataset
 from purenet.errors import DivergenceError, ModelFormatError
 from purenet.nn.model import Architecture, Params, check_params
 from purenet.optim.schedules import learning_rate as rate_at
-from purenet.training.checkpoint import Checkpoint, TrainingState, read_checkpoint, write_checkpoint
+from purenet.training.checkpoint import Checkpoint, read_checkpoint
 from purenet.training.job import Job
 from purenet.training.logs import RunLogs
 from purenet.training.option_step import OptionStep
@@ -163,30 +162,13 @@ def _run_steps(
     return total_loss, 0.0, correct, rate
 
 
-@attrs.frozen(eq=False)
-class _Done:
-    """A completed epoch, as a checkpoint written now would hold it (`TrainingState`, with
-    the lines of the logs instead of their marks)."""
-
-    run: dict[str, Any]
-    epoch: int
-    step: int
-    params: Params
-    opt_state: Any
-    best: Best | None
-    plateau: Plateau | None
-    lines: tuple[int, int]
-
-
 @attrs.define
 class _State:
     """Where a run is (internal, mutable): the one record the loop's steps update.
 
     `params` and `opt_state` are the trees at the end of epoch `epoch` (refreshed from the
     step at each epoch's end); `best` is the keep-best / early-stopping state, `plateau` the
-    reduce-on-plateau state. With a checkpoint, `logs` are its open logs, `done` the state of
-    the last completed epoch (what a checkpoint written now would hold), `saved_epoch` the
-    epoch of the last checkpoint written and `saved_at` when (`time.monotonic`).
+    reduce-on-plateau state; `logs` are the checkpoint's logs and writes (`RunLogs`).
     """
 
     params: Params
@@ -197,13 +179,9 @@ class _State:
     best: Best | None = None
     plateau: Plateau | None = None
     stopped: bool = False
-    last_checkpoint: Path | None = None
     tracker: Tracker | None = None
     lr: float = 0.0
     logs: RunLogs = attrs.Factory(RunLogs)
-    done: _Done | None = None
-    saved_epoch: int = 0
-    saved_at: float = attrs.Factory(time.monotonic)
 
     @property
     def scale(self) -> float:
@@ -332,7 +310,7 @@ def train(
             totals = _run_epoch(job, state, step, batches)
             _end_epoch(job, state, step, run, totals, time.perf_counter() - started)
     except KeyboardInterrupt:
-        _save_done(job, state)  # the last completed epoch, if no checkpoint holds it yet
+        state.logs.save_on_interrupt()  # the last completed epoch, unless a checkpoint has it
         raise
     finally:
         state.logs.close()
@@ -406,10 +384,8 @@ def _start(
         best=saved.best,
         plateau=saved.plateau if plateau is not None else None,
         stopped=saved.best is not None and saved.best.stops(job.early_stopping),
-        last_checkpoint=Path(resume),
         tracker=tracker,
         logs=logs,
-        saved_epoch=saved.epoch,
     )
 
 
@@ -516,7 +492,9 @@ def _end_epoch(
         state.tracker.record(state.params, state.step, float(epoch))
     _apply_rules(job, state, report)
     state.logs.append(report, state.tracker)
-    _save(job, state, run)
+    final = state.epoch == job.epochs or state.stopped
+    state.logs.record(run, state.epoch, state.step, state.params, state.opt_state,
+                      state.best, state.plateau, final=final)  # fmt: skip
     if job.on_epoch is not None:
         job.on_epoch(report)
 
@@ -537,57 +515,12 @@ def _apply_rules(job: Job, state: _State, report: EpochReport) -> None:
         state.plateau = next_plateau(job.plateau, state.plateau, value, report.learning_rate)
 
 
-def _save(job: Job, state: _State, run: dict[str, Any]) -> None:
-    """Record the epoch just ended as `state.done`, and write its checkpoint when it is due
-    (`Checkpoint.due`, the last epoch, or a stop)."""
-    checkpoint = job.checkpoint
-    if checkpoint is None:
-        return
-    state.done = _Done(
-        run,
-        state.epoch,
-        state.step,
-        state.params,
-        state.opt_state,
-        state.best,
-        state.plateau,
-        state.logs.lines(),
-    )
-    waited = time.monotonic() - state.saved_at
-    if checkpoint.due(state.epoch, waited) or state.epoch == job.epochs or state.stopped:
-        _save_done(job, state)
-    else:
-        state.logs.tick()
-
-
-def _save_done(job: Job, state: _State) -> None:
-    """Write the checkpoint of `state.done` unless one holds it already."""
-    done, checkpoint = state.done, job.checkpoint
-    if checkpoint is None or done is None or done.epoch == state.saved_epoch:
-        return
-    history, tracked = state.logs.commit(done.lines)  # on the disk before the checkpoint
-    saved = TrainingState(
-        run=done.run,
-        epoch=done.epoch,
-        step=done.step,
-        params=done.params,
-        opt_state=done.opt_state,
-        history=history,
-        best=done.best,
-        tracked=tracked,
-        plateau=done.plateau,
-    )
-    write_checkpoint(checkpoint.path, saved)
-    state.saved_epoch, state.saved_at = done.epoch, time.monotonic()
-    state.last_checkpoint = checkpoint.path
-
-
 def _diverged(
     job: Job, fault: NonFinite, epoch: int, batch: int, lr: float, state: _State
 ) -> DivergenceError:
     """The error of a diverged run, once the last good epoch is checkpointed."""
-    _save_done(job, state)
-    last = state.last_checkpoint
+    state.logs.save()
+    last = state.logs.last_saved
     saved = f"last good checkpoint: {last}" if last else "no checkpoint"
     return DivergenceError(
         f"training diverged at epoch {epoch}, batch {batch} (learning rate {lr:g}): "
