@@ -166,6 +166,19 @@ def test_random_models_meet_the_model_schema(model: pn.Model) -> None:
     assert errors(MODEL, json.loads(json.dumps(model_to_data(model, compact=True)))) == []
 
 
+def test_base64_arrays_in_a_version_1_file_are_refused_by_the_schema() -> None:
+    data = model_to_data(small_model(), compact=True)
+    data["format_version"] = 1
+    assert errors(MODEL, data)  # the loader refuses it too (test_modelfile.py)
+    decimal = model_to_data(small_model())
+    decimal["preprocess"][2]["std"] = model_to_data(small_model(), compact=True)["preprocess"][2][
+        "std"
+    ]
+    assert errors(MODEL, decimal)
+    decimal["format_version"] = 2
+    assert errors(MODEL, decimal) == []
+
+
 @pytest.mark.parametrize(
     "base64",
     ["AAAA!AAA", "AAAAA", "AA=A", 12],

@@ -209,6 +209,29 @@ def test_round_half_even_is_pythons_round(tmp_path: Path) -> None:
     assert found == [round(v) for v in values]
 
 
+def compact(data: dict[str, Any], w: dict[str, Any]) -> None:
+    """A version-2 file whose first weights are `w`."""
+    data.update(format_version=2)
+    data["layers"][0].update(w=w)
+
+
+PARSE = "try { pn.parseModel(payload); result = 'accepted'; } catch (e) { result = e.message; }"
+
+
+def test_a_zero_standard_deviation_is_refused(tmp_path: Path) -> None:
+    arch = pn.Architecture((2, 2))
+    steps = (pn.Standardize(np.zeros(2, np.float32), np.ones(2, np.float32)),)
+    for compact in (False, True):
+        data = model_to_data(pn.Model(arch, pn.init(arch, seed=0), steps), compact=compact)
+        std = data["preprocess"][0]["std"]
+        if compact:
+            std["base64"] = "AAAAAAAAgD8="  # 0.0 and 1.0, little-endian float32
+        else:
+            std["data"] = [0.0, 1.0]
+        found = run_node(tmp_path, PARSE, data)
+        assert found.startswith("$.preprocess[0].std: value 0 is 0"), (compact, found)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -218,11 +241,15 @@ def test_round_half_even_is_pythons_round(tmp_path: Path) -> None:
         ),
         (lambda d: d.update(format_version=3), "$.format_version: this reader reads version 2"),
         (
-            lambda d: d["layers"][0].update(w={"dtype": "float32", "shape": [4, 3], "base64": "A"}),
+            lambda d: d["layers"][0].update(w={"dtype": "float32", "shape": [0], "base64": ""}),
+            "$.layers[0].w: a base64 array in a version-1 file",
+        ),
+        (
+            lambda d: compact(d, {"dtype": "float32", "shape": [4, 3], "base64": "A"}),
             "$.layers[0].w.base64: not base64",
         ),
         (
-            lambda d: d["layers"][0].update(w={"dtype": "float32", "shape": [4, 3], "base64": ""}),
+            lambda d: compact(d, {"dtype": "float32", "shape": [4, 3], "base64": ""}),
             "$.layers[0].w.base64: shape [4,3] of float32 needs 48 bytes, found 0",
         ),
         (lambda d: d["layers"][1].update(bias=1), "$.layers[1]: unknown key 'bias'"),

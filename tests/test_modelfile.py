@@ -206,6 +206,17 @@ def test_any_array_round_trips_bit_exactly_in_base64(values: np.ndarray) -> None
     assert bits(back) == bits(values) and not back.flags.writeable
 
 
+def test_a_version_1_file_holds_no_base64_array() -> None:
+    data = model_to_data(small_model(), compact=True)
+    data["format_version"] = 1
+    with pytest.raises(ModelFormatError, match=r"\$\.layers\[0\]\.w: a base64 array in a"):
+        model_from_data(data)
+    data = model_to_data(small_model())
+    data["preprocess"][2]["mean"] = encode_array(np.zeros((2, 2), np.float32), compact=True)
+    with pytest.raises(ModelFormatError, match=r"\$\.preprocess\[2\]\.mean: a base64 array"):
+        model_from_data(data)
+
+
 def test_compact_model_files_are_exact_version_2_and_a_third_of_the_size(tmp_path: Path) -> None:
     arch = Architecture((784, 64, 10))
     model = Model(arch, init(arch, seed=0))

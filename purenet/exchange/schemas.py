@@ -309,7 +309,24 @@ def model_json_schema() -> dict[str, Any]:
         },
         "required": ["format", "format_version", *_MODEL_PARTS],
         "additionalProperties": False,
+        "allOf": [_decimal_in_version_1()],
         "$defs": dict(sorted(builder.defs.items())),
+    }
+
+
+def _decimal_in_version_1() -> dict[str, Any]:
+    """Version 1 files hold decimal arrays only: no `base64` in a layer or a step."""
+    decimal = {"not": {"type": "object", "required": ["base64"]}}
+    stats = {"properties": {"mean": decimal, "std": decimal}}
+    return {
+        "if": {"properties": {"format_version": {"const": 1}}, "required": ["format_version"]},
+        "then": {
+            "properties": {
+                "layers": {"items": {"properties": {"w": decimal, "b": decimal}}},
+                "preprocess": {"items": stats},
+                "targets": stats,
+            }
+        },
     }
 
 

@@ -78,6 +78,20 @@ def _unstructure_model(conv: cattrs.Converter, model: Model, version: int) -> di
     }
 
 
+def _first_base64(value: Any, path: str) -> str | None:
+    """The JSON path of the first base64 array in `value` (the parsed file is depth-bounded),
+    or None."""
+    if isinstance(value, dict):
+        if "base64" in value and "dtype" in value:
+            return path
+        items: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((found for p, v in items if (found := _first_base64(v, p)) is not None), None)
+
+
 def _check_keys(value: Any, keys: Iterable[str], path: str) -> None:
     """Refuse an object that is not a dict or lacks a key (the file is always written whole)."""
     if not isinstance(value, dict):
@@ -107,6 +121,14 @@ def _check_format(data: Any) -> None:
         )
     if version < 1:
         raise ValueError(f"$.format_version: unknown format version {version}")
+    if version == DECIMAL_VERSION:
+        places = (_first_base64(data.get(key), f"$.{key}") for key in _ARRAY_PARTS)
+        compact = next((place for place in places if place is not None), None)
+        if compact is not None:
+            raise ValueError(
+                f"{compact}: a base64 array in a version-1 file (version 1 has decimal "
+                f"arrays only; base64 needs format_version {FORMAT_VERSION})"
+            )
     unknown = sorted(set(data) - set(_MODEL_KEYS) - set(_OPTIONAL_KEYS))
     if unknown:
         raise ValueError(
@@ -172,6 +194,9 @@ _MODEL_PARTS: dict[str, Any] = {
 }
 
 _MODEL_KEYS = ("format", "format_version", *_MODEL_PARTS)
+
+_ARRAY_PARTS = ("layers", "preprocess", "targets")
+"""The parts of a model file that hold arrays."""
 
 _OPTIONAL_KEYS: dict[str, Any] = {"targets": PreprocessStep, "multilabel": bool}
 """Written only when set: `targets`, the fitted scaling of a regression model's targets

@@ -53,8 +53,10 @@ function base64Bytes(text, path) {
   return bytes;
 }
 
-function decodeArray(value, path) {
+// version: the file's format_version; base64 arrays need version 2.
+function decodeArray(value, path, version) {
   const compact = isObject(value) && "base64" in value;
+  if (compact && version < 2) fail(path, "a base64 array in a version-1 file (base64 needs format_version 2)");
   checkKeys(value, ["dtype", "shape", compact ? "base64" : "data"], path);
   const Type = FLOAT_ARRAYS[value.dtype];
   if (!Type) fail(`${path}.dtype`, `expected float32 or float64, found ${JSON.stringify(value.dtype)}`);
@@ -97,17 +99,16 @@ const STEP_KEYS = {
   standardize: ["kind", "mean", "std", "per_feature"],
 };
 
-function parseStep(step, path) {
+function parseStep(step, path, version) {
   if (!isObject(step) || !(step.kind in STEP_KEYS)) {
     fail(`${path}.kind`, `expected one of: ${Object.keys(STEP_KEYS).join(", ")}`);
   }
   checkKeys(step, STEP_KEYS[step.kind], path);
   if (step.kind === "standardize") {
-    return {
-      kind: "standardize",
-      mean: decodeArray(step.mean, `${path}.mean`),
-      std: decodeArray(step.std, `${path}.std`),
-    };
+    const std = decodeArray(step.std, `${path}.std`, version);
+    const i = std.data.findIndex((s) => !(s > 0));
+    if (i >= 0) fail(`${path}.std`, `value ${i} is ${std.data[i]}; a standard deviation must be > 0`);
+    return { kind: "standardize", mean: decodeArray(step.mean, `${path}.mean`, version), std };
   }
   return { ...step };
 }
@@ -153,8 +154,8 @@ export function parseModel(source) {
   }
   const layers = data.layers.map((layer, i) => {
     checkKeys(layer, ["w", "b"], `$.layers[${i}]`);
-    const w = decodeArray(layer.w, `$.layers[${i}].w`);
-    const b = decodeArray(layer.b, `$.layers[${i}].b`);
+    const w = decodeArray(layer.w, `$.layers[${i}].w`, data.format_version);
+    const b = decodeArray(layer.b, `$.layers[${i}].b`, data.format_version);
     // A layer without bias holds b of shape [0].
     if (w.shape.join() !== `${sizes[i]},${sizes[i + 1]}` || ![`${sizes[i + 1]}`, "0"].includes(b.shape.join())) {
       fail(`$.layers[${i}]`, `shapes [${w.shape}] and [${b.shape}]; sizes need [${sizes[i]}, ${sizes[i + 1]}] and [${sizes[i + 1]}] (or [0])`);
@@ -168,11 +169,11 @@ export function parseModel(source) {
     fail("$.labels", `expected ${classes} names`);
   }
   if (!Array.isArray(data.preprocess)) fail("$.preprocess", "expected a list of steps");
-  const preprocess = data.preprocess.map((step, i) => parseStep(step, `$.preprocess[${i}]`));
+  const preprocess = data.preprocess.map((step, i) => parseStep(step, `$.preprocess[${i}]`, data.format_version));
   // Standardized regression targets: outputs are scaled back as `z * std + mean` per unit.
   let targets = null;
   if (data.targets !== undefined && data.targets !== null) {
-    const step = parseStep(data.targets, "$.targets");
+    const step = parseStep(data.targets, "$.targets", data.format_version);
     if (step.kind !== "standardize") fail("$.targets.kind", "expected 'standardize'");
     targets = { mean: step.mean.data, std: step.std.data };
   }
