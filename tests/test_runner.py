@@ -255,8 +255,12 @@ def test_resume_refuses_metrics_lines_changed_under_the_checkpoint(
     run_recipe(recipe)
     metrics = tmp_path / "run" / "metrics.jsonl"
     lines = metrics.read_text().splitlines(keepends=True)
-    metrics.write_text("".join([lines[0], *lines[2:]]))  # a line the checkpoint holds, lost
     longer = load_recipe(tiny_recipe(tmp_path, train__epochs=9))
+    metrics.write_text("".join([lines[0], *lines[2:]]))  # a line the checkpoint holds, lost
+    with pytest.raises(PurenetError, match=r"metrics.jsonl: 1,\d{3} bytes, fewer than the"):
+        run_recipe(longer, resume=True)
+    edited = "".join([lines[0], lines[1].replace('"epoch": 2', '"epoch": 7'), *lines[2:]])
+    metrics.write_text(edited + "\n")  # the same length or longer, other bytes
     with pytest.raises(PurenetError, match=r"metrics.jsonl: its first 4 lines are not those"):
         run_recipe(longer, resume=True)
 

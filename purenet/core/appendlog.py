@@ -38,7 +38,6 @@ from typing import IO, Any
 import attrs
 
 from purenet.core.jsonio import parse_json, to_jsonl_text
-from purenet.core.limits import TEXT_BYTES
 from purenet.errors import ModelFormatError
 
 
@@ -101,27 +100,34 @@ class AppendLog:
         path: str | os.PathLike[str],
         mark: LogMark,
         encode: Callable[[list[Any]], str] | None = None,
-    ) -> tuple[AppendLog, list[dict[str, Any]]]:
-        """The log at `path` cut back to `mark`, open for appending, and its rows.
+        row: Callable[[dict[str, Any], int], Any] | None = None,
+    ) -> tuple[AppendLog, list[Any]]:
+        """The log at `path` cut back to `mark`, open for appending, and its rows (each
+        line's object, or `row(object, line_number)` of it).
 
         Raises:
             ModelFormatError: as `read`.
         """
-        rows, digest = _read_marked(Path(path), mark)
+        rows, digest = _read_marked(Path(path), mark, row)
         os.truncate(path, mark.bytes)  # lines after the mark belong to no checkpoint
         handle = open(path, "ab")
         return cls(Path(path), handle, mark.lines, mark.bytes, digest, encode), rows
 
     @staticmethod
-    def read(path: str | os.PathLike[str], mark: LogMark) -> list[dict[str, Any]]:
-        """The rows of the log at `path` up to `mark`, leaving the file as it is.
+    def read(
+        path: str | os.PathLike[str],
+        mark: LogMark,
+        row: Callable[[dict[str, Any], int], Any] | None = None,
+    ) -> list[Any]:
+        """The rows of the log at `path` up to `mark` (as `resume` gives them), leaving the
+        file as it is.
 
         Raises:
             ModelFormatError: the file is missing, not a regular file, or its first
                 `mark.bytes` bytes are not the marked lines (it was changed, or is another
                 run's); the message names the file.
         """
-        return _read_marked(Path(path), mark)[0]
+        return _read_marked(Path(path), mark, row)[0]
 
     @property
     def lines(self) -> int:
@@ -181,31 +187,71 @@ def jsonl(rows: list[Mapping[str, Any]]) -> str:
     return to_jsonl_text(rows)
 
 
-def _read_marked(path: Path, mark: LogMark) -> tuple[list[dict[str, Any]], Any]:
+def _read_marked(
+    path: Path, mark: LogMark, row: Callable[[dict[str, Any], int], Any] | None = None
+) -> tuple[list[Any], Any]:
     """The rows of the first `mark.bytes` bytes of `path`, checked against `mark`, and the
-    running SHA-256 of those bytes."""
-    if mark.bytes > TEXT_BYTES.value():
-        raise ModelFormatError(f"{path}: {TEXT_BYTES.refusal(mark.bytes, 'bytes')}")
+    running SHA-256 of those bytes.
+
+    The prefix is read, hashed and parsed a chunk at a time, each line turned into its row by
+    `row(object, line_number)` (default: the object itself) as it is parsed, so memory grows
+    with the rows kept, not with the text: a log of a few million epochs resumes. No size cap
+    applies (the file is the run's own, checked byte for byte against the mark); a mark
+    longer than the file is refused before anything is read.
+    """
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ModelFormatError(f"{path}: not a regular file")
-        with open(path, "rb") as stream:
-            prefix = stream.read(mark.bytes)
+        info = os.stat(path)
     except FileNotFoundError:
         raise ModelFormatError(
-            f"{path}: no such file; the checkpoint's first {mark.lines} lines are kept there"
+            f"{path}: no such file; the checkpoint needs its first {mark.lines} lines"
         ) from None
-    digest = hashlib.sha256(prefix)
-    if len(prefix) != mark.bytes or digest.hexdigest() != mark.sha256:
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFormatError(f"{path}: not a regular file")
+    if info.st_size < mark.bytes:
+        raise ModelFormatError(
+            f"{path}: {info.st_size:,} bytes, fewer than the {mark.bytes:,} of the "
+            f"{mark.lines} lines the checkpoint marks: the file was cut or replaced"
+        )
+    digest, carry, remaining = hashlib.sha256(), b"", mark.bytes
+    rows: list[Any] = []
+    fault: ModelFormatError | None = None  # reported only if the bytes match the mark
+    with open(path, "rb") as stream:
+        while remaining:
+            chunk = stream.read(min(remaining, _CHUNK))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            digest.update(chunk)
+            *lines, carry = (carry + chunk).split(b"\n")
+            for line in lines if fault is None and len(rows) <= mark.lines else ():
+                try:
+                    rows.append(_parsed(line, len(rows) + 1, path, row))
+                except ModelFormatError as error:
+                    fault = error
+    if remaining or carry or digest.hexdigest() != mark.sha256:
         raise ModelFormatError(
             f"{path}: its first {mark.lines} lines are not those the checkpoint recorded "
             f"({mark.bytes} bytes, sha256 {mark.sha256[:12]}...): the file was changed "
             "after the checkpoint was written; start the run afresh"
         )
-    try:
-        rows = [parse_json(line) for line in prefix.decode("utf-8").splitlines()]
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ModelFormatError(f"{path}: not JSON lines ({exc})") from None
-    if len(rows) != mark.lines or not all(isinstance(row, dict) for row in rows):
-        raise ModelFormatError(f"{path}: expected {mark.lines} JSON objects, one per line")
+    if fault is not None:
+        raise fault
+    if len(rows) != mark.lines:
+        raise ModelFormatError(f"{path}: {len(rows)} lines, the checkpoint marks {mark.lines}")
     return rows, digest
+
+
+_CHUNK = 1 << 22
+"""Bytes of a log read at a time on resume."""
+
+
+def _parsed(
+    line: bytes, number: int, path: Path, row: Callable[[dict[str, Any], int], Any] | None
+) -> Any:
+    try:
+        value = parse_json(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: line {number}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ModelFormatError(f"{path}: line {number}: expected a JSON object")
+    return value if row is None else row(value, number)

@@ -61,6 +61,15 @@ from purenet.training.checkpoint import Checkpoint, read_checkpoint_epoch
 from purenet.training.loop import train
 from purenet.training.reports import BatchReport, EpochReport, Track, TrainResult
 
+RESUME_MAY_CHANGE = (
+    "train.epochs",
+    "train.threads",
+    "train.checkpoint_every",
+    "train.checkpoint_seconds",
+)
+"""The `[train]` keys a resumed run may change (with the whole `[output]` section): none of
+them changes the numbers of the epochs already trained."""
+
 
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a run; the last checkpoint is on disk and `resume=True` continues it.
@@ -114,11 +123,10 @@ class RunResult:
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    """Recipe data without the keys a resume may change (epochs, threads, checkpoints,
-    output)."""
+    """Recipe data without the keys a resume may change (`RESUME_MAY_CHANGE`, [output])."""
     copy = json.loads(json.dumps(data))
-    for key in ("epochs", "threads", "checkpoint_every", "checkpoint_seconds"):
-        copy.get("train", {}).pop(key, None)
+    for key in RESUME_MAY_CHANGE:
+        copy.get("train", {}).pop(key.removeprefix("train."), None)
     copy.pop("output", None)
     return copy
 
@@ -130,13 +138,6 @@ def _check_resumable(out: Path, recipe: Recipe) -> int | None:
     if not checkpoint.exists():
         return None
     epoch = read_checkpoint_epoch(checkpoint)
-    if epoch > recipe.train.epochs:
-        # Training would stop at once and report the longer run as if it were this one.
-        raise RecipeError(
-            f"{checkpoint}: the checkpoint is at epoch {epoch}, more than the "
-            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {recipe.where}); "
-            f"resume with train.epochs >= {epoch}, or start afresh"
-        )
     saved_file = out / RECIPE_FILE
     if saved_file.is_file():
         saved = recipe_from_data(read_recipe_data(saved_file), source=str(saved_file))
@@ -150,8 +151,16 @@ def _check_resumable(out: Path, recipe: Recipe) -> int | None:
             )
             raise RecipeError(
                 f"{saved_file}: the run was started with a different recipe "
-                f"({', '.join(keys)} differ); only train.epochs may change on --resume"
+                f"({', '.join(keys)} {'differs' if len(keys) == 1 else 'differ'}); only "
+                f"{', '.join(RESUME_MAY_CHANGE)} and [output] may change on --resume"
             )
+    if epoch > recipe.train.epochs:
+        # Training would stop at once and report the longer run as if it were this one.
+        raise RecipeError(
+            f"{checkpoint}: the checkpoint is at epoch {epoch}, more than the "
+            f"{recipe.train.epochs} epochs asked for ($.train.epochs in {recipe.where}); "
+            f"resume with train.epochs >= {epoch}, or start afresh"
+        )
     return epoch
 
 

@@ -313,7 +313,10 @@ def read_checkpoint(
         _check_format(data)
         if not _KEYS <= set(data) <= _KEYS | _OPTIONAL_KEYS:
             missing, extra = sorted(_KEYS - set(data)), sorted(set(data) - _KEYS - _OPTIONAL_KEYS)
-            raise ModelFormatError(f"$: missing keys {missing}, unknown keys {extra}")
+            faults = ([f"missing keys {missing}"] if missing else []) + (
+                [f"unknown keys {extra}"] if extra else []
+            )
+            raise ModelFormatError(f"$: {', '.join(faults)}")
         if run is not None:
             _check_same_run(data["run"], run)
         for key in ("epoch", "step"):

@@ -14,6 +14,7 @@ import json
 import operator
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,8 @@ class RunLogs:
         """
         folder = Path(resume).parent
         where = folder / saved.history.file
-        history_log, rows = _open(where, saved.history, checkpoint, "history")
-        source = str(folder / saved.history.file)
-        history = _reports(rows, source)
+        history_log, reports = _open(where, saved.history, checkpoint, "history")
+        history = tuple(reports)
         tracked_log = None
         if tracker is not None:
             if saved.tracked is None:
@@ -232,34 +232,37 @@ class RunLogs:
 
 def _open(
     where: Path, mark: LogMark, checkpoint: Checkpoint | None, kind: str
-) -> tuple[AppendLog | None, list[dict[str, Any]]]:
-    """The log at `where` read up to `mark`; open for appending at the checkpoint's path
-    (copied there when that is another file)."""
-    encode = report_lines if kind == "history" else None
+) -> tuple[AppendLog | None, list[Any]]:
+    """The log at `where` read up to `mark` (the history as `EpochReport`s, tracked records
+    as objects); open for appending at the checkpoint's path (copied there when that is
+    another file), or None without a checkpoint."""
+    history = kind == "history"
+    encode, row = (report_lines, _report(where)) if history else (None, None)
     if checkpoint is None:
-        return None, AppendLog.read(where, mark)
-    target = checkpoint.history_path if kind == "history" else checkpoint.tracked_path
+        return None, AppendLog.read(where, mark, row)
+    target = checkpoint.history_path if history else checkpoint.tracked_path
     if target.resolve() == where.resolve():
-        return AppendLog.resume(where, mark, encode)
-    rows = AppendLog.read(where, mark)
+        return AppendLog.resume(where, mark, encode, row)
+    rows = AppendLog.read(where, mark, row)
     log = AppendLog.create(target, encode)
-    log.append(rows if encode is None else list(_reports(rows, str(where))))
+    log.append(rows)
     return log, rows
 
 
-def _reports(rows: list[dict[str, Any]], source: str) -> tuple[EpochReport, ...]:
-    """The epochs' reports from their log lines, which must be epochs 1, 2, ... in order."""
-    reports = []
-    for number, row in enumerate(rows, start=1):
+def _report(source: Path) -> Callable[[dict[str, Any], int], EpochReport]:
+    """Line `number` of a history log as its `EpochReport`: the report of epoch `number`."""
+
+    def report(row: dict[str, Any], number: int) -> EpochReport:
         try:
-            report = converter.structure(row, EpochReport)
+            found: EpochReport = converter.structure(row, EpochReport)
         except Exception as error:  # cattrs raises several types; all mean a malformed line
             raise ModelFormatError(
                 f"{source}: line {number}: malformed epoch report ({error})"
             ) from None
-        if report.epoch != number:
+        if found.epoch != number:
             raise ModelFormatError(
-                f"{source}: line {number}: epoch {report.epoch}, expected {number}"
+                f"{source}: line {number}: epoch {found.epoch}, expected {number}"
             )
-        reports.append(report)
-    return tuple(reports)
+        return found
+
+    return report
