@@ -72,6 +72,20 @@ def test_run_end_to_end(tiny: Path) -> None:
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+def test_a_fresh_run_over_an_interrupted_one_says_so_and_a_resumed_one_labels_its_time(
+    tiny: Path,
+) -> None:
+    out = tiny.parent / "run"
+    assert runner.invoke(app, ["run", str(tiny), "--quiet"]).exit_code == 0
+    (out / "model.json").unlink()  # as an interrupted run leaves it: a checkpoint, no model
+    fresh = runner.invoke(app, ["run", str(tiny), "--quiet"])
+    assert fresh.exit_code == 0 and "holds an interrupted run" in fresh.stderr
+    assert "holds an interrupted run" not in runner.invoke(app, ["run", str(tiny)]).stderr
+    longer = runner.invoke(app, ["run", str(tiny), "--resume", "--set", "train.epochs=6"])
+    assert longer.exit_code == 0, longer.output
+    assert "training seconds (all sessions, from epoch 1; resumed at 4)" in longer.stdout
+
+
 def test_run_with_a_recipe_typo_exits_1_with_the_key(tiny: Path) -> None:
     text = tiny.read_text().replace('hidden = "tanh"', 'hiden = "tanh"')
     tiny.write_text(text)

@@ -102,6 +102,18 @@ def _interrupt_hint(recipe: Path, options: list[str], stop: Any) -> str:
     return f"interrupted: checkpoint of epoch {stop.epoch} kept; continue with: {shlex.join(words)}"
 
 
+def _warn_if_replacing(out: Path) -> None:
+    """Say so when a fresh run is about to replace an interrupted run's checkpoint."""
+    from purenet.run.layout import CHECKPOINT_FILE, MODEL_FILE
+
+    if (out / CHECKPOINT_FILE).is_file() and not (out / MODEL_FILE).exists():
+        errors.print(
+            f"[yellow]{escape(printable(str(out)))} holds an interrupted run: starting afresh "
+            "replaces its checkpoint (--resume would continue it)[/]",
+            soft_wrap=True,
+        )
+
+
 def _run_options(
     out: Path | None,
     overrides: list[str],
@@ -169,7 +181,9 @@ def run(
         more = [f"train.threads={threads}"] if threads is not None else []
         more += ["output.compact=true"] if compact else []
         spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
-        bars = None if quiet else RunProgress(spec.train.epochs, errors)
+        bars = None if quiet else RunProgress(spec.train.epochs, errors, penalty=spec.train.l2 > 0)
+        if not resume:
+            _warn_if_replacing(out or Path(spec.output.dir or "runs/run"))
         try:
             if bars is None:
                 result = run_recipe(
@@ -177,15 +191,18 @@ def run(
                 )
             else:
                 with bars.progress:
-                    result = run_recipe(
-                        spec,
-                        out_dir=out,
-                        resume=resume,
-                        limit=limit,
-                        data_dir=data_dir,
-                        on_epoch=bars.on_epoch,
-                        on_batch=bars.on_batch,
-                    )
+                    try:
+                        result = run_recipe(
+                            spec,
+                            out_dir=out,
+                            resume=resume,
+                            limit=limit,
+                            data_dir=data_dir,
+                            on_epoch=bars.on_epoch,
+                            on_batch=bars.on_batch,
+                        )
+                    finally:
+                        bars.finish()
         except RunInterrupted as stop:
             errors.print(
                 f"[yellow]{escape(_interrupt_hint(recipe, options, stop))}[/]",
@@ -203,7 +220,9 @@ def run(
     for name, value in result.metrics.items():
         if name != "seconds":
             table.add_row(name, _fmt(value))
-    table.add_row("training seconds", f"{result.metrics['seconds']:.2f}")
+    sessions = f" (all sessions, from epoch 1; resumed at {result.resumed_from})"
+    label = "training seconds" + (sessions if result.resumed_from else "")
+    table.add_row(label, f"{result.metrics['seconds']:.2f}")
     table.add_row("wall seconds", f"{result.wall_seconds:.2f}")
     console.print(table)
     console.print(

@@ -29,7 +29,8 @@ class RunProgress:
     DRAW_SECONDS = 0.25
     LINE_SECONDS = 1.0
 
-    def __init__(self, epochs: int, console: Console) -> None:
+    def __init__(self, epochs: int, console: Console, *, penalty: bool = False) -> None:
+        """`penalty`: the steps' losses include an L2 penalty (the batch bar says so)."""
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -39,7 +40,9 @@ class RunProgress:
             TimeRemainingColumn(),
             console=console,
             auto_refresh=False,
+            disable=not console.is_terminal,  # a log file gets the epoch lines only
         )
+        self.loss = "loss+l2" if penalty else "loss"
         self.epochs = self.progress.add_task("epochs", total=epochs, status="")
         self.batches = self.progress.add_task("batches", total=None, status="")
         # About 50 epoch lines at most: a 3000-epoch full-batch run should not flood the screen.
@@ -65,10 +68,15 @@ class RunProgress:
             self.printed_at = now
             line = "  ".join([f"epoch {report.epoch:>3}", *_scores(report)])
             self.progress.console.print(
-                f"{line}  lr {report.learning_rate:.3g}  {report.seconds:.1f}s"
+                f"{line}  lr {report.learning_rate:.3g}  {report.seconds:.1f}s", soft_wrap=True
             )
         if last or now - self.drawn_at >= self.DRAW_SECONDS:
             self._draw()  # the last epoch: the bars end where the run did
+
+    def finish(self) -> None:
+        """Draw the latest reports (an interrupted run's bars end where it stopped)."""
+        if self.report is not None or self.batch is not None:
+            self._draw()
 
     def _draw(self) -> None:
         """Bring both bars up to the latest reports and redraw them, once."""
@@ -80,7 +88,7 @@ class RunProgress:
         if batch is None:
             self.progress.refresh()
             return
-        done, status = batch.batch + 1, f"loss {batch.loss:.4f}"
+        done, status = batch.batch + 1, f"{self.loss} {batch.loss:.4f}"
         if batch.epoch == self.shown_epoch:
             self.progress.update(self.batches, completed=done, status=status)
             self.progress.refresh()

@@ -104,7 +104,9 @@ class RunResult:
             run started from the beginning.
         threads: the BLAS threads the run used (`train.threads`, else `free_cores()`).
         wall_seconds: the whole call's wall time: data, training, checkpoints, evaluation,
-            model and figures (`metrics["seconds"]` is the epochs' time alone).
+            model and figures (`metrics["seconds"]` is the epochs' time alone, summed over
+            every session of a resumed run).
+        resumed_from: the checkpoint's epoch this call continued from (0: from the start).
     """
 
     out_dir: Path
@@ -116,6 +118,7 @@ class RunResult:
     started_over: bool = False
     threads: int = 1
     wall_seconds: float = 0.0
+    resumed_from: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,4 +418,13 @@ def _run(
         from purenet.run.plot import plot_run
 
         plot_run(out, names=recipe.output.plots, data_dir=data_dir, recipe_files=True)
-    return RunResult(out, model, result.history, metrics, test, result.stopped_early, started_over)
+    return RunResult(
+        out,
+        model,
+        result.history,
+        metrics,
+        test,
+        result.stopped_early,
+        started_over,
+        resumed_from=resumed_epoch or 0,
+    )
