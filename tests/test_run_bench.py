@@ -19,9 +19,11 @@ def test_every_variant_is_timed_against_the_bare_call(tmp_path: Path) -> None:
     rows = bookkeeping_rows(load_recipe(tiny_recipe(tmp_path)), repeats=1)
     assert [row.variant for row in rows] == list(VARIANTS)
     bare = rows[0]
-    assert bare.seconds > 0 and bare.added == 0 and bare.share == 0
+    assert bare.seconds > 0 and bare.added == 0 and bare.wall_added == 0 and bare.share == 0
     for row in rows[1:]:
         assert row.added == row.seconds - bare.seconds
+        assert row.wall_added == row.wall - bare.wall
+        assert row.share == row.wall_added / row.run_wall and row.run_wall > bare.wall
     assert not list(tmp_path.glob("**/checkpoint.json"))  # temporary folders only
 
 
