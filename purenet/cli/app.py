@@ -181,7 +181,7 @@ def run(
         more = [f"train.threads={threads}"] if threads is not None else []
         more += ["output.compact=true"] if compact else []
         spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
-        bars = None if quiet else RunProgress(spec.train.epochs, errors, penalty=spec.train.l2 > 0)
+        bars = None if quiet else RunProgress.of(spec, errors)
         if not resume:
             _warn_if_replacing(out or Path(spec.output.dir or "runs/run"))
         try:
@@ -198,8 +198,7 @@ def run(
                             resume=resume,
                             limit=limit,
                             data_dir=data_dir,
-                            on_epoch=bars.on_epoch,
-                            on_batch=bars.on_batch,
+                            **bars.callbacks(),
                         )
                     finally:
                         bars.finish()

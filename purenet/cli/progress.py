@@ -15,6 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from purenet.recipe.schema import Recipe
+
 
 class RunProgress:
     """Two rich progress bars (epochs, batches of the current epoch) fed by the callbacks.
@@ -29,8 +31,11 @@ class RunProgress:
     DRAW_SECONDS = 0.25
     LINE_SECONDS = 1.0
 
-    def __init__(self, epochs: int, console: Console, *, penalty: bool = False) -> None:
-        """`penalty`: the steps' losses include an L2 penalty (the batch bar says so)."""
+    def __init__(
+        self, epochs: int, console: Console, *, penalty: bool = False, batches: bool = True
+    ) -> None:
+        """`penalty`: the steps' losses include an L2 penalty (the batch bar says so);
+        `batches`: show the batch bar (False for one batch an epoch: give no `on_batch`)."""
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -44,7 +49,8 @@ class RunProgress:
         )
         self.loss = "loss+l2" if penalty else "loss"
         self.epochs = self.progress.add_task("epochs", total=epochs, status="")
-        self.batches = self.progress.add_task("batches", total=None, status="")
+        self.batches = self.progress.add_task("batches", total=None, status="", visible=batches)
+        self.show_batches = batches
         # About 50 epoch lines at most: a 3000-epoch full-batch run should not flood the screen.
         self.every = max(1, epochs // 50)
         self.last = epochs
@@ -54,6 +60,17 @@ class RunProgress:
         self.shown_epoch = 0  # the epoch the batch bar counts
         self.batch: Any = None  # the latest reports
         self.report: Any = None
+        self.drawn: tuple[Any, Any] = (None, None)  # the reports drawn last
+
+    @classmethod
+    def of(cls, recipe: Recipe, console: Console) -> RunProgress:
+        """The progress of a recipe's run (no batch bar for full-batch training)."""
+        train = recipe.train
+        return cls(train.epochs, console, penalty=train.l2 > 0, batches=train.batch_size != "full")
+
+    def callbacks(self) -> dict[str, Any]:
+        """`run_recipe`'s (and `train`'s) `on_epoch` and `on_batch` for these bars."""
+        return {"on_epoch": self.on_epoch, "on_batch": self.on_batch if self.show_batches else None}
 
     def on_batch(self, report: Any) -> None:
         self.batch = report
@@ -70,28 +87,36 @@ class RunProgress:
             self.progress.console.print(
                 f"{line}  lr {report.learning_rate:.3g}  {report.seconds:.1f}s", soft_wrap=True
             )
-        if last or now - self.drawn_at >= self.DRAW_SECONDS:
-            self._draw()  # the last epoch: the bars end where the run did
-
-    def finish(self) -> None:
-        """Draw the latest reports (an interrupted run's bars end where it stopped)."""
-        if self.report is not None or self.batch is not None:
+        if now - self.drawn_at >= self.DRAW_SECONDS:
             self._draw()
 
-    def _draw(self) -> None:
-        """Bring both bars up to the latest reports and redraw them, once."""
+    def finish(self) -> None:
+        """Bring the bars up to the latest reports before they close (which draws them once
+        more), so they end where the run ended or stopped."""
+        if (self.batch, self.report) != self.drawn:
+            self._draw(refresh=False)
+
+    def _draw(self, *, refresh: bool = True) -> None:
+        """Bring both bars up to the latest reports and (with `refresh`) redraw them, once."""
         self.drawn_at = time.monotonic()
-        batch, report = self.batch, self.report
+        batch, report = self.drawn = self.batch, self.report
         if report is not None:
             status = " ".join(_scores(report))
             self.progress.update(self.epochs, completed=report.epoch, status=status)
         if batch is None:
-            self.progress.refresh()
+            if refresh:
+                self.progress.refresh()
             return
         done, status = batch.batch + 1, f"{self.loss} {batch.loss:.4f}"
-        if batch.epoch == self.shown_epoch:
+        if batch.epoch == self.shown_epoch or not refresh:
             self.progress.update(self.batches, completed=done, status=status)
-            self.progress.refresh()
+            if batch.epoch != self.shown_epoch:
+                self.shown_epoch = batch.epoch
+                self.progress.update(
+                    self.batches, total=batch.batches, description=f"epoch {batch.epoch}"
+                )
+            if refresh:
+                self.progress.refresh()
             return
         # A new epoch restarts the batch bar's clock; reset() redraws.
         self.shown_epoch = batch.epoch

@@ -109,13 +109,13 @@ def _timed(recipe: Recipe, prepared: Any, variant: str) -> tuple[float, float]:
     """CPU and wall seconds of one training call in `variant`."""
     arch, params, options = training_call(recipe, prepared)
     screen = Console(file=io.StringIO(), force_terminal=True, width=100)
-    bars = RunProgress(recipe.train.epochs, screen)
+    bars = RunProgress.of(recipe, screen)
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         if variant in ("checkpoint", "both"):
             options["checkpoint"] = run_checkpoint(recipe, Path(folder))
         if variant in ("progress", "both"):
             stack.enter_context(bars.progress)
-            options.update(on_epoch=bars.on_epoch, on_batch=bars.on_batch)
+            options.update(bars.callbacks())
         started, clock = time.process_time(), time.perf_counter()
         train(arch, params, recipe.optimizer, prepared.train, **options)
         seconds, elapsed = time.process_time() - started, time.perf_counter() - clock

@@ -5,7 +5,7 @@ per line) to the history log and the new tracked records to the tracked log
 (`Tracker.lines`); a checkpoint stores the marks of both (`purenet.core.appendlog`). On resume
 the logs are read back up to those marks, so the history a resumed run returns, and the lines
 on disk, are exactly those of an uninterrupted run. Lines reach the files at most
-`FLUSH_SECONDS` after their epoch (`RunLogs.tick`), and before every checkpoint.
+`FLUSH_SECONDS` after their epoch (`RunLogs.record`), and before every checkpoint.
 """
 
 from __future__ import annotations
@@ -139,33 +139,18 @@ class RunLogs:
         )
         return logs, history
 
-    def append(self, report: EpochReport, tracker: Tracker | None) -> None:
-        """Append an epoch's report, and the tracker's records not yet written."""
-        if self.history is None:
-            return
-        self.history.append([report])
-        if self.tracked is not None and tracker is not None:
-            self.tracked.append(tracker.lines(self.written))
-            self.written = len(tracker)
-
-    def lines(self) -> tuple[int, int]:
-        """Lines appended so far to the history and tracked logs (0 for a missing log)."""
-        tracked = 0 if self.tracked is None else self.tracked.lines
-        return (0 if self.history is None else self.history.lines), tracked
-
-    def tick(self) -> None:
-        """Write the waiting lines to their files when `FLUSH_SECONDS` have passed."""
-        now = time.monotonic()
-        if self.history is not None and now - self.flushed >= FLUSH_SECONDS:
-            for log in (self.history, self.tracked):
-                if log is not None:
-                    log.flush()
-            self.flushed = now
+    def flush(self) -> None:
+        """Write the waiting lines to their files."""
+        for log in (self.history, self.tracked):
+            if log is not None:
+                log.flush()
+        self.flushed = time.monotonic()
 
     def record(
         self,
+        report: EpochReport,
+        tracker: Tracker | None,
         run: dict[str, Any],
-        epoch: int,
         step: int,
         params: Any,
         opt_state: Any,
@@ -174,15 +159,28 @@ class RunLogs:
         *,
         final: bool,
     ) -> None:
-        """Record epoch `epoch` as done, and write its checkpoint when it is due
-        (`Checkpoint.due`, or `final`: the last epoch or an early stop)."""
-        if self.checkpoint is None:
+        """An epoch is done: append its report (and the tracker's records not yet written),
+        remember its state as `done`, and write its checkpoint when it is due
+        (`Checkpoint.due`, or `final`: the last epoch or an early stop); else write the
+        waiting lines once `FLUSH_SECONDS` have passed. Nothing without a checkpoint.
+
+        This runs after every epoch, so it is kept to a few microseconds.
+        """
+        checkpoint, history, tracked = self.checkpoint, self.history, self.tracked
+        if checkpoint is None or history is None:
             return
-        self.done = Done(run, epoch, step, params, opt_state, best, plateau, self.lines())
-        if final or self.checkpoint.due(epoch, time.monotonic() - self.saved_at):
+        history.append((report,))
+        if tracked is not None and tracker is not None:
+            tracked.append(tracker.lines(self.written))
+            self.written = len(tracker)
+        counts = (history.lines, 0 if tracked is None else tracked.lines)
+        epoch = report.epoch
+        self.done = Done(run, epoch, step, params, opt_state, best, plateau, counts)
+        now = time.monotonic()
+        if final or checkpoint.due(epoch, now - self.saved_at):
             self.save()
-        else:
-            self.tick()
+        elif now - self.flushed >= FLUSH_SECONDS:
+            self.flush()
 
     def save(self) -> None:
         """Write the checkpoint of the last completed epoch unless one holds it already."""
@@ -218,7 +216,7 @@ class RunLogs:
                 continue
 
     def commit(self, lines: tuple[int, int]) -> tuple[LogMark, LogMark | None]:
-        """Sync the logs' first `lines` (as `lines()` gave them) to the disk, before a
+        """Sync the logs' first `lines` (a recorded epoch's `Done.lines`) to the disk, before a
         checkpoint that names them; returns their marks."""
         assert self.history is not None, "a commit of a run without a checkpoint"
         history = self.history.commit(lines[0])

@@ -491,9 +491,8 @@ def _end_epoch(
     if state.tracker is not None and not state.tracker.every_step:
         state.tracker.record(state.params, state.step, float(epoch))
     _apply_rules(job, state, report)
-    state.logs.append(report, state.tracker)
     final = state.epoch == job.epochs or state.stopped
-    state.logs.record(run, state.epoch, state.step, state.params, state.opt_state,
+    state.logs.record(report, state.tracker, run, state.step, state.params, state.opt_state,
                       state.best, state.plateau, final=final)  # fmt: skip
     if job.on_epoch is not None:
         job.on_epoch(report)
