@@ -25,7 +25,7 @@ def test_all_lists_exactly_the_public_names() -> None:
     # name bound at top level (other than the subpackages themselves) is listed.
     assert set(DESIGN_NAMES) <= set(pn.__all__)
     assert len(pn.__all__) == len(set(pn.__all__))
-    missing = [name for name in pn.__all__ if name not in vars(pn)]
+    missing = [name for name in pn.__all__ if not hasattr(pn, name)]  # imported on first use
     assert missing == []
     bound = {
         name
@@ -33,6 +33,18 @@ def test_all_lists_exactly_the_public_names() -> None:
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert bound - set(pn.__all__) == set()
+
+
+def test_import_purenet_loads_nothing_heavy_until_a_name_is_used() -> None:
+    code = (
+        "import sys, purenet as pn\n"
+        "assert 'numpy' not in sys.modules and 'purenet.training' not in sys.modules\n"
+        "assert pn.train.__module__ == 'purenet.training.loop' and 'numpy' in sys.modules\n"
+        "assert 'train' in vars(pn)\n"  # bound after its first use
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        pn.trian  # noqa: B018
 
 
 def test_optimizer_names_live_in_purenet_optim() -> None:
