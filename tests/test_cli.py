@@ -315,6 +315,10 @@ def test_the_interrupt_hint_repeats_every_option_that_shapes_the_run() -> None:
     )
     none = RunInterrupted(Path("runs/x"), 0, None)
     assert "nothing to resume" in _interrupt_hint(Path("r.toml"), [], none)
+    drawing = RunInterrupted(Path("runs/x"), 4, Path("runs/x/checkpoint.json"), model_written=True)
+    assert _interrupt_hint(Path("r.toml"), options, drawing).endswith(
+        "the model is written; draw them with: purenet plot runs/x"
+    )
 
 
 def test_error_text_is_printed_as_written(trained: Path, tmp_path: Path) -> None:

@@ -392,3 +392,19 @@ def test_a_validation_split_of_too_few_samples_names_the_key(
 ) -> None:
     with pytest.raises(RecipeError, match=r"\$.data.valid_fraction: split needs at least 2"):
         prepare_data(load_recipe(tiny_recipe(tmp_path)), limit=1)
+
+
+def test_ctrl_c_while_the_figures_are_drawn_says_the_model_is_written(
+    tmp_path: Path, data_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import purenet.run.plot as plot
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plot, "plot_run", interrupted)
+    recipe = load_recipe(tiny_recipe(tmp_path, output__plots=["loss"]))
+    with pytest.raises(RunInterrupted) as caught:
+        run_recipe(recipe)
+    assert caught.value.model_written and caught.value.epoch == 4
+    assert (tmp_path / "run" / "model.json").is_file()

@@ -96,6 +96,9 @@ def _interrupt_hint(recipe: Path, options: list[str], stop: Any) -> str:
     """What Ctrl-C kept, and the exact command that continues the run: the run's own
     `options` (every one that shapes the run: --out, --set, --limit, --data-dir, --threads,
     --compact) after `--resume`."""
+    if stop.model_written:
+        figures = shlex.join(["purenet", "plot", str(stop.out_dir)])
+        return f"interrupted while drawing figures: the model is written; draw them with: {figures}"
     if not stop.checkpoint:
         return "interrupted before the first checkpoint: nothing to resume; run again to start"
     words = ["purenet", "run", str(recipe), "--resume", *options]

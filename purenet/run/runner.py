@@ -78,14 +78,19 @@ class RunInterrupted(KeyboardInterrupt):
         out_dir: the run folder.
         epoch: epochs completed and saved in the checkpoint (0: none yet).
         checkpoint: the checkpoint file, or None if no epoch was saved yet.
+        model_written: training had ended and `model.json` was written (Ctrl-C came while
+            the figures were drawn; `purenet plot` draws them).
     """
 
-    def __init__(self, out_dir: Path, epoch: int, checkpoint: Path | None) -> None:
+    def __init__(
+        self, out_dir: Path, epoch: int, checkpoint: Path | None, *, model_written: bool = False
+    ) -> None:
         saved = f"checkpoint of epoch {epoch} in {checkpoint}" if checkpoint else "no checkpoint"
         super().__init__(f"interrupted; {saved}")
         self.out_dir = out_dir
         self.epoch = epoch
         self.checkpoint = checkpoint
+        self.model_written = model_written
 
 
 @attrs.frozen(eq=False)
@@ -417,7 +422,11 @@ def _run(
     if recipe.output.plots:
         from purenet.run.plot import plot_run
 
-        plot_run(out, names=recipe.output.plots, data_dir=data_dir, recipe_files=True)
+        try:
+            plot_run(out, names=recipe.output.plots, data_dir=data_dir, recipe_files=True)
+        except KeyboardInterrupt:
+            epochs = len(result.history)
+            raise RunInterrupted(out, epochs, checkpoint_path, model_written=True) from None
     return RunResult(
         out,
         model,
