@@ -105,6 +105,18 @@ def _interrupt_hint(recipe: Path, options: list[str], stop: Any) -> str:
     return f"interrupted: checkpoint of epoch {stop.epoch} kept; continue with: {shlex.join(words)}"
 
 
+def _checkpoint_epoch(out: Path) -> int:
+    """The epoch of the run folder's checkpoint, or 0 (none, or unreadable: the run says why)."""
+    from purenet.run.layout import CHECKPOINT_FILE
+    from purenet.training.checkpoint import read_checkpoint_epoch
+
+    checkpoint = out / CHECKPOINT_FILE
+    try:
+        return read_checkpoint_epoch(checkpoint) if checkpoint.is_file() else 0
+    except PurenetError:
+        return 0
+
+
 def _warn_if_replacing(out: Path) -> None:
     """Say so when a fresh run is about to replace an interrupted run's checkpoint."""
     from purenet.run.layout import CHECKPOINT_FILE, MODEL_FILE
@@ -185,8 +197,11 @@ def run(
         more += ["output.compact=true"] if compact else []
         spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
         bars = None if quiet else RunProgress.of(spec, errors)
+        folder = out or Path(spec.output.dir or "runs/run")
         if not resume:
-            _warn_if_replacing(out or Path(spec.output.dir or "runs/run"))
+            _warn_if_replacing(folder)
+        elif bars is not None:
+            bars.resumed_at(_checkpoint_epoch(folder))
         try:
             if bars is None:
                 result = run_recipe(

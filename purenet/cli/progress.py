@@ -68,6 +68,10 @@ class RunProgress:
         train = recipe.train
         return cls(train.epochs, console, penalty=train.l2 > 0, batches=train.batch_size != "full")
 
+    def resumed_at(self, epoch: int) -> None:
+        """Start the epoch bar at a resumed run's checkpoint (`epoch` epochs done)."""
+        self.progress.update(self.epochs, completed=epoch)
+
     def callbacks(self) -> dict[str, Any]:
         """`run_recipe`'s (and `train`'s) `on_epoch` and `on_batch` for these bars."""
         return {"on_epoch": self.on_epoch, "on_batch": self.on_batch if self.show_batches else None}
