@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_optim import KERNEL_SPECS
 
 import purenet as pn
 from purenet import optim
@@ -16,14 +17,7 @@ from purenet.training.option_step import OptionStep
 from purenet.training.select import make_step
 from purenet.training.step import FastStep, NonFinite, _is_finite, supports
 
-OPTIMIZERS = [
-    optim.SGD(0.05),
-    optim.SGD(0.05, momentum=0.9),
-    optim.SGD(0.05, momentum=0.9, nesterov=True),
-    optim.Adam(0.01),
-    optim.AdamW(0.01, weight_decay=0.1),
-    optim.RMSProp(0.01),
-]
+OPTIMIZERS = KERNEL_SPECS  # every optimizer and its variants, as test_optim.py has them
 PAIRS = [
     ("softmax", "cross_entropy"),
     ("sigmoid", "cross_entropy"),

@@ -189,7 +189,7 @@ def run(
     """Train a model from a recipe and write a run folder (model.json, metrics.jsonl, ...)."""
     from purenet.recipe.bundled import find_recipe
     from purenet.recipe.load import load_recipe
-    from purenet.run.runner import RunInterrupted, run_recipe
+    from purenet.run.runner import RunInterrupted, output_folder, run_recipe
 
     options = _run_options(out, overrides or [], limit, data_dir, threads, compact)
     with _user_errors(), sigterm_as_interrupt() as terminated:
@@ -197,7 +197,7 @@ def run(
         more += ["output.compact=true"] if compact else []
         spec = load_recipe(find_recipe(recipe), overrides=[*(overrides or ()), *more])
         bars = None if quiet else RunProgress.of(spec, errors)
-        folder = out or Path(spec.output.dir or "runs/run")
+        folder = output_folder(spec, out)
         if not resume:
             _warn_if_replacing(folder)
         elif bars is not None:

@@ -107,31 +107,17 @@ class RunProgress:
         if report is not None:
             status = " ".join(_scores(report))
             self.progress.update(self.epochs, completed=report.epoch, status=status)
-        if batch is None:
-            if refresh:
-                self.progress.refresh()
-            return
-        done, status = batch.batch + 1, f"{self.loss} {batch.loss:.4f}"
-        if batch.epoch == self.shown_epoch or not refresh:
-            self.progress.update(self.batches, completed=done, status=status)
+        if batch is not None:
+            fields = {"completed": batch.batch + 1, "status": f"{self.loss} {batch.loss:.4f}"}
             if batch.epoch != self.shown_epoch:
                 self.shown_epoch = batch.epoch
-                self.progress.update(
-                    self.batches, total=batch.batches, description=f"epoch {batch.epoch}"
-                )
-            if refresh:
-                self.progress.refresh()
-            return
-        # A new epoch restarts the batch bar's clock; reset() redraws.
-        self.shown_epoch = batch.epoch
-        description = f"epoch {batch.epoch}"
-        self.progress.reset(
-            self.batches,
-            total=batch.batches,
-            completed=done,
-            description=description,
-            status=status,
-        )
+                fields.update(total=batch.batches, description=f"epoch {batch.epoch}")
+                if refresh:  # a new epoch restarts the batch bar's clock; reset() redraws
+                    self.progress.reset(self.batches, **fields)
+                    return
+            self.progress.update(self.batches, **fields)
+        if refresh:
+            self.progress.refresh()
 
 
 def _scores(report: Any) -> list[str]:

@@ -44,6 +44,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from purenet.cli.common import errors, fail, user_errors
+from purenet.core.threads import limit_threads
 from purenet.data.load import load_dataset
 from purenet.errors import require_extra
 from purenet.pipeline.transforms import flatten, scale
@@ -240,10 +241,7 @@ def sklearn_bench_command(
     """Time purenet's MLPClassifier.fit against scikit-learn's on Fashion-MNIST and digits."""
     with user_errors(), ExitStack() as stack:
         if threads is not None:
-            require_extra("threadpoolctl", "bench")
-            from threadpoolctl import threadpool_limits
-
-            stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+            stack.enter_context(limit_threads(threads, explicit=True))
         status = stack.enter_context(errors.status("benchmarking"))
         try:
             rows = run_sklearn_bench(

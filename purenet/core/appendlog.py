@@ -28,10 +28,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,7 +64,7 @@ class AppendLog:
     Appended rows wait in memory until `write`, `flush`, `commit` or `close` turns them into
     lines with `encode` (all waiting rows at once), so appending costs no I/O and no encoding.
     `encode(rows) -> text` gives one JSON object per row, each line ending in a newline; the
-    default takes JSON-ready mappings.
+    default (`to_jsonl_text`) takes JSON-ready mappings.
     """
 
     def __init__(
@@ -78,7 +77,7 @@ class AppendLog:
         encode: Callable[[list[Any]], str] | None = None,
     ) -> None:
         self.path = path
-        self._encode = encode or jsonl
+        self._encode = encode or to_jsonl_text
         self._handle = handle
         self._lines = lines  # lines written to the handle (and hashed)
         self._bytes = size
@@ -176,15 +175,6 @@ class AppendLog:
             self.write()
         finally:
             self._handle.close()
-
-
-def jsonl(rows: list[Mapping[str, Any]]) -> str:
-    """`to_jsonl_text(rows)`, in one `json.dumps` of the list when the rows' text allows
-    splitting it at `}, {` (about 1.5x faster for many short rows)."""
-    text = json.dumps(rows, allow_nan=False)
-    if text.count("}, {") == len(rows) - 1:
-        return text[1:-1].replace("}, {", "}\n{") + "\n"
-    return to_jsonl_text(rows)
 
 
 def _read_marked(

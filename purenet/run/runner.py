@@ -256,6 +256,11 @@ def training_call(
     return arch, params, options
 
 
+def output_folder(recipe: Recipe, out_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The run folder: `out_dir` when given, else `[output] dir`, else `runs/run`."""
+    return Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
+
+
 def run_checkpoint(recipe: Recipe, out: Path) -> Checkpoint:
     """The checkpoint of a run folder: `checkpoint.json` by the recipe's rule, its history in
     `metrics.jsonl` and its tracked values in `tracked.jsonl`."""
@@ -373,7 +378,7 @@ def _run(
 ) -> RunResult:
     """`run_recipe` inside its BLAS thread limit."""
     _check_size(recipe)
-    out = Path(out_dir if out_dir is not None else recipe.output.dir or "runs/run")
+    out = output_folder(recipe, out_dir)
     resumed_epoch = _check_resumable(out, recipe) if resume else None
     started_over = resume and resumed_epoch is None
     prepared = prepare_data(recipe, limit=limit, data_dir=data_dir)
